@@ -1,0 +1,26 @@
+//! Moving small results from a backend to host memory.
+
+use burn::tensor::backend::Backend;
+use burn::tensor::{Int, Tensor};
+
+/// Copies a float tensor to a row-major `Vec<f32>`.
+///
+/// # Panics
+/// Only if the backend breaks its own dtype contract (conversion to f32 always exists).
+pub fn to_vec_f32<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
+    t.into_data()
+        .convert::<f32>()
+        .into_vec::<f32>()
+        .unwrap_or_else(|e| panic!("backend returned data not convertible to f32: {e:?}"))
+}
+
+/// Copies an int tensor to a row-major `Vec<i64>`.
+///
+/// # Panics
+/// Only if the backend breaks its own dtype contract.
+pub fn to_vec_i64<B: Backend, const D: usize>(t: Tensor<B, D, Int>) -> Vec<i64> {
+    t.into_data()
+        .convert::<i64>()
+        .into_vec::<i64>()
+        .unwrap_or_else(|e| panic!("backend returned data not convertible to i64: {e:?}"))
+}

@@ -1,0 +1,120 @@
+//! Coarse symmetric InfoNCE over CLCL scores, with duplicate-text masking
+//! (`DESIGN.md` §3.2; CLIP-style loss as in open_clip's `ClipLoss`).
+
+use burn::config::Config;
+use burn::tensor::activation::log_softmax;
+use burn::tensor::backend::Backend;
+use burn::tensor::{Bool, Int, Tensor, TensorData};
+
+use crate::similarity::ClclScores;
+
+/// Logit bias that removes a masked pair from the softmax.
+const MASKED_LOGIT: f32 = -1.0e9;
+
+/// Settings of the coarse loss. The logit scale is a model parameter and is passed in.
+#[derive(Config, Debug)]
+pub struct CoarseLossConfig {
+    /// Mask out off-diagonal pairs whose normalised texts are identical.
+    #[config(default = true)]
+    pub mask_duplicates: bool,
+}
+
+impl CoarseLossConfig {
+    /// Computes the loss; see [`coarse_info_nce`].
+    pub fn forward<B: Backend>(
+        &self,
+        scores: &ClclScores<B>,
+        log_scale: Tensor<B, 1>,
+        text_ids: &[usize],
+    ) -> Tensor<B, 1> {
+        let mask = self
+            .mask_duplicates
+            .then(|| duplicate_mask::<B>(text_ids, &scores.v2t.device()));
+        coarse_info_nce(scores, log_scale, mask)
+    }
+}
+
+/// Symmetric InfoNCE:
+/// `L = ½ (CE(exp(λ_s)·Z_t2v, I) + CE(exp(λ_s)·Z_v2t, I))`, where the T2V term has one row
+/// per text (softmax over videos of `z_t2v`) and the V2T term one row per video (softmax
+/// over texts of `z_v2t`). Each CE is averaged over its anchors.
+///
+/// # Shapes
+/// - `scores`: `[B, B]` in both directions, indexed `[video, text]`
+/// - `log_scale`: `[1]`, `λ_s`
+/// - `duplicate_mask`: `[B, B]`, true where the pair must not act as a negative
+///   (never on the diagonal)
+/// - output: `[1]`
+pub fn coarse_info_nce<B: Backend>(
+    scores: &ClclScores<B>,
+    log_scale: Tensor<B, 1>,
+    duplicate_mask: Option<Tensor<B, 2, Bool>>,
+) -> Tensor<B, 1> {
+    let [nv, nt] = scores.v2t.dims();
+    assert!(nv == nt, "coarse InfoNCE needs a square batch, got {nv}×{nt}");
+    let scale = log_scale.exp().reshape([1, 1]);
+    let v2t = scores.v2t.clone() * scale.clone(); // [video, text]
+    let t2v = scores.t2v.clone().transpose() * scale; // [text, video]
+    let (v2t, t2v) = match duplicate_mask {
+        Some(mask) => (
+            v2t.mask_fill(mask.clone(), MASKED_LOGIT),
+            t2v.mask_fill(mask.transpose(), MASKED_LOGIT),
+        ),
+        None => (v2t, t2v),
+    };
+    (diagonal_ce(v2t) + diagonal_ce(t2v)).div_scalar(2.0)
+}
+
+/// Mean cross-entropy of each row against its diagonal entry.
+///
+/// # Shapes
+/// - `logits`: `[B, B]`; output `[1]`
+pub fn diagonal_ce<B: Backend>(logits: Tensor<B, 2>) -> Tensor<B, 1> {
+    let [n, _] = logits.dims();
+    let logp = log_softmax(logits, 1); // [B, B]
+    let idx = Tensor::<B, 1, Int>::arange(0..n as i64, &logp.device()).reshape([n, 1]);
+    logp.gather(1, idx).mean().neg() // [1]
+}
+
+/// `[B, B]` mask, true where `i ≠ j` and `text_ids[i] == text_ids[j]`.
+pub fn duplicate_mask<B: Backend>(text_ids: &[usize], device: &B::Device) -> Tensor<B, 2, Bool> {
+    let n = text_ids.len();
+    let mut data = Vec::with_capacity(n * n);
+    for (i, a) in text_ids.iter().enumerate() {
+        for (j, b) in text_ids.iter().enumerate() {
+            data.push(i != j && a == b);
+        }
+    }
+    Tensor::from_data(TensorData::new(data, [n, n]), device)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::NdArray;
+
+    type B = NdArray<f32>;
+
+    #[test]
+    fn uniform_scores_give_log_b() {
+        // All scores equal → each CE is log(B) (hand arithmetic: log 4 = 1.386294).
+        let dev = Default::default();
+        let z = Tensor::<B, 2>::zeros([4, 4], &dev);
+        let scores = ClclScores { v2t: z.clone(), t2v: z };
+        let l = coarse_info_nce(&scores, Tensor::zeros([1], &dev), None);
+        let v: f32 = l.into_scalar();
+        assert!((v - 4f32.ln()).abs() < 1e-5);
+    }
+
+    #[test]
+    fn duplicates_are_removed_from_the_denominator() {
+        // Items 0 and 1 share a text: with masking, row 0 sees {0, 2}, so CE = log 2 for
+        // rows 0 and 1 and log 3 for row 2 (hand arithmetic, zero scores).
+        let dev = Default::default();
+        let z = Tensor::<B, 2>::zeros([3, 3], &dev);
+        let scores = ClclScores { v2t: z.clone(), t2v: z };
+        let l = CoarseLossConfig::new().forward(&scores, Tensor::zeros([1], &dev), &[7, 7, 9]);
+        let expected = (2.0 * 2f32.ln() + 3f32.ln()) / 3.0;
+        assert!((l.into_scalar() - expected).abs() < 1e-5);
+    }
+}

@@ -1,0 +1,203 @@
+//! Cross-lingual contrastive learning (CLCL) similarity, after CiCo (Cheng et al., CVPR 2023),
+//! as used by SAN (Lee et al., ACL 2026). See `DESIGN.md` §3.1.
+
+use burn::config::Config;
+use burn::tensor::activation::softmax;
+use burn::tensor::backend::Backend;
+use burn::tensor::{Bool, Tensor};
+
+/// Additive bias given to masked logits before a softmax (finite, so gradients stay finite).
+const MASK_BIAS: f32 = -1.0e9;
+
+/// Settings of the CLCL similarity.
+#[derive(Config, Debug)]
+pub struct ClclConfig {
+    /// Temperature of the token-level softmax, `τ_tok`.
+    #[config(default = 0.07)]
+    pub tau_tok: f64,
+    /// How many videos are scored against the whole text gallery at once. Peak memory of
+    /// [`clcl_gallery`] is about `chunk · Nt · M · L · 4` bytes (times a small constant for
+    /// the softmax temporaries).
+    #[config(default = 16)]
+    pub chunk: usize,
+}
+
+/// Both directions of the CLCL similarity, indexed `[video, text]`.
+#[derive(Debug, Clone)]
+pub struct ClclScores<B: Backend> {
+    /// `z_v2t[a, b]`: video `a` attending over the words of text `b`.
+    pub v2t: Tensor<B, 2>,
+    /// `z_t2v[a, b]`: text `b` attending over the clips of video `a` (stored video-major).
+    pub t2v: Tensor<B, 2>,
+}
+
+impl<B: Backend> ClclScores<B> {
+    /// The retrieval score `½ (z_v2t + z_t2v)`, indexed `[video, text]`.
+    pub fn score(&self) -> Tensor<B, 2> {
+        (self.v2t.clone() + self.t2v.clone()).div_scalar(2.0)
+    }
+}
+
+/// Reduces token similarities to CLCL scores in both directions.
+///
+/// This is the single place where the definition lives; [`clcl_gallery`] and
+/// [`clcl_candidates`] only arrange `e` and the masks.
+///
+/// # Shapes
+/// - `e`: `[A, B, M, L]`, `e[a, b, i, j] = ⟨sign_i of a, word_j of b⟩`
+/// - `clip_valid`: `[A or 1, B or 1, M, 1]`, 1.0 for a real clip, 0.0 for padding
+/// - `word_valid`: `[A or 1, B or 1, 1, L]`, 1.0 for a real word, 0.0 for padding
+/// - output: two `[A, B]` tensors
+pub fn clcl_reduce<B: Backend>(
+    e: Tensor<B, 4>,
+    clip_valid: Tensor<B, 4>,
+    word_valid: Tensor<B, 4>,
+    tau_tok: f64,
+) -> ClclScores<B> {
+    let [a, b, _, _] = e.dims();
+    let logits = e.clone().div_scalar(tau_tok);
+    // V2T: each clip attends over the valid words.
+    let word_bias = word_valid.clone().sub_scalar(1.0).mul_scalar(-MASK_BIAS); // 0 or -1e9
+    let attn_w = softmax(logits.clone() + word_bias, 3); // [A, B, M, L]
+    let per_clip = (attn_w * e.clone()).sum_dim(3); // [A, B, M, 1]
+    let v2t = (per_clip * clip_valid.clone()).sum_dim(2) / clip_valid.clone().sum_dim(2); // [A, B, 1, 1]
+    // T2V: each word attends over the valid clips.
+    let clip_bias = clip_valid.sub_scalar(1.0).mul_scalar(-MASK_BIAS);
+    let attn_c = softmax(logits + clip_bias, 2); // [A, B, M, L]
+    let per_word = (attn_c * e).sum_dim(2); // [A, B, 1, L]
+    let t2v = (per_word * word_valid.clone()).sum_dim(3) / word_valid.sum_dim(3); // [A, B, 1, 1]
+    ClclScores {
+        v2t: v2t.reshape([a, b]),
+        t2v: t2v.reshape([a, b]),
+    }
+}
+
+/// Scores every video of a gallery against every text, chunk by chunk over the videos.
+///
+/// Never holds more than `chunk × Nt × M × L` token similarities at once.
+///
+/// # Shapes
+/// - `sign`: `[Nv, M, D]`, rows L2-normalised; `sign_mask`: `[Nv, M]`, true = valid clip
+/// - `words`: `[Nt, L, D]`, rows L2-normalised; `word_mask`: `[Nt, L]`, true = valid word
+/// - output: `[Nv, Nt]` in both directions
+pub fn clcl_gallery<B: Backend>(
+    sign: Tensor<B, 3>,
+    sign_mask: Tensor<B, 2, Bool>,
+    words: Tensor<B, 3>,
+    word_mask: Tensor<B, 2, Bool>,
+    config: &ClclConfig,
+) -> ClclScores<B> {
+    let [nv, m, d] = sign.dims();
+    let [nt, l, d2] = words.dims();
+    assertions::same("token dim of sign and words", d, d2);
+    assertions::same("videos in sign and sign_mask", nv, sign_mask.dims()[0]);
+    assertions::same("texts in words and word_mask", nt, word_mask.dims()[0]);
+    let chunk = config.chunk.max(1);
+    let words_t = words.reshape([nt * l, d]).transpose(); // [D, Nt*L]
+    let word_valid = word_mask.float().reshape([1, nt, 1, l]); // [1, Nt, 1, L]
+    let mut v2t = Vec::new();
+    let mut t2v = Vec::new();
+    let mut start = 0;
+    while start < nv {
+        let end = (start + chunk).min(nv);
+        let c = end - start;
+        let s = sign.clone().slice([start..end]).reshape([c * m, d]); // [c*M, D]
+        let e = s
+            .matmul(words_t.clone()) // [c*M, Nt*L]
+            .reshape([c, m, nt, l])
+            .swap_dims(1, 2); // [c, Nt, M, L]
+        let clip_valid = sign_mask.clone().slice([start..end]).float().reshape([c, 1, m, 1]);
+        let scores = clcl_reduce(e, clip_valid, word_valid.clone(), config.tau_tok);
+        v2t.push(scores.v2t);
+        t2v.push(scores.t2v);
+        start = end;
+    }
+    ClclScores {
+        v2t: Tensor::cat(v2t, 0),
+        t2v: Tensor::cat(t2v, 0),
+    }
+}
+
+/// Scores each video against its own list of candidate captions (e.g. the true caption
+/// followed by hard negatives).
+///
+/// # Shapes
+/// - `sign`: `[N, M, D]`; `sign_mask`: `[N, M]`
+/// - `captions`: `[N, K, L, D]`; `caption_mask`: `[N, K, L]`
+/// - output: `[N, K]` in both directions
+pub fn clcl_candidates<B: Backend>(
+    sign: Tensor<B, 3>,
+    sign_mask: Tensor<B, 2, Bool>,
+    captions: Tensor<B, 4>,
+    caption_mask: Tensor<B, 3, Bool>,
+    tau_tok: f64,
+) -> ClclScores<B> {
+    let [n, m, d] = sign.dims();
+    let [n2, k, l, d2] = captions.dims();
+    assertions::same("videos in sign and captions", n, n2);
+    assertions::same("token dim of sign and captions", d, d2);
+    let e = sign
+        .unsqueeze_dim::<4>(1)
+        .expand([n, k, m, d]) // [N, K, M, D]
+        .matmul(captions.swap_dims(2, 3)); // [N, K, M, L]
+    let clip_valid = sign_mask.float().reshape([n, 1, m, 1]);
+    let word_valid = caption_mask.float().reshape([n, k, 1, l]);
+    clcl_reduce(e, clip_valid, word_valid, tau_tok)
+}
+
+/// Cosine similarity of pooled embeddings, `[Nv, D] × [Nt, D] → [Nv, Nt]`.
+///
+/// Inputs need not be normalised; rows are L2-normalised here.
+pub fn cosine_gallery<B: Backend>(video: Tensor<B, 2>, text: Tensor<B, 2>) -> Tensor<B, 2> {
+    l2_normalize(video).matmul(l2_normalize(text).transpose())
+}
+
+/// L2-normalises along the last dimension, with a small epsilon against zero rows.
+pub fn l2_normalize<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
+    let norm = x.clone().powi_scalar(2).sum_dim(D - 1).sqrt().clamp_min(1e-12);
+    x / norm
+}
+
+mod assertions {
+    pub(super) fn same(what: &str, left: usize, right: usize) {
+        assert!(left == right, "CLCL: mismatched {what}: {left} vs {right}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::NdArray;
+    use burn::tensor::TensorData;
+
+    type B = NdArray<f32>;
+
+    fn t3(v: Vec<f32>, s: [usize; 3]) -> Tensor<B, 3> {
+        Tensor::from_data(TensorData::new(v, s), &Default::default())
+    }
+
+    #[test]
+    fn single_clip_single_word_is_the_dot_product() {
+        // With M = L = 1 both softmaxes are 1, so z = ⟨s, w⟩ (hand arithmetic: 0.6·0.8 + 0.8·0.6).
+        let sign = t3(vec![0.6, 0.8], [1, 1, 2]);
+        let words = t3(vec![0.8, 0.6], [1, 1, 2]);
+        let sm = Tensor::<B, 2, Bool>::from_data(TensorData::from([[true]]), &Default::default());
+        let s = clcl_gallery(sign, sm.clone(), words, sm, &ClclConfig::new());
+        let v: Vec<f32> = s.score().into_data().to_vec().unwrap();
+        assert!((v[0] - 0.96).abs() < 1e-6);
+    }
+
+    #[test]
+    fn padding_is_ignored() {
+        // Word 2 is padding and points exactly at the clip; masked, it must not change z.
+        // Valid: one clip s=(1,0), one word w=(0,1) → E = 0, z = 0 in both directions.
+        let sign = t3(vec![1.0, 0.0], [1, 1, 2]);
+        let words = t3(vec![0.0, 1.0, 1.0, 0.0], [1, 2, 2]);
+        let dev = Default::default();
+        let sm = Tensor::<B, 2, Bool>::from_data(TensorData::from([[true]]), &dev);
+        let wm = Tensor::<B, 2, Bool>::from_data(TensorData::from([[true, false]]), &dev);
+        let s = clcl_gallery(sign, sm, words, wm, &ClclConfig::new());
+        let v: Vec<f32> = s.score().into_data().to_vec().unwrap();
+        assert!(v[0].abs() < 1e-6, "{v:?}");
+    }
+}

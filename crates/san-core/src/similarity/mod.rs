@@ -1,0 +1,8 @@
+//! Similarity between sign and text tokens.
+
+mod clcl;
+
+pub use clcl::{
+    ClclConfig, ClclScores, clcl_candidates, clcl_gallery, clcl_reduce, cosine_gallery,
+    l2_normalize,
+};
