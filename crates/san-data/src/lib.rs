@@ -1,1 +1,29 @@
-//! placeholder
+//! # san-data
+//!
+//! Data for sign-language retrieval: the PHOENIX-2014-T corpus CSVs, `.pose` files and
+//! per-frame pose features, a word-level vocabulary, batching with padding, masks and clip
+//! sampling, and signsim, a synthetic corpus with known visual confusability.
+//!
+//! ```
+//! use std::path::Path;
+//! use san_data::phoenix::parse_corpus_csv;
+//!
+//! let rows = parse_corpus_csv(
+//!     "a-1|a-1/1/*.png|-1|-1|Signer08|REGEN NORD|im norden regen\n",
+//!     Path::new("train.csv"),
+//! )
+//! .unwrap();
+//! assert_eq!(rows[0].translation, "im norden regen");
+//! ```
+#![warn(missing_docs)]
+
+pub mod batch;
+pub mod error;
+pub mod io;
+pub mod phoenix;
+pub mod pose;
+pub mod sample;
+pub mod signsim;
+pub mod vocab;
+
+pub use error::{DataError, Result};

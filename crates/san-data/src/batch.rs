@@ -1,0 +1,145 @@
+//! Batching: padding, masks and clip sampling for pose–text pairs.
+
+use burn::config::Config;
+use burn::tensor::backend::Backend;
+use burn::tensor::{Bool, Int, Tensor, TensorData};
+use rand::{Rng, RngExt};
+
+use crate::sample::Sample;
+use crate::vocab::{PAD, Vocabulary};
+
+/// Settings of the batcher.
+#[derive(Config, Debug)]
+pub struct BatcherConfig {
+    /// Frames kept per clip; longer clips are sampled down (strided, with jitter in training).
+    #[config(default = 128)]
+    pub max_frames: usize,
+    /// Words kept per sentence.
+    #[config(default = 32)]
+    pub max_words: usize,
+}
+
+/// A padded batch of pose features and word ids.
+#[derive(Debug, Clone)]
+pub struct PoseTextBatch<B: Backend> {
+    /// Pose features, `[B, T, F]`, zero-padded.
+    pub poses: Tensor<B, 3>,
+    /// `[B, T]`, true for real frames.
+    pub pose_mask: Tensor<B, 2, Bool>,
+    /// Word ids, `[B, L]`, padded with [`PAD`].
+    pub tokens: Tensor<B, 2, Int>,
+    /// `[B, L]`, true for real words.
+    pub token_mask: Tensor<B, 2, Bool>,
+    /// Id of each item's normalised text (equal ids = identical sentences), length B.
+    pub text_ids: Vec<usize>,
+    /// Word ids per item on the host (unpadded), for mining.
+    pub word_ids: Vec<Vec<usize>>,
+}
+
+/// Frame indices kept from a clip of `frames` frames: all when short enough, else
+/// `max` strided positions, jittered within their stride when `rng` is given.
+pub fn sample_frames<R: Rng + ?Sized>(frames: usize, max: usize, rng: Option<&mut R>) -> Vec<usize> {
+    if frames <= max {
+        return (0..frames).collect();
+    }
+    let step = frames as f64 / max as f64;
+    match rng {
+        Some(rng) => (0..max).map(|k| ((k as f64 + rng.random::<f64>()) * step) as usize).map(|i| i.min(frames - 1)).collect(),
+        None => (0..max).map(|k| (((k as f64 + 0.5) * step) as usize).min(frames - 1)).collect(),
+    }
+}
+
+impl BatcherConfig {
+    /// Pads and stacks samples. With `rng`, long clips are sampled with jitter (training);
+    /// without, deterministically (evaluation).
+    pub fn batch<B: Backend, R: Rng + ?Sized>(
+        &self,
+        items: &[&Sample],
+        vocab: &Vocabulary,
+        mut rng: Option<&mut R>,
+        device: &B::Device,
+    ) -> PoseTextBatch<B> {
+        let n = items.len();
+        let dim = items.first().map_or(0, |s| s.features.dim);
+        let picks: Vec<Vec<usize>> = items
+            .iter()
+            .map(|s| sample_frames(s.features.frames, self.max_frames, rng.as_deref_mut()))
+            .collect();
+        let t = picks.iter().map(Vec::len).max().unwrap_or(1).max(1);
+        let mut poses = vec![0.0f32; n * t * dim];
+        let mut pose_mask = vec![false; n * t];
+        for (b, (s, idx)) in items.iter().zip(&picks).enumerate() {
+            for (k, &f) in idx.iter().enumerate() {
+                let src = &s.features.values[f * dim..(f + 1) * dim];
+                poses[(b * t + k) * dim..(b * t + k + 1) * dim].copy_from_slice(src);
+                pose_mask[b * t + k] = true;
+            }
+        }
+        let word_ids: Vec<Vec<usize>> = items.iter().map(|s| vocab.encode(&s.words).into_iter().take(self.max_words).collect()).collect();
+        let (tokens, token_mask) = pad_ids(&word_ids);
+        let l = tokens.len() / n.max(1);
+        PoseTextBatch {
+            poses: Tensor::from_data(TensorData::new(poses, [n, t, dim]), device),
+            pose_mask: Tensor::from_data(TensorData::new(pose_mask, [n, t]), device),
+            tokens: Tensor::from_data(TensorData::new(tokens, [n, l]), device),
+            token_mask: Tensor::from_data(TensorData::new(token_mask, [n, l]), device),
+            text_ids: items.iter().map(|s| s.text_id).collect(),
+            word_ids,
+        }
+    }
+}
+
+/// Pads id lists to a common length (at least 1), row-major; returns ids and mask.
+pub fn pad_ids(lists: &[Vec<usize>]) -> (Vec<i64>, Vec<bool>) {
+    let l = lists.iter().map(Vec::len).max().unwrap_or(1).max(1);
+    let mut ids = vec![PAD as i64; lists.len() * l];
+    let mut mask = vec![false; lists.len() * l];
+    for (b, list) in lists.iter().enumerate() {
+        for (j, &id) in list.iter().enumerate() {
+            ids[b * l + j] = id as i64;
+            mask[b * l + j] = true;
+        }
+    }
+    (ids, mask)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pose::PoseFeatures;
+    use burn::backend::NdArray;
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    fn sample(frames: usize, words: &[&str]) -> Sample {
+        Sample {
+            name: "s".into(),
+            speaker: "S1".into(),
+            features: std::sync::Arc::new(PoseFeatures { frames, dim: 2, values: (0..frames * 2).map(|i| i as f32).collect() }),
+            words: words.iter().map(|w| w.to_string()).collect(),
+            text_id: 0,
+        }
+    }
+
+    #[test]
+    fn sampling_keeps_order_and_bounds() {
+        assert_eq!(sample_frames::<StdRng>(3, 8, None), vec![0, 1, 2]);
+        assert_eq!(sample_frames::<StdRng>(8, 4, None), vec![1, 3, 5, 7]);
+        let mut rng = StdRng::seed_from_u64(1);
+        let s = sample_frames(100, 10, Some(&mut rng));
+        assert!(s.windows(2).all(|w| w[0] < w[1]) && s.len() == 10 && s[9] < 100);
+    }
+
+    #[test]
+    fn pads_and_masks() {
+        let a = sample(2, &["x", "y"]);
+        let b = sample(3, &["x"]);
+        let vocab = Vocabulary::build([a.words.as_slice(), b.words.as_slice()], 1);
+        let batch = BatcherConfig::new().batch::<NdArray<f32>, StdRng>(&[&a, &b], &vocab, None, &Default::default());
+        assert_eq!(batch.poses.dims(), [2, 3, 2]);
+        let m: Vec<bool> = batch.pose_mask.into_data().to_vec().unwrap();
+        assert_eq!(m, vec![true, true, false, true, true, true]);
+        let tm: Vec<bool> = batch.token_mask.into_data().to_vec().unwrap();
+        assert_eq!(tm, vec![true, true, true, false]);
+    }
+}

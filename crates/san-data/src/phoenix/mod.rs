@@ -1,0 +1,5 @@
+//! The PHOENIX-2014-T corpus layout.
+
+mod csv;
+
+pub use csv::{CorpusEntry, HEADER, parse_corpus_csv, read_corpus_csv, write_corpus_csv};

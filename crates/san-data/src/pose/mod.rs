@@ -1,0 +1,7 @@
+//! Pose input: the `.pose` format and per-frame features.
+
+mod features;
+mod format;
+
+pub use features::{PoseFeatures, feature_dim, pose_features};
+pub use format::{Pose, PoseComponent, PoseHeader, encode_pose, parse_pose, read_pose, write_pose};

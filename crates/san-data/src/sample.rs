@@ -1,0 +1,71 @@
+//! Samples: one clip's pose features with its sentence, and the splits of a corpus.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::error::{DataError, Result};
+use crate::phoenix::{CorpusEntry, read_corpus_csv};
+use crate::pose::{PoseFeatures, pose_features, read_pose};
+
+/// One (clip, sentence) pair ready for batching.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    /// Sample name from the corpus CSV.
+    pub name: String,
+    /// Signer id.
+    pub speaker: String,
+    /// Per-frame pose features (shared, so cloning a sample is cheap).
+    pub features: Arc<PoseFeatures>,
+    /// Normalised words of the translation.
+    pub words: Vec<String>,
+    /// Equal for samples with identical normalised sentences (assigned per split).
+    pub text_id: usize,
+}
+
+/// The three splits of the official layout.
+pub const SPLITS: [&str; 3] = ["train", "dev", "test"];
+
+/// Where the corpus CSV of a split lives under `root`: the official
+/// `annotations/manual/PHOENIX-2014-T.{split}.corpus.csv`, or the CSV directly in `root`.
+pub fn corpus_csv_path(root: &Path, split: &str) -> PathBuf {
+    let official = root.join("annotations/manual").join(format!("PHOENIX-2014-T.{split}.corpus.csv"));
+    if official.exists() { official } else { root.join(format!("PHOENIX-2014-T.{split}.corpus.csv")) }
+}
+
+/// Where the pose of a sample lives: `root/pose/{split}/{name}.pose`.
+pub fn pose_path(root: &Path, split: &str, name: &str) -> PathBuf {
+    root.join("pose").join(split).join(format!("{name}.pose"))
+}
+
+/// Loads one split: its CSV and one `.pose` file per row. Errors name the missing file.
+pub fn load_split(root: &Path, split: &str) -> Result<Vec<Sample>> {
+    if !root.is_dir() {
+        return Err(DataError::invalid(root, "expected a corpus folder in the PHOENIX-2014-T layout (annotations/manual/*.corpus.csv, pose/{split}/*.pose)"));
+    }
+    let csv = corpus_csv_path(root, split);
+    let rows = read_corpus_csv(&csv)?;
+    samples_from_rows(root, split, &rows)
+}
+
+/// Builds samples from corpus rows, reading their poses.
+pub fn samples_from_rows(root: &Path, split: &str, rows: &[CorpusEntry]) -> Result<Vec<Sample>> {
+    let mut ids: HashMap<String, usize> = HashMap::new();
+    rows.iter()
+        .map(|r| {
+            let path = pose_path(root, split, &r.name);
+            let pose = read_pose(&path)?;
+            let features = pose_features(&pose, &path)?;
+            let norm = san_core::text::normalize(&r.translation);
+            let next = ids.len();
+            let text_id = *ids.entry(norm).or_insert(next);
+            Ok(Sample {
+                name: r.name.clone(),
+                speaker: r.speaker.clone(),
+                features: Arc::new(features),
+                words: san_core::text::words(&r.translation),
+                text_id,
+            })
+        })
+        .collect()
+}

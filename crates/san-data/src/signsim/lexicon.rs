@@ -1,0 +1,250 @@
+//! The signsim lexicon: glosses with German words and semantic classes, confusable
+//! families that cross classes, near-synonyms, word vectors and the sentence grammar.
+
+use std::collections::BTreeMap;
+
+use rand::seq::{IndexedRandom, SliceRandom};
+use rand::{Rng, RngExt};
+use serde::{Deserialize, Serialize};
+
+/// (German word, semantic class) of every gloss. The gloss name is the upper-cased word.
+const WORDS: &[(&str, &str)] = &[
+    ("montag", "day"), ("dienstag", "day"), ("mittwoch", "day"), ("donnerstag", "day"),
+    ("freitag", "day"), ("samstag", "day"), ("sonntag", "day"),
+    ("heute", "time"), ("morgen", "time"), ("abend", "time"), ("nacht", "time"),
+    ("frueh", "time"), ("spaeter", "time"),
+    ("nord", "region"), ("sued", "region"), ("ost", "region"), ("west", "region"),
+    ("alpen", "region"), ("kueste", "region"), ("mitte", "region"), ("berge", "region"),
+    ("regen", "weather"), ("schauer", "weather"), ("schnee", "weather"), ("sonne", "weather"),
+    ("wolke", "weather"), ("gewitter", "weather"), ("nebel", "weather"), ("wind", "weather"),
+    ("sturm", "weather"), ("frost", "weather"), ("trocken", "weather"),
+    ("warm", "temperature"), ("kalt", "temperature"), ("kuehl", "temperature"),
+    ("mild", "temperature"), ("heiss", "temperature"), ("frisch", "temperature"),
+    ("stark", "intensity"), ("kraeftig", "intensity"), ("schwach", "intensity"),
+    ("maessig", "intensity"), ("leicht", "intensity"),
+    ("steigen", "trend"), ("sinken", "trend"), ("bleiben", "trend"), ("wechselhaft", "trend"),
+    ("freundlich", "trend"),
+];
+
+/// Near-synonym pairs: iconic signs for related meanings that look alike. They share a
+/// family, and substituting one for the other is a false negative.
+const SYNONYMS: &[(&str, &str)] = &[("regen", "schauer"), ("kalt", "kuehl"), ("stark", "kraeftig")];
+
+/// Function words of the sentence grammar; never mined.
+pub const STOP_WORDS: &[&str] = &["im", "am", "und", "mit", "es", "wird", "gibt", "bei", "der", "die", "das", "dann"];
+
+/// One gloss of the lexicon.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Gloss {
+    /// Gloss name (upper case, as in PHOENIX).
+    pub gloss: String,
+    /// The German word it translates to.
+    pub word: String,
+    /// Semantic class (day, time, region, weather, temperature, intensity, trend).
+    pub class: String,
+    /// Index of its confusable family.
+    pub family: usize,
+}
+
+/// The lexicon with its families.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Lexicon {
+    /// Every gloss.
+    pub glosses: Vec<Gloss>,
+    /// Families as lists of gloss indices.
+    pub families: Vec<Vec<usize>>,
+    /// Near-synonym word pairs.
+    pub synonyms: Vec<(String, String)>,
+}
+
+impl Lexicon {
+    /// Builds the lexicon and groups glosses into families of `family_size` that never hold
+    /// two glosses of one class, except near-synonym pairs, which always share a family.
+    pub fn new<R: Rng + ?Sized>(family_size: usize, rng: &mut R) -> Self {
+        let size = family_size.max(2);
+        let mut glosses: Vec<Gloss> = WORDS
+            .iter()
+            .map(|(w, c)| Gloss { gloss: w.to_uppercase(), word: (*w).into(), class: (*c).into(), family: 0 })
+            .collect();
+        let index = |w: &str| WORDS.iter().position(|(x, _)| *x == w).unwrap_or(0);
+        let mut families: Vec<Vec<usize>> = SYNONYMS.iter().map(|(a, b)| vec![index(a), index(b)]).collect();
+        let mut rest: Vec<usize> = (0..glosses.len()).filter(|i| !families.iter().flatten().any(|j| j == i)).collect();
+        rest.shuffle(rng);
+        // Fill the synonym families, then open new ones; a gloss goes to the first open
+        // family with no gloss of its class.
+        for g in rest {
+            let class = &glosses[g].class;
+            let slot = families
+                .iter()
+                .position(|f| f.len() < size && f.iter().all(|&o| glosses[o].class != *class));
+            match slot {
+                Some(s) => families[s].push(g),
+                None => families.push(vec![g]),
+            }
+        }
+        for (fi, f) in families.iter().enumerate() {
+            for &g in f {
+                glosses[g].family = fi;
+            }
+        }
+        let synonyms = SYNONYMS.iter().map(|(a, b)| ((*a).into(), (*b).into())).collect();
+        Self { glosses, families, synonyms }
+    }
+
+    /// Index of the gloss whose word is `word`.
+    pub fn by_word(&self, word: &str) -> Option<usize> {
+        self.glosses.iter().position(|g| g.word == word)
+    }
+
+    /// True when `a` and `b` are near-synonyms.
+    pub fn are_synonyms(&self, a: &str, b: &str) -> bool {
+        self.synonyms.iter().any(|(x, y)| (x == a && y == b) || (x == b && y == a))
+    }
+
+    /// The visually confusable words of `word` (its family mates), synonyms included.
+    pub fn family_mates(&self, word: &str) -> Vec<&str> {
+        let Some(g) = self.by_word(word) else { return Vec::new() };
+        self.families[self.glosses[g].family]
+            .iter()
+            .filter(|&&o| o != g)
+            .map(|&o| self.glosses[o].word.as_str())
+            .collect()
+    }
+
+    /// Ground-truth confusable pairs `(a, b)`, `a < b`, synonyms excluded.
+    pub fn confusable_pairs(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for f in &self.families {
+            for (i, &a) in f.iter().enumerate() {
+                for &b in &f[i + 1..] {
+                    let (wa, wb) = (&self.glosses[a].word, &self.glosses[b].word);
+                    if !self.are_synonyms(wa, wb) {
+                        out.push(if wa < wb { (wa.clone(), wb.clone()) } else { (wb.clone(), wa.clone()) });
+                    }
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// Word vectors in which words of one class lie close and near-synonyms closest.
+    pub fn word_vectors<R: Rng + ?Sized>(&self, dim: usize, rng: &mut R) -> BTreeMap<String, Vec<f32>> {
+        let gauss = |rng: &mut R| -> Vec<f32> { (0..dim).map(|_| normal(rng)).collect() };
+        let mut centroids: BTreeMap<&str, Vec<f32>> = BTreeMap::new();
+        let mut out = BTreeMap::new();
+        for g in &self.glosses {
+            let c = centroids.entry(g.class.as_str()).or_insert_with(|| gauss(rng)).clone();
+            let n = gauss(rng);
+            out.insert(g.word.clone(), c.iter().zip(&n).map(|(a, b)| a + 0.5 * b).collect::<Vec<f32>>());
+        }
+        for (a, b) in &self.synonyms {
+            if let Some(va) = out.get(a).cloned() {
+                let n = gauss(rng);
+                out.insert(b.clone(), va.iter().zip(&n).map(|(x, e)| x + 0.1 * e).collect());
+            }
+        }
+        for w in STOP_WORDS {
+            out.insert((*w).to_string(), gauss(rng));
+        }
+        out
+    }
+
+    /// A sentence of 3–8 glosses with its German translation.
+    pub fn sentence<R: Rng + ?Sized>(&self, rng: &mut R) -> (Vec<usize>, String) {
+        let (mut glosses, mut text) = self.clause(rng);
+        if glosses.len() <= 4 && rng.random_bool(0.4) {
+            let (g2, t2) = self.clause(rng);
+            if glosses.len() + g2.len() <= 8 {
+                glosses.extend(g2);
+                text = format!("{text} und {t2}");
+            }
+        }
+        (glosses, text)
+    }
+
+    fn clause<R: Rng + ?Sized>(&self, rng: &mut R) -> (Vec<usize>, String) {
+        // (gloss classes in signing order, German templates; {k} = k-th gloss's word)
+        const TEMPLATES: &[(&[&str], &[&str])] = &[
+            (&["time", "region", "weather"], &["{0} im {1} {2}", "im {1} {0} {2}"]),
+            (&["day", "weather", "intensity"], &["am {0} {2} {1}", "am {0} {1} {2}"]),
+            (&["region", "temperature", "weather", "weather"], &["im {0} {1} mit {2} und {3}", "im {0} {2} und {3} bei {1}"]),
+            (&["time", "weather", "intensity", "region"], &["{0} {2} {1} im {3}", "im {3} {0} {2} {1}"]),
+            (&["day", "region", "temperature"], &["am {0} im {1} {2}", "im {1} am {0} {2}"]),
+            (&["region", "trend", "temperature"], &["im {0} {1} und {2}", "im {0} wird es {1} und {2}"]),
+            (&["time", "day", "region", "weather", "intensity", "temperature"], &["{0} am {1} im {2} {4} {3} und {5}", "am {1} {0} {4} {3} im {2} dann {5}"]),
+        ];
+        let (classes, texts) = TEMPLATES.choose(rng).copied().unwrap_or((&["weather"], &["{0}"]));
+        let mut picked: Vec<usize> = Vec::new();
+        for class in classes {
+            let options: Vec<usize> = (0..self.glosses.len())
+                .filter(|&g| self.glosses[g].class == *class && !picked.contains(&g))
+                .collect();
+            if let Some(&g) = options.choose(rng) {
+                picked.push(g);
+            }
+        }
+        let mut text = texts.choose(rng).copied().unwrap_or("{0}").to_string();
+        for (k, &g) in picked.iter().enumerate() {
+            text = text.replace(&format!("{{{k}}}"), &self.glosses[g].word);
+        }
+        (picked, text)
+    }
+}
+
+/// A standard normal draw (Box–Muller).
+pub(crate) fn normal<R: Rng + ?Sized>(rng: &mut R) -> f32 {
+    let u1: f64 = rng.random::<f64>().max(1e-12);
+    let u2: f64 = rng.random::<f64>();
+    ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    #[test]
+    fn families_cross_classes_and_keep_synonyms_together() {
+        let lex = Lexicon::new(3, &mut StdRng::seed_from_u64(1));
+        for f in &lex.families {
+            assert!(f.len() <= 3);
+            for (i, &a) in f.iter().enumerate() {
+                for &b in &f[i + 1..] {
+                    let (ga, gb) = (&lex.glosses[a], &lex.glosses[b]);
+                    assert!(ga.class != gb.class || lex.are_synonyms(&ga.word, &gb.word), "{ga:?} {gb:?}");
+                }
+            }
+        }
+        assert_eq!(lex.glosses[lex.by_word("regen").unwrap()].family, lex.glosses[lex.by_word("schauer").unwrap()].family);
+        assert!(!lex.confusable_pairs().contains(&("regen".into(), "schauer".into())));
+    }
+
+    #[test]
+    fn sentences_have_3_to_8_glosses_whose_words_appear() {
+        let lex = Lexicon::new(3, &mut StdRng::seed_from_u64(2));
+        let mut rng = StdRng::seed_from_u64(3);
+        for _ in 0..200 {
+            let (g, t) = lex.sentence(&mut rng);
+            assert!((3..=8).contains(&g.len()), "{t}");
+            let words: Vec<&str> = t.split(' ').collect();
+            for &k in &g {
+                assert!(words.contains(&lex.glosses[k].word.as_str()), "{t}");
+            }
+        }
+    }
+
+    #[test]
+    fn word_vectors_encode_classes_and_synonyms() {
+        let lex = Lexicon::new(3, &mut StdRng::seed_from_u64(4));
+        let v = lex.word_vectors(16, &mut StdRng::seed_from_u64(5));
+        let cos = |a: &str, b: &str| {
+            let (x, y) = (&v[a], &v[b]);
+            let d: f32 = x.iter().zip(y).map(|(p, q)| p * q).sum();
+            d / (x.iter().map(|p| p * p).sum::<f32>().sqrt() * y.iter().map(|p| p * p).sum::<f32>().sqrt())
+        };
+        assert!(cos("regen", "schauer") > 0.9);
+        assert!(cos("montag", "dienstag") > cos("montag", "regen"));
+    }
+}

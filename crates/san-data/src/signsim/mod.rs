@@ -1,0 +1,279 @@
+//! signsim: a synthetic corpus in the PHOENIX-2014-T layout with known visual
+//! confusability (`DESIGN.md` §3.7).
+//!
+//! Glosses are grouped into families that share location, path, repetitions and duration
+//! and differ only in handshape, by `delta`. Families cross semantic classes, so visual
+//! and semantic similarity are decoupled by construction. The generator writes the corpus
+//! CSVs, one `.pose` file per clip, `signsim.json` (lexicon, families, synonyms, stop words
+//! and ground-truth fine-grained distractors for dev and test) and `wordvecs.vec`.
+
+mod lexicon;
+mod render;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::Path;
+
+use burn::config::Config;
+use rand::seq::SliceRandom;
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+pub use lexicon::{Gloss, Lexicon, STOP_WORDS};
+pub use render::{Handshape, Motion, PathKind, RenderNoise, Signer, header, render, timeline};
+
+use crate::error::DataError;
+use crate::io::write_atomic;
+use crate::phoenix::{CorpusEntry, write_corpus_csv};
+use crate::pose::write_pose;
+
+/// Settings of the generator.
+#[derive(Config, Debug, PartialEq)]
+pub struct SignsimConfig {
+    /// Random seed; output is deterministic for a seed.
+    #[config(default = 42)]
+    pub seed: u64,
+    /// Training sentences (PHOENIX-2014-T: 7096).
+    #[config(default = 1200)]
+    pub train: usize,
+    /// Dev sentences (PHOENIX-2014-T: 519).
+    #[config(default = 200)]
+    pub dev: usize,
+    /// Test sentences (PHOENIX-2014-T: 642).
+    #[config(default = 200)]
+    pub test: usize,
+    /// Glosses per confusable family.
+    #[config(default = 3)]
+    pub family_size: usize,
+    /// Handshape difference within a family (the confusability knob; smaller = harder).
+    #[config(default = 0.35)]
+    pub delta: f32,
+    /// Number of signers (PHOENIX-2014-T: 9).
+    #[config(default = 9)]
+    pub signers: usize,
+    /// Keypoint noise, pixels.
+    #[config(default = 0.6)]
+    pub pixel_sigma: f32,
+    /// Probability that a hand is missing in a frame.
+    #[config(default = 0.02)]
+    pub hand_dropout: f64,
+    /// Probability that a sentence repeats an earlier one (PHOENIX has duplicates).
+    #[config(default = 0.03)]
+    pub duplicate_rate: f64,
+    /// Fine-grained distractors per dev/test item (at most; fewer when the caption allows
+    /// fewer single-word substitutions).
+    #[config(default = 40)]
+    pub distractors: usize,
+    /// Word-vector dimension of `wordvecs.vec`.
+    #[config(default = 16)]
+    pub vector_dim: usize,
+}
+
+/// The contents of `signsim.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SignsimMeta {
+    /// The generator settings.
+    pub config: SignsimConfig,
+    /// Lexicon with families and synonyms.
+    pub lexicon: Lexicon,
+    /// Family motions, by family index.
+    pub motions: Vec<Motion>,
+    /// Function words, never mined.
+    pub stop_words: Vec<String>,
+    /// Ground-truth confusable word pairs (synonyms excluded).
+    pub confusable_pairs: Vec<(String, String)>,
+    /// Per split (`dev`, `test`), sample name → distractor sentences (single-word
+    /// substitutions within a family, synonyms excluded).
+    pub distractors: BTreeMap<String, BTreeMap<String, Vec<String>>>,
+}
+
+impl SignsimMeta {
+    /// Reads `signsim.json` from a corpus root.
+    pub fn load(root: &Path) -> crate::Result<Self> {
+        let path = root.join("signsim.json");
+        let text = fs::read_to_string(&path).map_err(|e| DataError::io(&path, e))?;
+        serde_json::from_str(&text).map_err(|source| DataError::Json { path, source })
+    }
+
+    /// Ground-truth pairs as a set.
+    pub fn truth(&self) -> BTreeSet<(String, String)> {
+        self.confusable_pairs.iter().cloned().collect()
+    }
+}
+
+/// Every single-word within-family substitution of `words` (synonyms excluded), sorted.
+pub fn family_substitutions(lex: &Lexicon, words: &[String]) -> Vec<String> {
+    let mut out = BTreeSet::new();
+    for (i, w) in words.iter().enumerate() {
+        for mate in lex.family_mates(w) {
+            if !lex.are_synonyms(w, mate) {
+                let mut c = words.to_vec();
+                c[i] = mate.to_string();
+                out.insert(c.join(" "));
+            }
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// Generates the corpus under `root` unless a corpus generated with the same config is
+/// already there. Writes into a temporary sibling folder and renames it into place, so an
+/// interrupted run leaves nothing half-written. Returns true when it generated.
+pub fn ensure_corpus(root: &Path, config: &SignsimConfig) -> crate::Result<bool> {
+    if let Ok(meta) = SignsimMeta::load(root) {
+        if meta.config == *config {
+            return Ok(false);
+        }
+    }
+    let parent = root.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    fs::create_dir_all(parent).map_err(|e| DataError::io(parent, e))?;
+    let name = root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "signsim".into());
+    let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+    if tmp.exists() {
+        fs::remove_dir_all(&tmp).map_err(|e| DataError::io(&tmp, e))?;
+    }
+    generate(&tmp, config)?;
+    if root.exists() {
+        fs::remove_dir_all(root).map_err(|e| DataError::io(root, e))?;
+    }
+    fs::rename(&tmp, root).map_err(|e| DataError::io(root, e))?;
+    Ok(true)
+}
+
+/// Writes a complete corpus into `root` (which should be empty).
+pub fn generate(root: &Path, config: &SignsimConfig) -> crate::Result<()> {
+    let mut rng = StdRng::seed_from_u64(config.seed);
+    let lex = Lexicon::new(config.family_size, &mut rng);
+    let motions: Vec<Motion> = (0..lex.families.len()).map(|_| Motion::random(&mut rng)).collect();
+    // Handshapes: a family base plus delta along a distinct direction per member.
+    let mut shapes: Vec<Handshape> = vec![[0.0; 5]; lex.glosses.len()];
+    for family in &lex.families {
+        let base: Handshape = std::array::from_fn(|_| rng.random_range(0.2..0.8));
+        let mut dirs: Vec<usize> = (0..5).collect();
+        dirs.shuffle(&mut rng);
+        for (k, &g) in family.iter().enumerate() {
+            let mut s = base;
+            // member k bends finger dirs[k] by +delta and the next one by -delta
+            let (a, b) = (dirs[k % 5], dirs[(k + 1) % 5]);
+            s[a] = (s[a] + config.delta).clamp(0.0, 1.0);
+            s[b] = (s[b] - config.delta).clamp(0.0, 1.0);
+            shapes[g] = s;
+        }
+    }
+    let signers: Vec<Signer> = (0..config.signers.max(1)).map(|_| Signer::random(&mut rng)).collect();
+    let noise = RenderNoise { pixel_sigma: config.pixel_sigma, hand_dropout: config.hand_dropout };
+    let mut history: Vec<Vec<usize>> = Vec::new();
+    let mut distractors = BTreeMap::new();
+    for (split, n) in [("train", config.train), ("dev", config.dev), ("test", config.test)] {
+        if n == 0 {
+            return Err(DataError::invalid(root, format!("signsim: the {split} split must have at least one sentence")));
+        }
+        let mut rows = Vec::with_capacity(n);
+        let mut split_distractors = BTreeMap::new();
+        for i in 0..n {
+            let (glosses, text) = if !history.is_empty() && rng.random_bool(config.duplicate_rate) {
+                let g = history[rng.random_range(0..history.len())].clone();
+                let t = g.iter().map(|&k| lex.glosses[k].word.as_str()).collect::<Vec<_>>().join(" ");
+                (g, t)
+            } else {
+                lex.sentence(&mut rng)
+            };
+            history.push(glosses.clone());
+            let speaker = rng.random_range(0..signers.len());
+            let signer = &signers[speaker];
+            let signs: Vec<(&Motion, Handshape)> = glosses.iter().map(|&g| (&motions[lex.glosses[g].family], shapes[g])).collect();
+            let pose = render(&timeline(&signs, signer.speed), signer, noise, &mut rng);
+            let name = format!("signsim-{split}-{i:05}");
+            write_pose(&crate::sample::pose_path(root, split, &name), &pose)?;
+            if split != "train" {
+                let words: Vec<String> = text.split(' ').map(String::from).collect();
+                let mut subs = family_substitutions(&lex, &words);
+                subs.shuffle(&mut rng);
+                subs.truncate(config.distractors);
+                split_distractors.insert(name.clone(), subs);
+            }
+            rows.push(CorpusEntry {
+                video: format!("{name}/1/*.png"),
+                name,
+                start: -1,
+                end: -1,
+                speaker: format!("Signer{:02}", speaker + 1),
+                orth: glosses.iter().map(|&g| lex.glosses[g].gloss.as_str()).collect::<Vec<_>>().join(" "),
+                translation: text,
+            });
+        }
+        let csv = root.join("annotations/manual").join(format!("PHOENIX-2014-T.{split}.corpus.csv"));
+        write_corpus_csv(&csv, &rows)?;
+        if split != "train" {
+            distractors.insert(split.to_string(), split_distractors);
+        }
+    }
+    let vectors = lex.word_vectors(config.vector_dim, &mut rng);
+    let mut vec_text = format!("{} {}\n", vectors.len(), config.vector_dim);
+    for (w, v) in &vectors {
+        vec_text.push_str(w);
+        for x in v {
+            vec_text.push_str(&format!(" {x:.5}"));
+        }
+        vec_text.push('\n');
+    }
+    write_atomic(&root.join("wordvecs.vec"), vec_text.as_bytes())?;
+    let meta = SignsimMeta {
+        config: config.clone(),
+        confusable_pairs: lex.confusable_pairs(),
+        lexicon: lex,
+        motions,
+        stop_words: STOP_WORDS.iter().map(|s| s.to_string()).collect(),
+        distractors,
+    };
+    let json = serde_json::to_vec_pretty(&meta).map_err(|source| DataError::Json { path: root.join("signsim.json"), source })?;
+    write_atomic(&root.join("signsim.json"), &json)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sample::load_split;
+
+    fn small() -> SignsimConfig {
+        SignsimConfig::new().with_train(12).with_dev(4).with_test(5)
+    }
+
+    #[test]
+    fn writes_the_phoenix_layout_and_is_deterministic() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        assert!(ensure_corpus(&a, &small()).unwrap());
+        assert!(!ensure_corpus(&a, &small()).unwrap(), "reused when the config matches");
+        ensure_corpus(&b, &small()).unwrap();
+        for rel in ["annotations/manual/PHOENIX-2014-T.test.corpus.csv", "pose/train/signsim-train-00003.pose", "signsim.json", "wordvecs.vec"] {
+            assert_eq!(fs::read(a.join(rel)).unwrap(), fs::read(b.join(rel)).unwrap(), "{rel}");
+        }
+        let test = load_split(&a, "test").unwrap();
+        assert_eq!(test.len(), 5);
+        assert_eq!(test[0].features.dim, (49 + 42) * 2);
+        let meta = SignsimMeta::load(&a).unwrap();
+        let lex = &meta.lexicon;
+        for s in &test {
+            let d = &meta.distractors["test"][&s.name];
+            assert!(!d.is_empty() && d.len() <= 40);
+            for sentence in d {
+                let w: Vec<&str> = sentence.split(' ').collect();
+                let diff: Vec<usize> = (0..w.len()).filter(|&i| w[i] != s.words[i]).collect();
+                assert_eq!(diff.len(), 1, "one word substituted");
+                let (orig, new) = (&s.words[diff[0]], w[diff[0]]);
+                assert!(lex.family_mates(orig).contains(&new) && !lex.are_synonyms(orig, new));
+            }
+        }
+    }
+
+    #[test]
+    fn family_members_share_motion_and_differ_in_handshape_only() {
+        let dir = tempfile::tempdir().unwrap();
+        generate(dir.path(), &small()).unwrap();
+        let meta = SignsimMeta::load(dir.path()).unwrap();
+        assert_eq!(meta.motions.len(), meta.lexicon.families.len());
+        assert!(meta.confusable_pairs.len() >= meta.lexicon.families.len());
+    }
+}
