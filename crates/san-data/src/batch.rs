@@ -56,8 +56,21 @@ impl BatcherConfig {
         &self,
         items: &[&Sample],
         vocab: &Vocabulary,
+        rng: Option<&mut R>,
+        device: &B::Device,
+    ) -> PoseTextBatch<B> {
+        self.batch_padded(items, vocab, rng, device, 0)
+    }
+
+    /// Like [`batch`](Self::batch), padding frames to at least `min_frames` (so batches of
+    /// one split share a clip count).
+    pub fn batch_padded<B: Backend, R: Rng + ?Sized>(
+        &self,
+        items: &[&Sample],
+        vocab: &Vocabulary,
         mut rng: Option<&mut R>,
         device: &B::Device,
+        min_frames: usize,
     ) -> PoseTextBatch<B> {
         let n = items.len();
         let dim = items.first().map_or(0, |s| s.features.dim);
@@ -65,7 +78,7 @@ impl BatcherConfig {
             .iter()
             .map(|s| sample_frames(s.features.frames, self.max_frames, rng.as_deref_mut()))
             .collect();
-        let t = picks.iter().map(Vec::len).max().unwrap_or(1).max(1);
+        let t = picks.iter().map(Vec::len).max().unwrap_or(1).max(min_frames.min(self.max_frames)).max(1);
         let mut poses = vec![0.0f32; n * t * dim];
         let mut pose_mask = vec![false; n * t];
         for (b, (s, idx)) in items.iter().zip(&picks).enumerate() {

@@ -25,5 +25,6 @@ pub mod pose;
 pub mod sample;
 pub mod signsim;
 pub mod vocab;
+pub mod wordvec;
 
 pub use error::{DataError, Result};

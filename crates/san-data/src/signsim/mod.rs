@@ -47,13 +47,13 @@ pub struct SignsimConfig {
     #[config(default = 3)]
     pub family_size: usize,
     /// Handshape difference within a family (the confusability knob; smaller = harder).
-    #[config(default = 0.35)]
+    #[config(default = 0.15)]
     pub delta: f32,
     /// Number of signers (PHOENIX-2014-T: 9).
     #[config(default = 9)]
     pub signers: usize,
     /// Keypoint noise, pixels.
-    #[config(default = 0.6)]
+    #[config(default = 1.0)]
     pub pixel_sigma: f32,
     /// Probability that a hand is missing in a frame.
     #[config(default = 0.02)]

@@ -1,0 +1,27 @@
+//! The error type of san-train.
+
+use std::path::PathBuf;
+
+/// Errors of a training run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TrainError {
+    /// Reading or writing data failed.
+    #[error(transparent)]
+    Data(#[from] san_data::DataError),
+    /// A setting that cannot work with the data.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// An output could not be written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Result alias of san-train.
+pub type Result<T> = std::result::Result<T, TrainError>;

@@ -1,0 +1,97 @@
+//! Evaluation: coarse retrieval in both directions over a split's gallery, and fine-grained
+//! V2T over per-query small galleries (the true caption and its single-word substitutions).
+
+use std::collections::BTreeMap;
+
+use burn::tensor::backend::Backend;
+use burn::tensor::{Bool, Int, Tensor, TensorData};
+use rand::rngs::StdRng;
+use san_core::host::to_vec_f32;
+use san_core::metrics::{DuplicatePolicy, RetrievalMetrics, RetrievalReport, coarse_report, gallery_ranks};
+use san_core::similarity::{ClclConfig, clcl_candidates, clcl_gallery};
+use san_data::batch::{BatcherConfig, pad_ids};
+use san_data::sample::Sample;
+use san_data::vocab::Vocabulary;
+use san_models::retrieval::RetrievalModel;
+use san_models::tokens::Tokens;
+
+/// Encodes a whole split in batches, padded to a common clip and word count.
+pub fn encode_split<B: Backend>(
+    model: &RetrievalModel<B>,
+    samples: &[Sample],
+    vocab: &Vocabulary,
+    batcher: &BatcherConfig,
+    batch_size: usize,
+    device: &B::Device,
+) -> (Tokens<B>, Tokens<B>) {
+    let max_frames = samples.iter().map(|s| s.features.frames).max().unwrap_or(1);
+    let refs: Vec<&Sample> = samples.iter().collect();
+    let mut signs = Vec::new();
+    let mut texts = Vec::new();
+    for chunk in refs.chunks(batch_size.max(1)) {
+        let b = batcher.batch_padded::<B, StdRng>(chunk, vocab, None, device, max_frames);
+        signs.push(model.encode_sign(b.poses, b.pose_mask));
+        texts.push(model.encode_text(b.tokens, b.token_mask));
+    }
+    (concat_tokens(signs), concat_tokens(texts))
+}
+
+/// Concatenates token batches along the batch axis, zero-padding the token axis.
+pub fn concat_tokens<B: Backend>(parts: Vec<Tokens<B>>) -> Tokens<B> {
+    let n_max = parts.iter().map(|t| t.tokens.dims()[1]).max().unwrap_or(0);
+    let (mut tokens, mut masks) = (Vec::new(), Vec::new());
+    for t in parts {
+        let [b, n, d] = t.tokens.dims();
+        if n < n_max {
+            let device = t.tokens.device();
+            tokens.push(Tensor::cat(vec![t.tokens, Tensor::zeros([b, n_max - n, d], &device)], 1));
+            masks.push(Tensor::cat(vec![t.mask, Tensor::<B, 2, Int>::zeros([b, n_max - n], &device).bool()], 1));
+        } else {
+            tokens.push(t.tokens);
+            masks.push(t.mask);
+        }
+    }
+    Tokens { tokens: Tensor::cat(tokens, 0), mask: Tensor::cat(masks, 0) }
+}
+
+/// Coarse retrieval over the split, plus fine-grained V2T when `distractors` are given.
+#[allow(clippy::too_many_arguments)]
+pub fn evaluate<B: Backend>(
+    model: &RetrievalModel<B>,
+    samples: &[Sample],
+    vocab: &Vocabulary,
+    batcher: &BatcherConfig,
+    clcl: &ClclConfig,
+    distractors: Option<&BTreeMap<String, Vec<Vec<String>>>>,
+    policy: DuplicatePolicy,
+    device: &B::Device,
+) -> RetrievalReport {
+    let (sign, text) = encode_split(model, samples, vocab, batcher, clcl.chunk, device);
+    let n = samples.len();
+    let scores = clcl_gallery(sign.tokens.clone(), sign.mask.clone(), text.tokens, text.mask, clcl);
+    let host = to_vec_f32(scores.score());
+    let ids: Vec<usize> = samples.iter().map(|s| s.text_id).collect();
+    let mut report = coarse_report(&host, n, &ids, policy);
+    if let Some(distractors) = distractors {
+        let mut galleries = Vec::new();
+        for (i, s) in samples.iter().enumerate() {
+            let Some(others) = distractors.get(&s.name).filter(|d| !d.is_empty()) else { continue };
+            let captions: Vec<Vec<usize>> = std::iter::once(&s.words).chain(others).map(|c| vocab.encode(c)).collect();
+            let k = captions.len();
+            let (ids, mask) = pad_ids(&captions);
+            let l = ids.len() / k;
+            let tokens = model.encode_text(
+                Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [k, l]), device),
+                Tensor::<B, 2, Bool>::from_data(TensorData::new(mask, [k, l]), device),
+            );
+            let [_, _, d] = tokens.tokens.dims();
+            let [_, m, _] = sign.tokens.dims();
+            let one_sign = sign.tokens.clone().slice([i..i + 1]); // [1, M, D]
+            let one_mask = sign.mask.clone().slice([i..i + 1]).reshape([1, m]);
+            let cand = clcl_candidates(one_sign, one_mask, tokens.tokens.reshape([1, k, l, d]), tokens.mask.reshape([1, k, l]), clcl.tau_tok);
+            galleries.push(to_vec_f32(cand.score()));
+        }
+        report.fine_grained = Some(RetrievalMetrics::from_ranks(&gallery_ranks(&galleries)));
+    }
+    report
+}

@@ -1,0 +1,276 @@
+//! The two-stage SAN protocol (`DESIGN.md` §3.6): stage 1 with the coarse loss, the SAN
+//! table from the selected stage-1 model, stage 2 with `L_coarse + λ·L_fine`. Models are
+//! selected on dev; test is evaluated once per stage, with the selected model.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use burn::module::AutodiffModule;
+use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{Bool, ElementConversion, Int, Tensor, TensorData};
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{RngExt, SeedableRng};
+use san_core::loss::{CoarseLossConfig, san_fine_loss};
+use san_core::metrics::{DuplicatePolicy, RetrievalReport};
+use san_core::mining::{ConfusabilityTable, ReliablePairs, substitute};
+use san_core::similarity::{ClclConfig, clcl_candidates, clcl_gallery};
+use san_data::batch::pad_ids;
+use san_data::sample::Sample;
+use san_models::pose_encoder::PoseEncoderConfig;
+use san_models::retrieval::{RetrievalModel, RetrievalModelConfig};
+use san_models::text_encoder::WordEncoderConfig;
+
+use crate::config::{Stage2Init, TrainConfig};
+use crate::corpus::Corpus;
+use crate::eval::{encode_split, evaluate};
+use crate::report::{RunReport, StageReport, TableReport};
+
+/// Which loss a stage trains with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Coarse InfoNCE only.
+    Coarse,
+    /// Coarse InfoNCE plus the SAN fine loss over hard captions.
+    San,
+}
+
+/// Called after every epoch with (stage, epoch, mean loss, dev report).
+pub type EpochHook<'a> = &'a mut dyn FnMut(Stage, usize, f64, &RetrievalReport);
+
+/// A model ready to train, built from the config and the corpus.
+pub fn init_model<B: Backend>(config: &TrainConfig, corpus: &Corpus, device: &B::Device) -> RetrievalModel<B> {
+    let input_dim = corpus.train.first().map_or(1, |s| s.features.dim);
+    RetrievalModelConfig::new(
+        PoseEncoderConfig::new(input_dim).with_hidden(config.hidden).with_dim(config.dim),
+        WordEncoderConfig::new(corpus.vocab.len()).with_dim(config.dim),
+    )
+    .init(device)
+}
+
+fn clcl(config: &TrainConfig) -> ClclConfig {
+    ClclConfig::new().with_tau_tok(config.tau_tok).with_chunk(config.eval_chunk)
+}
+
+/// Fine-grained galleries: word lists of each sample's distractors.
+fn fg_galleries(
+    corpus: &Corpus,
+    split: &str,
+    samples: &[Sample],
+    table: Option<&ConfusabilityTable>,
+    config: &TrainConfig,
+) -> Option<BTreeMap<String, Vec<Vec<String>>>> {
+    if let Some(truth) = corpus.distractors(split) {
+        return Some(
+            truth
+                .iter()
+                .map(|(name, d)| (name.clone(), d.iter().map(|s| s.split(' ').map(String::from).collect()).collect()))
+                .collect(),
+        );
+    }
+    let table = table?;
+    let mut rng = StdRng::seed_from_u64(config.seed ^ 0xF6);
+    Some(
+        samples
+            .iter()
+            .map(|s| (s.name.clone(), san_core::mining::single_word_substitutions(&s.words, table, config.fine_grained_distractors, &mut rng)))
+            .collect(),
+    )
+}
+
+/// Builds the SAN table from a model over the training split.
+pub fn build_table<B: Backend>(
+    model: &RetrievalModel<B>,
+    corpus: &Corpus,
+    config: &TrainConfig,
+    device: &B::Device,
+) -> (ConfusabilityTable, ReliablePairs) {
+    let mut pairs = ReliablePairs::new(16);
+    for chunk in corpus.train.chunks(config.batch_size.max(1)) {
+        let (sign, text) = encode_split(model, chunk, &corpus.vocab, &config.batcher, config.batch_size, device);
+        let ids: Vec<Vec<Option<usize>>> = chunk
+            .iter()
+            .map(|s| {
+                let mut v = corpus.mining_ids(&s.words);
+                v.truncate(config.batcher.max_words);
+                v
+            })
+            .collect();
+        pairs.add_batch(sign.tokens, sign.mask, text.tokens, &ids, config.tau_tok, config.table.alpha);
+    }
+    let vectors = corpus.signsim.as_ref().and_then(|_| san_data::wordvec::read_word_vectors(&corpus.root.join("wordvecs.vec")).ok());
+    let sim = |a: &str, b: &str| -> Option<f32> {
+        let v = vectors.as_ref()?;
+        let (x, y) = (v.get(a)?, v.get(b)?);
+        let dot: f32 = x.iter().zip(y).map(|(p, q)| p * q).sum();
+        let n = x.iter().map(|p| p * p).sum::<f32>().sqrt() * y.iter().map(|p| p * p).sum::<f32>().sqrt();
+        Some(dot / n.max(1e-12))
+    };
+    let table = ConfusabilityTable::sign_aware(&pairs, corpus.vocab.words(), &config.table, Some(&sim));
+    (table, pairs)
+}
+
+/// Word ids of `[own caption, hard captions…]` for each item of a batch; items with no
+/// table word fall back to other captions of the batch.
+fn hard_captions(items: &[&Sample], table: &ConfusabilityTable, corpus: &Corpus, config: &TrainConfig, rng: &mut StdRng) -> Vec<Vec<usize>> {
+    let k = config.n_hard;
+    let mut out = Vec::with_capacity(items.len() * (k + 1));
+    for (i, s) in items.iter().enumerate() {
+        let words: Vec<String> = s.words.iter().take(config.batcher.max_words).cloned().collect();
+        out.push(corpus.vocab.encode(&words));
+        let mut hard = substitute(&words, table, config.n_swap, k, rng);
+        if hard.is_empty() {
+            let others: Vec<usize> = (0..items.len()).filter(|&j| j != i && items[j].text_id != s.text_id).collect();
+            for _ in 0..k {
+                let j = if others.is_empty() { i } else { others[rng.random_range(0..others.len())] };
+                hard.push(items[j].words.iter().take(config.batcher.max_words).cloned().collect());
+            }
+        }
+        out.extend(hard.iter().map(|h| corpus.vocab.encode(h)));
+    }
+    out
+}
+
+/// One epoch; returns the mean loss.
+fn train_epoch<B: AutodiffBackend, O: Optimizer<RetrievalModel<B>, B>>(
+    mut model: RetrievalModel<B>,
+    optim: &mut O,
+    corpus: &Corpus,
+    config: &TrainConfig,
+    table: Option<&ConfusabilityTable>,
+    rng: &mut StdRng,
+    device: &B::Device,
+) -> (RetrievalModel<B>, f64) {
+    let mut order: Vec<usize> = (0..corpus.train.len()).collect();
+    order.shuffle(rng);
+    let coarse = CoarseLossConfig::new();
+    let clcl_cfg = ClclConfig::new().with_tau_tok(config.tau_tok).with_chunk(config.batch_size);
+    let (mut total, mut steps) = (0.0, 0usize);
+    for idx in order.chunks(config.batch_size.max(2)) {
+        if idx.len() < 2 {
+            continue;
+        }
+        let items: Vec<&Sample> = idx.iter().map(|&i| &corpus.train[i]).collect();
+        let batch = config.batcher.batch::<B, StdRng>(&items, &corpus.vocab, Some(rng), device);
+        let sign = model.encode_sign(batch.poses, batch.pose_mask);
+        let text = model.encode_text(batch.tokens, batch.token_mask);
+        let scores = clcl_gallery(sign.tokens.clone(), sign.mask.clone(), text.tokens, text.mask, &clcl_cfg);
+        let mut loss = coarse.forward(&scores, model.log_scale(), &batch.text_ids);
+        if let Some(table) = table {
+            let n = items.len();
+            let k1 = config.n_hard + 1;
+            let (ids, mask) = pad_ids(&hard_captions(&items, table, corpus, config, rng));
+            let l = ids.len() / (n * k1);
+            let caps = model.encode_text(
+                Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [n * k1, l]), device),
+                Tensor::<B, 2, Bool>::from_data(TensorData::new(mask, [n * k1, l]), device),
+            );
+            let d = config.dim;
+            let cand = clcl_candidates(sign.tokens, sign.mask, caps.tokens.reshape([n, k1, l, d]), caps.mask.reshape([n, k1, l]), config.tau_tok);
+            loss = loss + san_fine_loss(cand.v2t, model.log_scale()).mul_scalar(config.lambda_fine);
+        }
+        total += loss.clone().into_scalar().elem::<f64>();
+        steps += 1;
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(config.learning_rate, model, grads);
+    }
+    (model, total / steps.max(1) as f64)
+}
+
+/// Dev selection score: mean of T2V and V2T R@1, plus FG R@1 when measured.
+fn selection_score(r: &RetrievalReport) -> f64 {
+    match &r.fine_grained {
+        Some(fg) => (r.t2v.r1 + r.v2t.r1 + fg.r1) / 3.0,
+        None => (r.t2v.r1 + r.v2t.r1) / 2.0,
+    }
+}
+
+/// Trains one stage, selecting the epoch with the best dev score.
+#[allow(clippy::too_many_arguments)]
+fn train_stage<B: AutodiffBackend>(
+    model: RetrievalModel<B>,
+    stage: Stage,
+    epochs: usize,
+    corpus: &Corpus,
+    config: &TrainConfig,
+    mut table: Option<ConfusabilityTable>,
+    dev_fg: Option<&BTreeMap<String, Vec<Vec<String>>>>,
+    rng: &mut StdRng,
+    device: &B::Device,
+    hook: EpochHook<'_>,
+) -> (RetrievalModel<B>, usize, RetrievalReport, Option<ConfusabilityTable>) {
+    let mut optim = AdamWConfig::new().with_weight_decay(config.weight_decay).init::<B, RetrievalModel<B>>();
+    let mut model = model;
+    let inner_device = device.clone();
+    let mut best: Option<(f64, usize, RetrievalModel<B>, RetrievalReport)> = None;
+    for epoch in 1..=epochs.max(1) {
+        if stage == Stage::San && epoch > 1 && config.refresh_every.is_some_and(|r| r > 0 && (epoch - 1) % r == 0) {
+            table = Some(build_table(&model.valid(), corpus, config, &inner_device).0);
+        }
+        let (m, loss) = train_epoch(model, &mut optim, corpus, config, table.as_ref(), rng, device);
+        model = m;
+        let report = evaluate(&model.valid(), &corpus.dev, &corpus.vocab, &config.batcher, &clcl(config), dev_fg, DuplicatePolicy::Strict, &inner_device);
+        hook(stage, epoch, loss, &report);
+        let score = selection_score(&report);
+        if best.as_ref().is_none_or(|b| score > b.0) {
+            best = Some((score, epoch, model.clone(), report));
+        }
+    }
+    match best {
+        Some((_, epoch, m, r)) => (m, epoch, r, table),
+        None => unreachable!("at least one epoch runs"),
+    }
+}
+
+/// Runs the whole protocol on a loaded corpus and returns the report.
+pub fn run<B: AutodiffBackend>(corpus: &Corpus, config: &TrainConfig, device: &B::Device, hook: EpochHook<'_>) -> RunReport {
+    B::seed(device, config.seed);
+    let mut rng = StdRng::seed_from_u64(config.seed);
+    let inner = device.clone();
+    let clcl_cfg = clcl(config);
+    let dev_truth = fg_galleries(corpus, "dev", &corpus.dev, None, config);
+
+    // Stage 1.
+    let t0 = Instant::now();
+    let model = init_model::<B>(config, corpus, device);
+    let (stage1, epoch1, dev1, _) = train_stage(model, Stage::Coarse, config.stage1_epochs, corpus, config, None, dev_truth.as_ref(), &mut rng, device, hook);
+    let secs1 = t0.elapsed().as_secs_f64();
+
+    // The SAN table from the selected stage-1 model.
+    let t_table = Instant::now();
+    let (table, pairs) = build_table(&stage1.valid(), corpus, config, &inner);
+    let table_report = TableReport::new(&table, &pairs, corpus, config);
+    let table_secs = t_table.elapsed().as_secs_f64();
+
+    let dev_fg = dev_truth.or_else(|| fg_galleries(corpus, "dev", &corpus.dev, Some(&table), config));
+    let test_fg = fg_galleries(corpus, "test", &corpus.test, Some(&table), config);
+    let test1 = evaluate(&stage1.valid(), &corpus.test, &corpus.vocab, &config.batcher, &clcl_cfg, test_fg.as_ref(), DuplicatePolicy::Strict, &inner);
+    let dev1 = if dev1.fine_grained.is_none() {
+        evaluate(&stage1.valid(), &corpus.dev, &corpus.vocab, &config.batcher, &clcl_cfg, dev_fg.as_ref(), DuplicatePolicy::Strict, &inner)
+    } else {
+        dev1
+    };
+
+    // Stage 2.
+    let t2 = Instant::now();
+    let start = match config.stage2_init {
+        Stage2Init::Continue => stage1,
+        Stage2Init::Scratch => {
+            B::seed(device, config.seed);
+            init_model::<B>(config, corpus, device)
+        }
+    };
+    let (stage2, epoch2, dev2, final_table) = train_stage(start, Stage::San, config.stage2_epochs, corpus, config, Some(table), dev_fg.as_ref(), &mut rng, device, hook);
+    let secs2 = t2.elapsed().as_secs_f64();
+    let test2 = evaluate(&stage2.valid(), &corpus.test, &corpus.vocab, &config.batcher, &clcl_cfg, test_fg.as_ref(), DuplicatePolicy::Strict, &inner);
+
+    RunReport {
+        stage1: StageReport { best_epoch: epoch1, epochs: config.stage1_epochs, seconds: secs1, dev: dev1, test: test1 },
+        stage2: StageReport { best_epoch: epoch2, epochs: config.stage2_epochs, seconds: secs2, dev: dev2, test: test2 },
+        table: table_report,
+        table_seconds: table_secs,
+        final_table_words: final_table.map_or(0, |t| t.len()),
+        fine_grained_source: if corpus.signsim.is_some() { "signsim ground truth".into() } else { "stage-1 SAN table".into() },
+    }
+}
