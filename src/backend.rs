@@ -24,7 +24,9 @@ impl FromStr for DeviceChoice {
             "cpu" => Ok(Self::Cpu),
             "wgpu" => Ok(Self::Wgpu),
             "cuda" => Ok(Self::Cuda),
-            other => Err(format!("unknown device {other:?}; expected cpu, wgpu or cuda")),
+            other => Err(format!(
+                "unknown device {other:?}; expected cpu, wgpu or cuda"
+            )),
         }
     }
 }
@@ -51,15 +53,27 @@ pub trait BackendJob {
 pub fn dispatch<J: BackendJob>(choice: DeviceChoice, job: J) -> Result<J::Output, String> {
     match choice {
         #[cfg(feature = "ndarray")]
-        DeviceChoice::Cpu => Ok(job.run::<burn::backend::Autodiff<burn::backend::NdArray<f32>>>(Default::default())),
+        DeviceChoice::Cpu => {
+            Ok(job.run::<burn::backend::Autodiff<burn::backend::NdArray<f32>>>(Default::default()))
+        }
         #[cfg(feature = "wgpu")]
-        DeviceChoice::Wgpu => Ok(job.run::<burn::backend::Autodiff<burn::backend::Wgpu>>(Default::default())),
+        DeviceChoice::Wgpu => {
+            Ok(job.run::<burn::backend::Autodiff<burn::backend::Wgpu>>(Default::default()))
+        }
         #[cfg(feature = "cuda")]
-        DeviceChoice::Cuda => Ok(job.run::<burn::backend::Autodiff<burn::backend::Cuda>>(Default::default())),
+        DeviceChoice::Cuda => {
+            Ok(job.run::<burn::backend::Autodiff<burn::backend::Cuda>>(Default::default()))
+        }
         #[allow(unreachable_patterns)]
         other => {
-            let feature = if other == DeviceChoice::Cpu { "ndarray" } else { &other.to_string() };
-            Err(format!("device {other} needs the `{feature}` cargo feature: rebuild with --features {feature}"))
+            let feature = if other == DeviceChoice::Cpu {
+                "ndarray"
+            } else {
+                &other.to_string()
+            };
+            Err(format!(
+                "device {other} needs the `{feature}` cargo feature: rebuild with --features {feature}"
+            ))
         }
     }
 }

@@ -16,7 +16,10 @@ use crate::backend::{BackendJob, DeviceChoice, dispatch};
 
 /// Command-line arguments of the main job.
 #[derive(Debug, Clone, clap::Parser)]
-#[command(name = "phoenix_train", about = "Train SAN end to end: stage 1, the SAN table, stage 2, and a report.")]
+#[command(
+    name = "phoenix_train",
+    about = "Train SAN end to end: stage 1, the SAN table, stage 2, and a report."
+)]
 pub struct Args {
     /// Corpus root in the PHOENIX-2014-T layout (annotations/manual/*.corpus.csv and
     /// pose/{split}/{name}.pose). Without it, a signsim corpus is generated under --out.
@@ -43,6 +46,9 @@ pub struct Args {
     /// signsim dev and test sentences each (when no --data).
     #[arg(long, default_value_t = 200)]
     pub signsim_eval: usize,
+    /// signsim handshape difference within a family (smaller = harder; default 0.15).
+    #[arg(long)]
+    pub signsim_delta: Option<f32>,
 }
 
 struct Job {
@@ -53,11 +59,28 @@ struct Job {
 impl BackendJob for Job {
     type Output = RunReport;
     fn run<B: AutodiffBackend>(self, device: B::Device) -> RunReport {
-        let mut hook = |stage: Stage, epoch: usize, loss: f64, dev: &san_core::metrics::RetrievalReport| {
-            let total = if stage == Stage::Coarse { self.config.stage1_epochs } else { self.config.stage2_epochs };
-            let name = if stage == Stage::Coarse { "stage 1" } else { "stage 2" };
-            let fg = dev.fine_grained.map(|m| format!(" FG R@1 {:5.1}", m.r1)).unwrap_or_default();
-            println!("{name} epoch {epoch:>3}/{total}: loss {loss:.4}  dev T2V R@1 {:5.1}  V2T R@1 {:5.1}{fg}", dev.t2v.r1, dev.v2t.r1);
+        let mut hook = |stage: Stage,
+                        epoch: usize,
+                        loss: f64,
+                        dev: &san_core::metrics::RetrievalReport| {
+            let total = if stage == Stage::Coarse {
+                self.config.stage1_epochs
+            } else {
+                self.config.stage2_epochs
+            };
+            let name = if stage == Stage::Coarse {
+                "stage 1"
+            } else {
+                "stage 2"
+            };
+            let fg = dev
+                .fine_grained
+                .map(|m| format!(" FG R@1 {:5.1}", m.r1))
+                .unwrap_or_default();
+            println!(
+                "{name} epoch {epoch:>3}/{total}: loss {loss:.4}  dev T2V R@1 {:5.1}  V2T R@1 {:5.1}{fg}",
+                dev.t2v.r1, dev.v2t.r1
+            );
         };
         run::<B>(&self.corpus, &self.config, &device, &mut hook)
     }
@@ -69,15 +92,29 @@ pub fn main_job(args: Args) -> Result<RunReport, String> {
     let root = match &args.data {
         Some(root) => {
             if !root.is_dir() {
-                return Err(format!("--data {}: no such folder (expected the PHOENIX-2014-T layout)", root.display()));
+                return Err(format!(
+                    "--data {}: no such folder (expected the PHOENIX-2014-T layout)",
+                    root.display()
+                ));
             }
             root.clone()
         }
         None => {
             let root = args.out.join("signsim");
-            let cfg = SignsimConfig::new().with_train(args.signsim_train).with_dev(args.signsim_eval).with_test(args.signsim_eval);
+            let mut cfg = SignsimConfig::new()
+                .with_train(args.signsim_train)
+                .with_dev(args.signsim_eval)
+                .with_test(args.signsim_eval);
+            if let Some(delta) = args.signsim_delta {
+                cfg.delta = delta;
+            }
             let generated = ensure_corpus(&root, &cfg).map_err(|e| e.to_string())?;
-            println!("{} signsim corpus at {} ({:.1} s)", if generated { "generated" } else { "reusing" }, root.display(), started.elapsed().as_secs_f64());
+            println!(
+                "{} signsim corpus at {} ({:.1} s)",
+                if generated { "generated" } else { "reusing" },
+                root.display(),
+                started.elapsed().as_secs_f64()
+            );
             root
         }
     };
@@ -91,12 +128,27 @@ pub fn main_job(args: Args) -> Result<RunReport, String> {
         corpus.vocab.len(),
         args.device
     );
-    let config = TrainConfig::new().with_seed(args.seed).with_stage1_epochs(args.stage1_epochs).with_stage2_epochs(args.stage2_epochs);
-    let save = |name: &str, text: String| san_data::io::write_atomic(&args.out.join(name), text.as_bytes()).map_err(|e| e.to_string());
-    save("config.json", serde_json::to_string_pretty(&config).map_err(|e| e.to_string())?)?;
+    let config = TrainConfig::new()
+        .with_seed(args.seed)
+        .with_stage1_epochs(args.stage1_epochs)
+        .with_stage2_epochs(args.stage2_epochs);
+    let save = |name: &str, text: String| {
+        san_data::io::write_atomic(&args.out.join(name), text.as_bytes()).map_err(|e| e.to_string())
+    };
+    save(
+        "config.json",
+        serde_json::to_string_pretty(&config).map_err(|e| e.to_string())?,
+    )?;
     let report = dispatch(args.device, Job { corpus, config })?;
-    save("report.json", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?)?;
+    save(
+        "report.json",
+        serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?,
+    )?;
     println!("\n{report}");
-    println!("total {:.1} s; report at {}", started.elapsed().as_secs_f64(), args.out.join("report.json").display());
+    println!(
+        "total {:.1} s; report at {}",
+        started.elapsed().as_secs_f64(),
+        args.out.join("report.json").display()
+    );
     Ok(report)
 }

@@ -8,7 +8,13 @@
 pub fn normalize(sentence: &str) -> String {
     sentence
         .chars()
-        .map(|c| if c.is_alphanumeric() || c.is_whitespace() || c == '-' { c } else { ' ' })
+        .map(|c| {
+            if c.is_alphanumeric() || c.is_whitespace() || c == '-' {
+                c
+            } else {
+                ' '
+            }
+        })
         .collect::<String>()
         .to_lowercase()
         .split_whitespace()
@@ -18,7 +24,11 @@ pub fn normalize(sentence: &str) -> String {
 
 /// The words of a normalised sentence.
 pub fn words(sentence: &str) -> Vec<String> {
-    normalize(sentence).split(' ').filter(|w| !w.is_empty()).map(String::from).collect()
+    normalize(sentence)
+        .split(' ')
+        .filter(|w| !w.is_empty())
+        .map(String::from)
+        .collect()
 }
 
 #[cfg(test)]
@@ -27,7 +37,10 @@ mod tests {
 
     #[test]
     fn words_of_a_phoenix_sentence() {
-        assert_eq!(words("am tag wechselhaft , im norden regen ."), vec!["am", "tag", "wechselhaft", "im", "norden", "regen"]);
+        assert_eq!(
+            words("am tag wechselhaft , im norden regen ."),
+            vec!["am", "tag", "wechselhaft", "im", "norden", "regen"]
+        );
         assert!(words(" . ").is_empty());
     }
 }

@@ -13,11 +13,16 @@ use serde_json::Value;
 type B = Autodiff<NdArray<f32>>;
 
 fn reference(name: &str) -> Option<Value> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/reference")
+        .join(name);
     match std::fs::read_to_string(&path) {
         Ok(s) => Some(serde_json::from_str(&s).expect("reference JSON parses")),
         Err(e) => {
-            eprintln!("skipping: reference vectors not found at {} ({e})", path.display());
+            eprintln!(
+                "skipping: reference vectors not found at {} ({e})",
+                path.display()
+            );
             None
         }
     }
@@ -46,13 +51,18 @@ fn close(got: &[f32], want: &[f64], what: &str) {
     assert_eq!(got.len(), want.len(), "{what}: length");
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
         let tol = 1e-5 * w.abs().max(1.0);
-        assert!((f64::from(*g) - w).abs() <= tol, "{what}[{i}]: got {g}, want {w}");
+        assert!(
+            (f64::from(*g) - w).abs() <= tol,
+            "{what}[{i}]: got {g}, want {w}"
+        );
     }
 }
 
 #[test]
 fn clcl_losses_and_gradients_match_pytorch() {
-    let Some(doc) = reference("clcl_losses.json") else { return };
+    let Some(doc) = reference("clcl_losses.json") else {
+        return;
+    };
     for case in doc["cases"].as_array().unwrap() {
         let s = &case["shapes"];
         let [a, m, l, d, k] = ["A", "M", "L", "D", "K"].map(|x| s[x].as_u64().unwrap() as usize);
@@ -62,16 +72,33 @@ fn clcl_losses_and_gradients_match_pytorch() {
         let sign_mask = mask(&case["sign_mask"], [a, m]);
         let word_mask = mask(&case["word_mask"], [a, l]);
         let log_scale = float(&case["log_scale"], [1]).require_grad();
-        let ids: Vec<usize> = flat(&case["text_ids"]).into_iter().map(|x| x as usize).collect();
+        let ids: Vec<usize> = flat(&case["text_ids"])
+            .into_iter()
+            .map(|x| x as usize)
+            .collect();
 
         let cfg = ClclConfig::new().with_tau_tok(tau).with_chunk(2);
-        let scores = clcl_gallery(sign.clone(), sign_mask.clone(), words.clone(), word_mask.clone(), &cfg);
+        let scores = clcl_gallery(
+            sign.clone(),
+            sign_mask.clone(),
+            words.clone(),
+            word_mask.clone(),
+            &cfg,
+        );
         close(&to_vec_f32(scores.v2t.clone()), &flat(&case["v2t"]), "v2t");
-        close(&to_vec_f32(scores.t2v.clone().transpose()), &flat(&case["t2v"]), "t2v");
+        close(
+            &to_vec_f32(scores.t2v.clone().transpose()),
+            &flat(&case["t2v"]),
+            "t2v",
+        );
         close(&to_vec_f32(scores.score()), &flat(&case["score"]), "score");
 
         let coarse = CoarseLossConfig::new().forward(&scores, log_scale.clone(), &ids);
-        close(&to_vec_f32(coarse.clone()), &[case["coarse_loss"].as_f64().unwrap()], "coarse");
+        close(
+            &to_vec_f32(coarse.clone()),
+            &[case["coarse_loss"].as_f64().unwrap()],
+            "coarse",
+        );
 
         // Candidates of video a: its own caption, then hard rows a*K .. a*K+K-1.
         let hard = float(&case["hard_word_tokens"], [a, k, l, d]);
@@ -82,14 +109,34 @@ fn clcl_losses_and_gradients_match_pytorch() {
         let caps_mask = Tensor::cat(vec![own_mask, hard_mask], 1);
         let cand = clcl_candidates(sign.clone(), sign_mask, caps, caps_mask, tau);
         let fine = san_fine_loss(cand.v2t, log_scale.clone());
-        close(&to_vec_f32(fine.clone()), &[case["fine_loss"].as_f64().unwrap()], "fine");
+        close(
+            &to_vec_f32(fine.clone()),
+            &[case["fine_loss"].as_f64().unwrap()],
+            "fine",
+        );
 
         let total = coarse + fine.mul_scalar(case["lambda_fine"].as_f64().unwrap());
-        close(&to_vec_f32(total.clone()), &[case["total_loss"].as_f64().unwrap()], "total");
+        close(
+            &to_vec_f32(total.clone()),
+            &[case["total_loss"].as_f64().unwrap()],
+            "total",
+        );
 
         let grads = total.backward();
-        close(&to_vec_f32(sign.grad(&grads).unwrap()), &flat(&case["grad_sign_tokens"]), "grad sign");
-        close(&to_vec_f32(words.grad(&grads).unwrap()), &flat(&case["grad_word_tokens"]), "grad words");
-        close(&to_vec_f32(log_scale.grad(&grads).unwrap()), &[case["grad_log_scale"].as_f64().unwrap()], "grad log scale");
+        close(
+            &to_vec_f32(sign.grad(&grads).unwrap()),
+            &flat(&case["grad_sign_tokens"]),
+            "grad sign",
+        );
+        close(
+            &to_vec_f32(words.grad(&grads).unwrap()),
+            &flat(&case["grad_word_tokens"]),
+            "grad words",
+        );
+        close(
+            &to_vec_f32(log_scale.grad(&grads).unwrap()),
+            &[case["grad_log_scale"].as_f64().unwrap()],
+            "grad log scale",
+        );
     }
 }

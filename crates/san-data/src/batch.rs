@@ -38,14 +38,23 @@ pub struct PoseTextBatch<B: Backend> {
 
 /// Frame indices kept from a clip of `frames` frames: all when short enough, else
 /// `max` strided positions, jittered within their stride when `rng` is given.
-pub fn sample_frames<R: Rng + ?Sized>(frames: usize, max: usize, rng: Option<&mut R>) -> Vec<usize> {
+pub fn sample_frames<R: Rng + ?Sized>(
+    frames: usize,
+    max: usize,
+    rng: Option<&mut R>,
+) -> Vec<usize> {
     if frames <= max {
         return (0..frames).collect();
     }
     let step = frames as f64 / max as f64;
     match rng {
-        Some(rng) => (0..max).map(|k| ((k as f64 + rng.random::<f64>()) * step) as usize).map(|i| i.min(frames - 1)).collect(),
-        None => (0..max).map(|k| (((k as f64 + 0.5) * step) as usize).min(frames - 1)).collect(),
+        Some(rng) => (0..max)
+            .map(|k| ((k as f64 + rng.random::<f64>()) * step) as usize)
+            .map(|i| i.min(frames - 1))
+            .collect(),
+        None => (0..max)
+            .map(|k| (((k as f64 + 0.5) * step) as usize).min(frames - 1))
+            .collect(),
     }
 }
 
@@ -78,7 +87,13 @@ impl BatcherConfig {
             .iter()
             .map(|s| sample_frames(s.features.frames, self.max_frames, rng.as_deref_mut()))
             .collect();
-        let t = picks.iter().map(Vec::len).max().unwrap_or(1).max(min_frames.min(self.max_frames)).max(1);
+        let t = picks
+            .iter()
+            .map(Vec::len)
+            .max()
+            .unwrap_or(1)
+            .max(min_frames.min(self.max_frames))
+            .max(1);
         let mut poses = vec![0.0f32; n * t * dim];
         let mut pose_mask = vec![false; n * t];
         for (b, (s, idx)) in items.iter().zip(&picks).enumerate() {
@@ -88,7 +103,16 @@ impl BatcherConfig {
                 pose_mask[b * t + k] = true;
             }
         }
-        let word_ids: Vec<Vec<usize>> = items.iter().map(|s| vocab.encode(&s.words).into_iter().take(self.max_words).collect()).collect();
+        let word_ids: Vec<Vec<usize>> = items
+            .iter()
+            .map(|s| {
+                vocab
+                    .encode(&s.words)
+                    .into_iter()
+                    .take(self.max_words)
+                    .collect()
+            })
+            .collect();
         let (tokens, token_mask) = pad_ids(&word_ids);
         let l = tokens.len() / n.max(1);
         PoseTextBatch {
@@ -128,7 +152,11 @@ mod tests {
         Sample {
             name: "s".into(),
             speaker: "S1".into(),
-            features: std::sync::Arc::new(PoseFeatures { frames, dim: 2, values: (0..frames * 2).map(|i| i as f32).collect() }),
+            features: std::sync::Arc::new(PoseFeatures {
+                frames,
+                dim: 2,
+                values: (0..frames * 2).map(|i| i as f32).collect(),
+            }),
             words: words.iter().map(|w| w.to_string()).collect(),
             text_id: 0,
         }
@@ -148,7 +176,12 @@ mod tests {
         let a = sample(2, &["x", "y"]);
         let b = sample(3, &["x"]);
         let vocab = Vocabulary::build([a.words.as_slice(), b.words.as_slice()], 1);
-        let batch = BatcherConfig::new().batch::<NdArray<f32>, StdRng>(&[&a, &b], &vocab, None, &Default::default());
+        let batch = BatcherConfig::new().batch::<NdArray<f32>, StdRng>(
+            &[&a, &b],
+            &vocab,
+            None,
+            &Default::default(),
+        );
         assert_eq!(batch.poses.dims(), [2, 3, 2]);
         let m: Vec<bool> = batch.pose_mask.into_data().to_vec().unwrap();
         assert_eq!(m, vec![true, true, false, true, true, true]);

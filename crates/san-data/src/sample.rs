@@ -29,8 +29,14 @@ pub const SPLITS: [&str; 3] = ["train", "dev", "test"];
 /// Where the corpus CSV of a split lives under `root`: the official
 /// `annotations/manual/PHOENIX-2014-T.{split}.corpus.csv`, or the CSV directly in `root`.
 pub fn corpus_csv_path(root: &Path, split: &str) -> PathBuf {
-    let official = root.join("annotations/manual").join(format!("PHOENIX-2014-T.{split}.corpus.csv"));
-    if official.exists() { official } else { root.join(format!("PHOENIX-2014-T.{split}.corpus.csv")) }
+    let official = root
+        .join("annotations/manual")
+        .join(format!("PHOENIX-2014-T.{split}.corpus.csv"));
+    if official.exists() {
+        official
+    } else {
+        root.join(format!("PHOENIX-2014-T.{split}.corpus.csv"))
+    }
 }
 
 /// Where the pose of a sample lives: `root/pose/{split}/{name}.pose`.
@@ -41,7 +47,10 @@ pub fn pose_path(root: &Path, split: &str, name: &str) -> PathBuf {
 /// Loads one split: its CSV and one `.pose` file per row. Errors name the missing file.
 pub fn load_split(root: &Path, split: &str) -> Result<Vec<Sample>> {
     if !root.is_dir() {
-        return Err(DataError::invalid(root, "expected a corpus folder in the PHOENIX-2014-T layout (annotations/manual/*.corpus.csv, pose/{split}/*.pose)"));
+        return Err(DataError::invalid(
+            root,
+            "expected a corpus folder in the PHOENIX-2014-T layout (annotations/manual/*.corpus.csv, pose/{split}/*.pose)",
+        ));
     }
     let csv = corpus_csv_path(root, split);
     let rows = read_corpus_csv(&csv)?;

@@ -27,15 +27,26 @@ impl Vocabulary {
                 *counts.entry(w.as_str()).or_default() += 1;
             }
         }
-        let mut kept: Vec<(&str, usize)> = counts.into_iter().filter(|(_, c)| *c >= min_count).collect();
+        let mut kept: Vec<(&str, usize)> = counts
+            .into_iter()
+            .filter(|(_, c)| *c >= min_count)
+            .collect();
         kept.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-        let words = ["<pad>", "<unk>"].into_iter().chain(kept.into_iter().map(|(w, _)| w)).map(String::from).collect();
+        let words = ["<pad>", "<unk>"]
+            .into_iter()
+            .chain(kept.into_iter().map(|(w, _)| w))
+            .map(String::from)
+            .collect();
         Self::from_words(words)
     }
 
     /// A vocabulary from its word list (index = id); rebuilds the lookup table.
     pub fn from_words(words: Vec<String>) -> Self {
-        let index = words.iter().enumerate().map(|(i, w)| (w.clone(), i)).collect();
+        let index = words
+            .iter()
+            .enumerate()
+            .map(|(i, w)| (w.clone(), i))
+            .collect();
         Self { words, index }
     }
 

@@ -15,9 +15,16 @@ pub fn parse_word_vectors(text: &str, path: &Path) -> Result<BTreeMap<String, Ve
         expected: expected.to_string(),
         got: got.chars().take(80).collect(),
     };
-    let (_, head) = lines.next().ok_or_else(|| err(0, "a `count dim` header line", "an empty file"))?;
-    let nums: Vec<usize> = head.split_whitespace().filter_map(|s| s.parse().ok()).collect();
-    let [count, dim] = nums[..] else { return Err(err(0, "a `count dim` header line", head)) };
+    let (_, head) = lines
+        .next()
+        .ok_or_else(|| err(0, "a `count dim` header line", "an empty file"))?;
+    let nums: Vec<usize> = head
+        .split_whitespace()
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    let [count, dim] = nums[..] else {
+        return Err(err(0, "a `count dim` header line", head));
+    };
     let mut out = BTreeMap::new();
     for (i, line) in lines {
         if line.trim().is_empty() {
@@ -29,7 +36,11 @@ pub fn parse_word_vectors(text: &str, path: &Path) -> Result<BTreeMap<String, Ve
             .map(|s| s.parse::<f32>().map_err(|_| err(i, "a number", s)))
             .collect::<Result<_>>()?;
         if v.len() != dim {
-            return Err(err(i, &format!("{dim} values after the word"), &format!("{} values", v.len())));
+            return Err(err(
+                i,
+                &format!("{dim} values after the word"),
+                &format!("{} values", v.len()),
+            ));
         }
         if v.iter().any(|x| !x.is_finite()) {
             return Err(err(i, "finite values", line));
@@ -37,7 +48,10 @@ pub fn parse_word_vectors(text: &str, path: &Path) -> Result<BTreeMap<String, Ve
         out.insert(word, v);
     }
     if out.len() != count {
-        return Err(DataError::invalid(path, format!("header announces {count} words, found {}", out.len())));
+        return Err(DataError::invalid(
+            path,
+            format!("header announces {count} words, found {}", out.len()),
+        ));
     }
     Ok(out)
 }
@@ -56,7 +70,9 @@ mod tests {
     fn parses_and_reports_bad_lines() {
         let v = parse_word_vectors("2 2\nregen 1 0\nsonne 0 1.5\n", Path::new("w.vec")).unwrap();
         assert_eq!(v["sonne"], vec![0.0, 1.5]);
-        let e = parse_word_vectors("1 2\nregen 1\n", Path::new("w.vec")).unwrap_err().to_string();
+        let e = parse_word_vectors("1 2\nregen 1\n", Path::new("w.vec"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("w.vec:2") && e.contains("2 values"), "{e}");
         assert!(parse_word_vectors("", Path::new("w.vec")).is_err());
     }

@@ -72,7 +72,10 @@ impl<B: Backend> PoseEncoder<B> {
         let [_, _, h] = x.dims();
         let m = t.div_ceil(FRAMES_PER_CLIP);
         let x = if m * FRAMES_PER_CLIP > t {
-            Tensor::cat(vec![x, Tensor::zeros([b, m * FRAMES_PER_CLIP - t, h], &device)], 1) // [B, 4M, H]
+            Tensor::cat(
+                vec![x, Tensor::zeros([b, m * FRAMES_PER_CLIP - t, h], &device)],
+                1,
+            ) // [B, 4M, H]
         } else {
             x
         };
@@ -81,15 +84,20 @@ impl<B: Backend> PoseEncoder<B> {
         let (prev, next) = if m > 1 {
             (
                 Tensor::cat(vec![zero.clone(), x.clone().slice([0..b, 0..m - 1])], 1), // [B, M, H]
-                Tensor::cat(vec![x.clone().slice([0..b, 1..m]), zero], 1), // [B, M, H]
+                Tensor::cat(vec![x.clone().slice([0..b, 1..m]), zero], 1),             // [B, M, H]
             )
         } else {
             (zero.clone(), zero)
         };
-        let mixed = self.context.forward(Tensor::cat(vec![prev, x.clone(), next], 2)); // [B, M, H]
+        let mixed = self
+            .context
+            .forward(Tensor::cat(vec![prev, x.clone(), next], 2)); // [B, M, H]
         let x = x + gelu(mixed); // [B, M, H]
         let x = self.output.forward(x); // [B, M, D]
-        Tokens { tokens: san_core::similarity::l2_normalize(x), mask: clip_mask(mask, m) }
+        Tokens {
+            tokens: san_core::similarity::l2_normalize(x),
+            mask: clip_mask(mask, m),
+        }
     }
 }
 
@@ -118,10 +126,16 @@ mod tests {
     #[test]
     fn shapes_masks_and_unit_norm() {
         let dev = Default::default();
-        let enc = PoseEncoderConfig::new(6).with_hidden(8).with_dim(4).init::<B>(&dev);
+        let enc = PoseEncoderConfig::new(6)
+            .with_hidden(8)
+            .with_dim(4)
+            .init::<B>(&dev);
         let poses = Tensor::<B, 3>::ones([2, 9, 6], &dev);
         let mask = Tensor::<B, 2, Bool>::from_data(
-            TensorData::new((0..18).map(|i| i < 9 || i - 9 < 4).collect::<Vec<_>>(), [2, 9]),
+            TensorData::new(
+                (0..18).map(|i| i < 9 || i - 9 < 4).collect::<Vec<_>>(),
+                [2, 9],
+            ),
             &dev,
         );
         let out = enc.forward(poses, mask);
@@ -129,7 +143,13 @@ mod tests {
         let m: Vec<bool> = out.mask.into_data().to_vec().unwrap();
         // 9 frames → clips at 0, 4, 8 all valid; 4 frames → only clip 0.
         assert_eq!(m, vec![true, true, true, true, false, false]);
-        let norms: Vec<f32> = out.tokens.powi_scalar(2).sum_dim(2).into_data().to_vec().unwrap();
+        let norms: Vec<f32> = out
+            .tokens
+            .powi_scalar(2)
+            .sum_dim(2)
+            .into_data()
+            .to_vec()
+            .unwrap();
         assert!(norms.iter().all(|n| (n - 1.0).abs() < 1e-4));
     }
 }

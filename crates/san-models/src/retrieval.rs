@@ -43,7 +43,10 @@ impl RetrievalModelConfig {
         RetrievalModel {
             sign_encoder: self.sign.init(device),
             text_encoder: self.text.init(device),
-            log_scale: Param::from_tensor(Tensor::from_floats([self.init_log_scale as f32], device)),
+            log_scale: Param::from_tensor(Tensor::from_floats(
+                [self.init_log_scale as f32],
+                device,
+            )),
             max_log_scale: self.max_log_scale,
         }
     }

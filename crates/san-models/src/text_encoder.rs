@@ -46,7 +46,10 @@ impl<B: Backend> WordEncoder<B> {
     pub fn forward(&self, ids: Tensor<B, 2, Int>, mask: Tensor<B, 2, Bool>) -> Tokens<B> {
         let x = self.embedding.forward(ids); // [B, L, D]
         let x = x.clone() + self.mlp.forward(gelu(x)); // [B, L, D]
-        Tokens { tokens: san_core::similarity::l2_normalize(x), mask }
+        Tokens {
+            tokens: san_core::similarity::l2_normalize(x),
+            mask,
+        }
     }
 }
 
@@ -59,7 +62,9 @@ mod tests {
     #[test]
     fn same_word_same_token() {
         let dev = Default::default();
-        let enc = WordEncoderConfig::new(5).with_dim(8).init::<NdArray<f32>>(&dev);
+        let enc = WordEncoderConfig::new(5)
+            .with_dim(8)
+            .init::<NdArray<f32>>(&dev);
         let ids = Tensor::from_data(TensorData::new(vec![2i64, 3, 2], [1, 3]), &dev);
         let out = enc.forward(ids, Tensor::<NdArray<f32>, 2, Bool>::ones([1, 3], &dev));
         let v: Vec<f32> = out.tokens.into_data().to_vec().unwrap();

@@ -12,10 +12,10 @@ use crate::error::{Result, TrainError};
 
 /// German function words excluded from mining on real PHOENIX-2014-T text.
 pub const GERMAN_STOP_WORDS: &[&str] = &[
-    "der", "die", "das", "den", "dem", "des", "ein", "eine", "einen", "einem", "einer", "und", "oder",
-    "im", "in", "am", "an", "auf", "aus", "bei", "mit", "von", "vom", "zum", "zur", "zu", "es",
-    "ist", "sind", "wird", "werden", "gibt", "hier", "da", "dann", "auch", "noch", "nur", "sich",
-    "wir", "ihnen", "uns", "so", "sonst", "nach", "bis", "heute",
+    "der", "die", "das", "den", "dem", "des", "ein", "eine", "einen", "einem", "einer", "und",
+    "oder", "im", "in", "am", "an", "auf", "aus", "bei", "mit", "von", "vom", "zum", "zur", "zu",
+    "es", "ist", "sind", "wird", "werden", "gibt", "hier", "da", "dann", "auch", "noch", "nur",
+    "sich", "wir", "ihnen", "uns", "so", "sonst", "nach", "bis", "heute",
 ];
 
 /// Everything a run reads from disk.
@@ -44,15 +44,30 @@ impl Corpus {
         let dev = load_split(root, "dev")?;
         let test = load_split(root, "test")?;
         if train.len() < 2 {
-            return Err(TrainError::Config(format!("{}: the train split needs at least 2 samples", root.display())));
+            return Err(TrainError::Config(format!(
+                "{}: the train split needs at least 2 samples",
+                root.display()
+            )));
         }
         let vocab = Vocabulary::build(train.iter().map(|s| s.words.as_slice()), 1);
-        let signsim = root.join("signsim.json").exists().then(|| SignsimMeta::load(root)).transpose()?;
+        let signsim = root
+            .join("signsim.json")
+            .exists()
+            .then(|| SignsimMeta::load(root))
+            .transpose()?;
         let stop_words = match &signsim {
             Some(m) => m.stop_words.iter().cloned().collect(),
             None => GERMAN_STOP_WORDS.iter().map(|s| s.to_string()).collect(),
         };
-        Ok(Self { root: root.to_path_buf(), train, dev, test, vocab, stop_words, signsim })
+        Ok(Self {
+            root: root.to_path_buf(),
+            train,
+            dev,
+            test,
+            vocab,
+            stop_words,
+            signsim,
+        })
     }
 
     /// Ground-truth fine-grained distractors of a split (`dev` or `test`), by sample name.

@@ -7,7 +7,9 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Int, Tensor, TensorData};
 use rand::rngs::StdRng;
 use san_core::host::to_vec_f32;
-use san_core::metrics::{DuplicatePolicy, RetrievalMetrics, RetrievalReport, coarse_report, gallery_ranks};
+use san_core::metrics::{
+    DuplicatePolicy, RetrievalMetrics, RetrievalReport, coarse_report, gallery_ranks,
+};
 use san_core::similarity::{ClclConfig, clcl_candidates, clcl_gallery};
 use san_data::batch::{BatcherConfig, pad_ids};
 use san_data::sample::Sample;
@@ -44,14 +46,26 @@ pub fn concat_tokens<B: Backend>(parts: Vec<Tokens<B>>) -> Tokens<B> {
         let [b, n, d] = t.tokens.dims();
         if n < n_max {
             let device = t.tokens.device();
-            tokens.push(Tensor::cat(vec![t.tokens, Tensor::zeros([b, n_max - n, d], &device)], 1));
-            masks.push(Tensor::cat(vec![t.mask, Tensor::<B, 2, Int>::zeros([b, n_max - n], &device).bool()], 1));
+            tokens.push(Tensor::cat(
+                vec![t.tokens, Tensor::zeros([b, n_max - n, d], &device)],
+                1,
+            ));
+            masks.push(Tensor::cat(
+                vec![
+                    t.mask,
+                    Tensor::<B, 2, Int>::zeros([b, n_max - n], &device).bool(),
+                ],
+                1,
+            ));
         } else {
             tokens.push(t.tokens);
             masks.push(t.mask);
         }
     }
-    Tokens { tokens: Tensor::cat(tokens, 0), mask: Tensor::cat(masks, 0) }
+    Tokens {
+        tokens: Tensor::cat(tokens, 0),
+        mask: Tensor::cat(masks, 0),
+    }
 }
 
 /// Coarse retrieval over the split, plus fine-grained V2T when `distractors` are given.
@@ -68,15 +82,26 @@ pub fn evaluate<B: Backend>(
 ) -> RetrievalReport {
     let (sign, text) = encode_split(model, samples, vocab, batcher, clcl.chunk, device);
     let n = samples.len();
-    let scores = clcl_gallery(sign.tokens.clone(), sign.mask.clone(), text.tokens, text.mask, clcl);
+    let scores = clcl_gallery(
+        sign.tokens.clone(),
+        sign.mask.clone(),
+        text.tokens,
+        text.mask,
+        clcl,
+    );
     let host = to_vec_f32(scores.score());
     let ids: Vec<usize> = samples.iter().map(|s| s.text_id).collect();
     let mut report = coarse_report(&host, n, &ids, policy);
     if let Some(distractors) = distractors {
         let mut galleries = Vec::new();
         for (i, s) in samples.iter().enumerate() {
-            let Some(others) = distractors.get(&s.name).filter(|d| !d.is_empty()) else { continue };
-            let captions: Vec<Vec<usize>> = std::iter::once(&s.words).chain(others).map(|c| vocab.encode(c)).collect();
+            let Some(others) = distractors.get(&s.name).filter(|d| !d.is_empty()) else {
+                continue;
+            };
+            let captions: Vec<Vec<usize>> = std::iter::once(&s.words)
+                .chain(others)
+                .map(|c| vocab.encode(c))
+                .collect();
             let k = captions.len();
             let (ids, mask) = pad_ids(&captions);
             let l = ids.len() / k;
@@ -88,7 +113,13 @@ pub fn evaluate<B: Backend>(
             let [_, m, _] = sign.tokens.dims();
             let one_sign = sign.tokens.clone().slice([i..i + 1]); // [1, M, D]
             let one_mask = sign.mask.clone().slice([i..i + 1]).reshape([1, m]);
-            let cand = clcl_candidates(one_sign, one_mask, tokens.tokens.reshape([1, k, l, d]), tokens.mask.reshape([1, k, l]), clcl.tau_tok);
+            let cand = clcl_candidates(
+                one_sign,
+                one_mask,
+                tokens.tokens.reshape([1, k, l, d]),
+                tokens.mask.reshape([1, k, l]),
+                clcl.tau_tok,
+            );
             galleries.push(to_vec_f32(cand.score()));
         }
         report.fine_grained = Some(RetrievalMetrics::from_ranks(&gallery_ranks(&galleries)));

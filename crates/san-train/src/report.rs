@@ -45,12 +45,25 @@ pub struct TableReport {
 
 impl TableReport {
     /// Summarises a freshly built table.
-    pub fn new(table: &ConfusabilityTable, pairs: &ReliablePairs, corpus: &Corpus, config: &TrainConfig) -> Self {
+    pub fn new(
+        table: &ConfusabilityTable,
+        pairs: &ReliablePairs,
+        corpus: &Corpus,
+        config: &TrainConfig,
+    ) -> Self {
         let truth = corpus.signsim.as_ref().map(|m| m.truth());
         let semantic_pr = truth.as_ref().and_then(|t| {
-            let vectors = san_data::wordvec::read_word_vectors(&corpus.root.join("wordvecs.vec")).ok()?;
+            let vectors =
+                san_data::wordvec::read_word_vectors(&corpus.root.join("wordvecs.vec")).ok()?;
             let stop = corpus.stop_words.iter().cloned().collect();
-            let semantic = ConfusabilityTable::semantic(&vectors, &config.table.clone().with_stop_words(stop).with_tau_syn(None));
+            let semantic = ConfusabilityTable::semantic(
+                &vectors,
+                &config
+                    .table
+                    .clone()
+                    .with_stop_words(stop)
+                    .with_tau_syn(None),
+            );
             Some(semantic.precision_recall(t))
         });
         Self {
@@ -85,9 +98,19 @@ pub struct RunReport {
 impl fmt::Display for RunReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (s1, s2) = (&self.stage1.test, &self.stage2.test);
-        writeln!(f, "test split ({} queries), selected on dev", s1.t2v.queries)?;
-        writeln!(f, "{:<14} {:>9} {:>9} {:>8}", "metric", "stage 1", "stage 2", "change")?;
-        let mut row = |name: &str, a: f64, b: f64| writeln!(f, "{name:<14} {a:>9.1} {b:>9.1} {:>+8.1}", b - a);
+        writeln!(
+            f,
+            "test split ({} queries), selected on dev",
+            s1.t2v.queries
+        )?;
+        writeln!(
+            f,
+            "{:<14} {:>9} {:>9} {:>8}",
+            "metric", "stage 1", "stage 2", "change"
+        )?;
+        let mut row = |name: &str, a: f64, b: f64| {
+            writeln!(f, "{name:<14} {a:>9.1} {b:>9.1} {:>+8.1}", b - a)
+        };
         row("T2V R@1", s1.t2v.r1, s2.t2v.r1)?;
         row("T2V R@5", s1.t2v.r5, s2.t2v.r5)?;
         row("T2V R@10", s1.t2v.r10, s2.t2v.r10)?;
@@ -101,21 +124,39 @@ impl fmt::Display for RunReport {
             row("FG-V2T R@5", a.r5, b.r5)?;
             row("FG-V2T MRR", 100.0 * a.mrr, 100.0 * b.mrr)?;
         }
-        writeln!(f, "chance T2V R@1: {:.1}", 100.0 / s1.t2v.queries.max(1) as f64)?;
+        writeln!(
+            f,
+            "chance T2V R@1: {:.1}",
+            100.0 / s1.t2v.queries.max(1) as f64
+        )?;
         writeln!(f, "fine-grained distractors: {}", self.fine_grained_source)?;
         writeln!(
             f,
             "epochs selected: stage 1 {}/{} ({:.0} s), stage 2 {}/{} ({:.0} s)",
-            self.stage1.best_epoch, self.stage1.epochs, self.stage1.seconds, self.stage2.best_epoch, self.stage2.epochs, self.stage2.seconds
+            self.stage1.best_epoch,
+            self.stage1.epochs,
+            self.stage1.seconds,
+            self.stage2.best_epoch,
+            self.stage2.epochs,
+            self.stage2.seconds
         )?;
         let t = &self.table;
         writeln!(
             f,
             "SAN table: {} reliable pairs of {} word occurrences, {} aligned words, {} linked words, {} links ({:.1} s)",
-            t.reliable_pairs, t.occurrences, t.aligned_words, t.linked_words, t.links, self.table_seconds
+            t.reliable_pairs,
+            t.occurrences,
+            t.aligned_words,
+            t.linked_words,
+            t.links,
+            self.table_seconds
         )?;
         if let Some((p, r)) = t.sign_aware_pr {
-            write!(f, "links vs signsim families: sign-aware P {:.2} R {:.2}", p, r)?;
+            write!(
+                f,
+                "links vs signsim families: sign-aware P {:.2} R {:.2}",
+                p, r
+            )?;
             if let Some((sp, sr)) = t.semantic_pr {
                 write!(f, "; semantic P {:.2} R {:.2}", sp, sr)?;
             }

@@ -40,17 +40,25 @@ pub enum Stage {
 pub type EpochHook<'a> = &'a mut dyn FnMut(Stage, usize, f64, &RetrievalReport);
 
 /// A model ready to train, built from the config and the corpus.
-pub fn init_model<B: Backend>(config: &TrainConfig, corpus: &Corpus, device: &B::Device) -> RetrievalModel<B> {
+pub fn init_model<B: Backend>(
+    config: &TrainConfig,
+    corpus: &Corpus,
+    device: &B::Device,
+) -> RetrievalModel<B> {
     let input_dim = corpus.train.first().map_or(1, |s| s.features.dim);
     RetrievalModelConfig::new(
-        PoseEncoderConfig::new(input_dim).with_hidden(config.hidden).with_dim(config.dim),
+        PoseEncoderConfig::new(input_dim)
+            .with_hidden(config.hidden)
+            .with_dim(config.dim),
         WordEncoderConfig::new(corpus.vocab.len()).with_dim(config.dim),
     )
     .init(device)
 }
 
 fn clcl(config: &TrainConfig) -> ClclConfig {
-    ClclConfig::new().with_tau_tok(config.tau_tok).with_chunk(config.eval_chunk)
+    ClclConfig::new()
+        .with_tau_tok(config.tau_tok)
+        .with_chunk(config.eval_chunk)
 }
 
 /// Fine-grained galleries: word lists of each sample's distractors.
@@ -65,7 +73,14 @@ fn fg_galleries(
         return Some(
             truth
                 .iter()
-                .map(|(name, d)| (name.clone(), d.iter().map(|s| s.split(' ').map(String::from).collect()).collect()))
+                .map(|(name, d)| {
+                    (
+                        name.clone(),
+                        d.iter()
+                            .map(|s| s.split(' ').map(String::from).collect())
+                            .collect(),
+                    )
+                })
                 .collect(),
         );
     }
@@ -74,7 +89,17 @@ fn fg_galleries(
     Some(
         samples
             .iter()
-            .map(|s| (s.name.clone(), san_core::mining::single_word_substitutions(&s.words, table, config.fine_grained_distractors, &mut rng)))
+            .map(|s| {
+                (
+                    s.name.clone(),
+                    san_core::mining::single_word_substitutions(
+                        &s.words,
+                        table,
+                        config.fine_grained_distractors,
+                        &mut rng,
+                    ),
+                )
+            })
             .collect(),
     )
 }
@@ -88,7 +113,14 @@ pub fn build_table<B: Backend>(
 ) -> (ConfusabilityTable, ReliablePairs) {
     let mut pairs = ReliablePairs::new(16);
     for chunk in corpus.train.chunks(config.batch_size.max(1)) {
-        let (sign, text) = encode_split(model, chunk, &corpus.vocab, &config.batcher, config.batch_size, device);
+        let (sign, text) = encode_split(
+            model,
+            chunk,
+            &corpus.vocab,
+            &config.batcher,
+            config.batch_size,
+            device,
+        );
         let ids: Vec<Vec<Option<usize>>> = chunk
             .iter()
             .map(|s| {
@@ -97,34 +129,70 @@ pub fn build_table<B: Backend>(
                 v
             })
             .collect();
-        pairs.add_batch(sign.tokens, sign.mask, text.tokens, &ids, config.tau_tok, config.table.alpha);
+        pairs.add_batch(
+            sign.tokens,
+            sign.mask,
+            text.tokens,
+            &ids,
+            config.tau_tok,
+            config.table.alpha,
+        );
     }
-    let vectors = corpus.signsim.as_ref().and_then(|_| san_data::wordvec::read_word_vectors(&corpus.root.join("wordvecs.vec")).ok());
+    let vectors = corpus
+        .signsim
+        .as_ref()
+        .and_then(|_| san_data::wordvec::read_word_vectors(&corpus.root.join("wordvecs.vec")).ok());
     let sim = |a: &str, b: &str| -> Option<f32> {
         let v = vectors.as_ref()?;
         let (x, y) = (v.get(a)?, v.get(b)?);
         let dot: f32 = x.iter().zip(y).map(|(p, q)| p * q).sum();
-        let n = x.iter().map(|p| p * p).sum::<f32>().sqrt() * y.iter().map(|p| p * p).sum::<f32>().sqrt();
+        let n = x.iter().map(|p| p * p).sum::<f32>().sqrt()
+            * y.iter().map(|p| p * p).sum::<f32>().sqrt();
         Some(dot / n.max(1e-12))
     };
-    let table = ConfusabilityTable::sign_aware(&pairs, corpus.vocab.words(), &config.table, Some(&sim));
+    let table =
+        ConfusabilityTable::sign_aware(&pairs, corpus.vocab.words(), &config.table, Some(&sim));
     (table, pairs)
 }
 
 /// Word ids of `[own caption, hard captions…]` for each item of a batch; items with no
 /// table word fall back to other captions of the batch.
-fn hard_captions(items: &[&Sample], table: &ConfusabilityTable, corpus: &Corpus, config: &TrainConfig, rng: &mut StdRng) -> Vec<Vec<usize>> {
+fn hard_captions(
+    items: &[&Sample],
+    table: &ConfusabilityTable,
+    corpus: &Corpus,
+    config: &TrainConfig,
+    rng: &mut StdRng,
+) -> Vec<Vec<usize>> {
     let k = config.n_hard;
     let mut out = Vec::with_capacity(items.len() * (k + 1));
     for (i, s) in items.iter().enumerate() {
-        let words: Vec<String> = s.words.iter().take(config.batcher.max_words).cloned().collect();
+        let words: Vec<String> = s
+            .words
+            .iter()
+            .take(config.batcher.max_words)
+            .cloned()
+            .collect();
         out.push(corpus.vocab.encode(&words));
         let mut hard = substitute(&words, table, config.n_swap, k, rng);
         if hard.is_empty() {
-            let others: Vec<usize> = (0..items.len()).filter(|&j| j != i && items[j].text_id != s.text_id).collect();
+            let others: Vec<usize> = (0..items.len())
+                .filter(|&j| j != i && items[j].text_id != s.text_id)
+                .collect();
             for _ in 0..k {
-                let j = if others.is_empty() { i } else { others[rng.random_range(0..others.len())] };
-                hard.push(items[j].words.iter().take(config.batcher.max_words).cloned().collect());
+                let j = if others.is_empty() {
+                    i
+                } else {
+                    others[rng.random_range(0..others.len())]
+                };
+                hard.push(
+                    items[j]
+                        .words
+                        .iter()
+                        .take(config.batcher.max_words)
+                        .cloned()
+                        .collect(),
+                );
             }
         }
         out.extend(hard.iter().map(|h| corpus.vocab.encode(h)));
@@ -145,17 +213,27 @@ fn train_epoch<B: AutodiffBackend, O: Optimizer<RetrievalModel<B>, B>>(
     let mut order: Vec<usize> = (0..corpus.train.len()).collect();
     order.shuffle(rng);
     let coarse = CoarseLossConfig::new();
-    let clcl_cfg = ClclConfig::new().with_tau_tok(config.tau_tok).with_chunk(config.batch_size);
+    let clcl_cfg = ClclConfig::new()
+        .with_tau_tok(config.tau_tok)
+        .with_chunk(config.batch_size);
     let (mut total, mut steps) = (0.0, 0usize);
     for idx in order.chunks(config.batch_size.max(2)) {
         if idx.len() < 2 {
             continue;
         }
         let items: Vec<&Sample> = idx.iter().map(|&i| &corpus.train[i]).collect();
-        let batch = config.batcher.batch::<B, StdRng>(&items, &corpus.vocab, Some(rng), device);
+        let batch = config
+            .batcher
+            .batch::<B, StdRng>(&items, &corpus.vocab, Some(rng), device);
         let sign = model.encode_sign(batch.poses, batch.pose_mask);
         let text = model.encode_text(batch.tokens, batch.token_mask);
-        let scores = clcl_gallery(sign.tokens.clone(), sign.mask.clone(), text.tokens, text.mask, &clcl_cfg);
+        let scores = clcl_gallery(
+            sign.tokens.clone(),
+            sign.mask.clone(),
+            text.tokens,
+            text.mask,
+            &clcl_cfg,
+        );
         let mut loss = coarse.forward(&scores, model.log_scale(), &batch.text_ids);
         if let Some(table) = table {
             let n = items.len();
@@ -167,7 +245,13 @@ fn train_epoch<B: AutodiffBackend, O: Optimizer<RetrievalModel<B>, B>>(
                 Tensor::<B, 2, Bool>::from_data(TensorData::new(mask, [n * k1, l]), device),
             );
             let d = config.dim;
-            let cand = clcl_candidates(sign.tokens, sign.mask, caps.tokens.reshape([n, k1, l, d]), caps.mask.reshape([n, k1, l]), config.tau_tok);
+            let cand = clcl_candidates(
+                sign.tokens,
+                sign.mask,
+                caps.tokens.reshape([n, k1, l, d]),
+                caps.mask.reshape([n, k1, l]),
+                config.tau_tok,
+            );
             loss = loss + san_fine_loss(cand.v2t, model.log_scale()).mul_scalar(config.lambda_fine);
         }
         total += loss.clone().into_scalar().elem::<f64>();
@@ -199,18 +283,47 @@ fn train_stage<B: AutodiffBackend>(
     rng: &mut StdRng,
     device: &B::Device,
     hook: EpochHook<'_>,
-) -> (RetrievalModel<B>, usize, RetrievalReport, Option<ConfusabilityTable>) {
-    let mut optim = AdamWConfig::new().with_weight_decay(config.weight_decay).init::<B, RetrievalModel<B>>();
+) -> (
+    RetrievalModel<B>,
+    usize,
+    RetrievalReport,
+    Option<ConfusabilityTable>,
+) {
+    let mut optim = AdamWConfig::new()
+        .with_weight_decay(config.weight_decay)
+        .init::<B, RetrievalModel<B>>();
     let mut model = model;
     let inner_device = device.clone();
     let mut best: Option<(f64, usize, RetrievalModel<B>, RetrievalReport)> = None;
     for epoch in 1..=epochs.max(1) {
-        if stage == Stage::San && epoch > 1 && config.refresh_every.is_some_and(|r| r > 0 && (epoch - 1) % r == 0) {
+        if stage == Stage::San
+            && epoch > 1
+            && config
+                .refresh_every
+                .is_some_and(|r| r > 0 && (epoch - 1) % r == 0)
+        {
             table = Some(build_table(&model.valid(), corpus, config, &inner_device).0);
         }
-        let (m, loss) = train_epoch(model, &mut optim, corpus, config, table.as_ref(), rng, device);
+        let (m, loss) = train_epoch(
+            model,
+            &mut optim,
+            corpus,
+            config,
+            table.as_ref(),
+            rng,
+            device,
+        );
         model = m;
-        let report = evaluate(&model.valid(), &corpus.dev, &corpus.vocab, &config.batcher, &clcl(config), dev_fg, DuplicatePolicy::Strict, &inner_device);
+        let report = evaluate(
+            &model.valid(),
+            &corpus.dev,
+            &corpus.vocab,
+            &config.batcher,
+            &clcl(config),
+            dev_fg,
+            DuplicatePolicy::Strict,
+            &inner_device,
+        );
         hook(stage, epoch, loss, &report);
         let score = selection_score(&report);
         if best.as_ref().is_none_or(|b| score > b.0) {
@@ -224,7 +337,12 @@ fn train_stage<B: AutodiffBackend>(
 }
 
 /// Runs the whole protocol on a loaded corpus and returns the report.
-pub fn run<B: AutodiffBackend>(corpus: &Corpus, config: &TrainConfig, device: &B::Device, hook: EpochHook<'_>) -> RunReport {
+pub fn run<B: AutodiffBackend>(
+    corpus: &Corpus,
+    config: &TrainConfig,
+    device: &B::Device,
+    hook: EpochHook<'_>,
+) -> RunReport {
     B::seed(device, config.seed);
     let mut rng = StdRng::seed_from_u64(config.seed);
     let inner = device.clone();
@@ -234,7 +352,18 @@ pub fn run<B: AutodiffBackend>(corpus: &Corpus, config: &TrainConfig, device: &B
     // Stage 1.
     let t0 = Instant::now();
     let model = init_model::<B>(config, corpus, device);
-    let (stage1, epoch1, dev1, _) = train_stage(model, Stage::Coarse, config.stage1_epochs, corpus, config, None, dev_truth.as_ref(), &mut rng, device, hook);
+    let (stage1, epoch1, dev1, _) = train_stage(
+        model,
+        Stage::Coarse,
+        config.stage1_epochs,
+        corpus,
+        config,
+        None,
+        dev_truth.as_ref(),
+        &mut rng,
+        device,
+        hook,
+    );
     let secs1 = t0.elapsed().as_secs_f64();
 
     // The SAN table from the selected stage-1 model.
@@ -243,11 +372,30 @@ pub fn run<B: AutodiffBackend>(corpus: &Corpus, config: &TrainConfig, device: &B
     let table_report = TableReport::new(&table, &pairs, corpus, config);
     let table_secs = t_table.elapsed().as_secs_f64();
 
-    let dev_fg = dev_truth.or_else(|| fg_galleries(corpus, "dev", &corpus.dev, Some(&table), config));
+    let dev_fg =
+        dev_truth.or_else(|| fg_galleries(corpus, "dev", &corpus.dev, Some(&table), config));
     let test_fg = fg_galleries(corpus, "test", &corpus.test, Some(&table), config);
-    let test1 = evaluate(&stage1.valid(), &corpus.test, &corpus.vocab, &config.batcher, &clcl_cfg, test_fg.as_ref(), DuplicatePolicy::Strict, &inner);
+    let test1 = evaluate(
+        &stage1.valid(),
+        &corpus.test,
+        &corpus.vocab,
+        &config.batcher,
+        &clcl_cfg,
+        test_fg.as_ref(),
+        DuplicatePolicy::Strict,
+        &inner,
+    );
     let dev1 = if dev1.fine_grained.is_none() {
-        evaluate(&stage1.valid(), &corpus.dev, &corpus.vocab, &config.batcher, &clcl_cfg, dev_fg.as_ref(), DuplicatePolicy::Strict, &inner)
+        evaluate(
+            &stage1.valid(),
+            &corpus.dev,
+            &corpus.vocab,
+            &config.batcher,
+            &clcl_cfg,
+            dev_fg.as_ref(),
+            DuplicatePolicy::Strict,
+            &inner,
+        )
     } else {
         dev1
     };
@@ -261,16 +409,52 @@ pub fn run<B: AutodiffBackend>(corpus: &Corpus, config: &TrainConfig, device: &B
             init_model::<B>(config, corpus, device)
         }
     };
-    let (stage2, epoch2, dev2, final_table) = train_stage(start, Stage::San, config.stage2_epochs, corpus, config, Some(table), dev_fg.as_ref(), &mut rng, device, hook);
+    let (stage2, epoch2, dev2, final_table) = train_stage(
+        start,
+        Stage::San,
+        config.stage2_epochs,
+        corpus,
+        config,
+        Some(table),
+        dev_fg.as_ref(),
+        &mut rng,
+        device,
+        hook,
+    );
     let secs2 = t2.elapsed().as_secs_f64();
-    let test2 = evaluate(&stage2.valid(), &corpus.test, &corpus.vocab, &config.batcher, &clcl_cfg, test_fg.as_ref(), DuplicatePolicy::Strict, &inner);
+    let test2 = evaluate(
+        &stage2.valid(),
+        &corpus.test,
+        &corpus.vocab,
+        &config.batcher,
+        &clcl_cfg,
+        test_fg.as_ref(),
+        DuplicatePolicy::Strict,
+        &inner,
+    );
 
     RunReport {
-        stage1: StageReport { best_epoch: epoch1, epochs: config.stage1_epochs, seconds: secs1, dev: dev1, test: test1 },
-        stage2: StageReport { best_epoch: epoch2, epochs: config.stage2_epochs, seconds: secs2, dev: dev2, test: test2 },
+        stage1: StageReport {
+            best_epoch: epoch1,
+            epochs: config.stage1_epochs,
+            seconds: secs1,
+            dev: dev1,
+            test: test1,
+        },
+        stage2: StageReport {
+            best_epoch: epoch2,
+            epochs: config.stage2_epochs,
+            seconds: secs2,
+            dev: dev2,
+            test: test2,
+        },
         table: table_report,
         table_seconds: table_secs,
         final_table_words: final_table.map_or(0, |t| t.len()),
-        fine_grained_source: if corpus.signsim.is_some() { "signsim ground truth".into() } else { "stage-1 SAN table".into() },
+        fine_grained_source: if corpus.signsim.is_some() {
+            "signsim ground truth".into()
+        } else {
+            "stage-1 SAN table".into()
+        },
     }
 }

@@ -13,7 +13,10 @@ use burn::tensor::{Int, Tensor, activation::log_softmax};
 /// - output: `[1]`
 pub fn san_fine_loss<B: Backend>(v2t: Tensor<B, 2>, log_scale: Tensor<B, 1>) -> Tensor<B, 1> {
     let [n, k1] = v2t.dims();
-    assert!(k1 >= 2, "SAN fine loss needs at least one hard negative, got {k1} columns");
+    assert!(
+        k1 >= 2,
+        "SAN fine loss needs at least one hard negative, got {k1} columns"
+    );
     let logits = v2t * log_scale.exp().reshape([1, 1]); // [N, 1+K]
     let logp = log_softmax(logits, 1);
     let target = Tensor::<B, 2, Int>::zeros([n, 1], &logp.device());

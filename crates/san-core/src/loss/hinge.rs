@@ -39,7 +39,9 @@ impl HingeLossConfig {
         let [n, n2] = scores.dims();
         assert!(n == n2, "hinge loss needs a square batch, got {n}×{n2}");
         let device = scores.device();
-        let diag = scores.clone().mask_fill(Tensor::<B, 2, Bool>::diag_mask([n, n], 0, &device), 0.0);
+        let diag = scores
+            .clone()
+            .mask_fill(Tensor::<B, 2, Bool>::diag_mask([n, n], 0, &device), 0.0);
         let pos = diag.sum_dim(1); // [B, 1]: S_ii
         let mut ignore = Tensor::<B, 2, Bool>::diag_mask([n, n], 0, &device).bool_not();
         if let Some(mask) = duplicate_mask {
@@ -54,9 +56,7 @@ impl HingeLossConfig {
             .mask_fill(ignore, 0.0); // [B, B]
         match self.reduction {
             HingeReduction::Sum => cost_v2t.sum() + cost_t2v.sum(),
-            HingeReduction::MaxViolation => {
-                cost_v2t.max_dim(1).sum() + cost_t2v.max_dim(0).sum()
-            }
+            HingeReduction::MaxViolation => cost_v2t.max_dim(1).sum() + cost_t2v.max_dim(0).sum(),
         }
     }
 }

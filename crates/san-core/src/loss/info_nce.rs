@@ -51,7 +51,10 @@ pub fn coarse_info_nce<B: Backend>(
     duplicate_mask: Option<Tensor<B, 2, Bool>>,
 ) -> Tensor<B, 1> {
     let [nv, nt] = scores.v2t.dims();
-    assert!(nv == nt, "coarse InfoNCE needs a square batch, got {nv}×{nt}");
+    assert!(
+        nv == nt,
+        "coarse InfoNCE needs a square batch, got {nv}×{nt}"
+    );
     let scale = log_scale.exp().reshape([1, 1]);
     let v2t = scores.v2t.clone() * scale.clone(); // [video, text]
     let t2v = scores.t2v.clone().transpose() * scale; // [text, video]
@@ -100,7 +103,10 @@ mod tests {
         // All scores equal → each CE is log(B) (hand arithmetic: log 4 = 1.386294).
         let dev = Default::default();
         let z = Tensor::<B, 2>::zeros([4, 4], &dev);
-        let scores = ClclScores { v2t: z.clone(), t2v: z };
+        let scores = ClclScores {
+            v2t: z.clone(),
+            t2v: z,
+        };
         let l = coarse_info_nce(&scores, Tensor::zeros([1], &dev), None);
         let v: f32 = l.into_scalar();
         assert!((v - 4f32.ln()).abs() < 1e-5);
@@ -112,7 +118,10 @@ mod tests {
         // rows 0 and 1 and log 3 for row 2 (hand arithmetic, zero scores).
         let dev = Default::default();
         let z = Tensor::<B, 2>::zeros([3, 3], &dev);
-        let scores = ClclScores { v2t: z.clone(), t2v: z };
+        let scores = ClclScores {
+            v2t: z.clone(),
+            t2v: z,
+        };
         let l = CoarseLossConfig::new().forward(&scores, Tensor::zeros([1], &dev), &[7, 7, 9]);
         let expected = (2.0 * 2f32.ln() + 3f32.ln()) / 3.0;
         assert!((l.into_scalar() - expected).abs() < 1e-5);

@@ -29,7 +29,11 @@ pub enum DuplicatePolicy {
 /// # Panics
 /// If `scores.len() != n * n` or `text_ids.len() != n` (a contract between our components).
 pub fn ranks(scores: &[f32], n: usize, text_ids: &[usize], policy: DuplicatePolicy) -> Vec<usize> {
-    assert_eq!(scores.len(), n * n, "ranks: scores must be n×n with n = {n}");
+    assert_eq!(
+        scores.len(),
+        n * n,
+        "ranks: scores must be n×n with n = {n}"
+    );
     assert_eq!(text_ids.len(), n, "ranks: need one text id per item");
     (0..n)
         .map(|i| {
@@ -63,7 +67,10 @@ pub fn gallery_ranks(galleries: &[Vec<f32>]) -> Vec<usize> {
         .iter()
         .map(|g| match g.split_first() {
             Some((&target, rest)) => {
-                1 + rest.iter().filter(|&&s| target.is_nan() || s >= target).count()
+                1 + rest
+                    .iter()
+                    .filter(|&&s| target.is_nan() || s >= target)
+                    .count()
             }
             None => 1,
         })
@@ -85,12 +92,21 @@ mod tests {
     fn any_match_uses_the_best_duplicate() {
         // Items 0 and 1 share a text; query 0 scores item 1 highest → rank 1 under AnyMatch.
         let s = [0.2, 0.9, 0.5, 0.1, 0.3, 0.0, 0.4, 0.8, 0.7];
-        assert_eq!(ranks(&s, 3, &[5, 5, 6], DuplicatePolicy::Strict), vec![3, 1, 2]);
-        assert_eq!(ranks(&s, 3, &[5, 5, 6], DuplicatePolicy::AnyMatch), vec![1, 1, 2]);
+        assert_eq!(
+            ranks(&s, 3, &[5, 5, 6], DuplicatePolicy::Strict),
+            vec![3, 1, 2]
+        );
+        assert_eq!(
+            ranks(&s, 3, &[5, 5, 6], DuplicatePolicy::AnyMatch),
+            vec![1, 1, 2]
+        );
     }
 
     #[test]
     fn gallery_rank_counts_ties() {
-        assert_eq!(gallery_ranks(&[vec![0.5, 0.5, 0.1], vec![0.9, 0.1]]), vec![2, 1]);
+        assert_eq!(
+            gallery_ranks(&[vec![0.5, 0.5, 0.1], vec![0.9, 0.1]]),
+            vec![2, 1]
+        );
     }
 }

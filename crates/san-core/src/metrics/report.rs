@@ -28,7 +28,15 @@ impl RetrievalMetrics {
     pub fn from_ranks(ranks: &[usize]) -> Self {
         let n = ranks.len();
         if n == 0 {
-            return Self { r1: 0.0, r5: 0.0, r10: 0.0, medr: 0.0, mnr: 0.0, mrr: 0.0, queries: 0 };
+            return Self {
+                r1: 0.0,
+                r5: 0.0,
+                r10: 0.0,
+                medr: 0.0,
+                mnr: 0.0,
+                mrr: 0.0,
+                queries: 0,
+            };
         }
         let recall = |k: usize| 100.0 * ranks.iter().filter(|&&r| r <= k).count() as f64 / n as f64;
         let mut sorted = ranks.to_vec();
@@ -63,7 +71,11 @@ pub struct RetrievalReport {
 
 impl fmt::Display for RetrievalReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{:<8} {:>6} {:>6} {:>6} {:>6} {:>7} {:>6}", "task", "R@1", "R@5", "R@10", "MedR", "MnR", "MRR")?;
+        writeln!(
+            f,
+            "{:<8} {:>6} {:>6} {:>6} {:>6} {:>7} {:>6}",
+            "task", "R@1", "R@5", "R@10", "MedR", "MnR", "MRR"
+        )?;
         let mut row = |name: &str, m: &RetrievalMetrics| {
             writeln!(
                 f,
@@ -99,7 +111,11 @@ mod tests {
     #[test]
     fn report_displays_a_table() {
         let m = RetrievalMetrics::from_ranks(&[1]);
-        let r = RetrievalReport { t2v: m, v2t: m, fine_grained: Some(m) };
+        let r = RetrievalReport {
+            t2v: m,
+            v2t: m,
+            fine_grained: Some(m),
+        };
         let s = r.to_string();
         assert!(s.contains("T2V") && s.contains("FG-V2T") && s.contains("100.0"));
     }

@@ -37,7 +37,10 @@ pub struct WordFeatures {
 impl ReliablePairs {
     /// An empty collector that keeps up to `keep` individual features per word.
     pub fn new(keep: usize) -> Self {
-        Self { keep, ..Self::default() }
+        Self {
+            keep,
+            ..Self::default()
+        }
     }
 
     /// Adds one batch of training pairs.
@@ -59,10 +62,18 @@ impl ReliablePairs {
     ) {
         let [n, m, d] = sign.dims();
         let [n2, l, _] = words.dims();
-        assert!(n == n2 && n == word_ids.len(), "reliable pairs: batch sizes {n}, {n2}, {}", word_ids.len());
+        assert!(
+            n == n2 && n == word_ids.len(),
+            "reliable pairs: batch sizes {n}, {n2}, {}",
+            word_ids.len()
+        );
         self.dim = d;
         let e = sign.clone().matmul(words.swap_dims(1, 2)); // [N, M, L]
-        let bias = sign_mask.float().sub_scalar(1.0).mul_scalar(1.0e9).reshape([n, m, 1]); // 0 or -1e9
+        let bias = sign_mask
+            .float()
+            .sub_scalar(1.0)
+            .mul_scalar(1.0e9)
+            .reshape([n, m, 1]); // 0 or -1e9
         let p = softmax(e.div_scalar(tau_tok) + bias, 1); // [N, M, L]: over clips
         let (pmax, argmax) = p.max_dim_with_indices(1); // [N, 1, L]
         let pmax = to_vec_f32(pmax);
@@ -125,9 +136,13 @@ mod tests {
         // max 1/(1+e^{-1/0.07}) ≈ 1 > 0.7 → reliable at clip 0.
         // Word 1 = (0.7071, 0.7071): equal scores → max 0.5 ≤ 0.7 → not reliable.
         let dev = Default::default();
-        let sign = Tensor::<B, 3>::from_data(TensorData::new(vec![1.0f32, 0.0, 0.0, 1.0], [1, 2, 2]), &dev);
+        let sign = Tensor::<B, 3>::from_data(
+            TensorData::new(vec![1.0f32, 0.0, 0.0, 1.0], [1, 2, 2]),
+            &dev,
+        );
         let h = std::f32::consts::FRAC_1_SQRT_2;
-        let words = Tensor::<B, 3>::from_data(TensorData::new(vec![1.0f32, 0.0, h, h], [1, 2, 2]), &dev);
+        let words =
+            Tensor::<B, 3>::from_data(TensorData::new(vec![1.0f32, 0.0, h, h], [1, 2, 2]), &dev);
         let mask = Tensor::<B, 2, Bool>::from_data(TensorData::from([[true, true]]), &dev);
         let mut r = ReliablePairs::new(4);
         r.add_batch(sign, mask, words, &[vec![Some(10), Some(11)]], 0.07, 0.7);
@@ -141,7 +156,10 @@ mod tests {
         // Clip 1 matches the word perfectly but is padding → clip 0 is the only candidate,
         // so the softmax is 1 there.
         let dev = Default::default();
-        let sign = Tensor::<B, 3>::from_data(TensorData::new(vec![0.0f32, 1.0, 1.0, 0.0], [1, 2, 2]), &dev);
+        let sign = Tensor::<B, 3>::from_data(
+            TensorData::new(vec![0.0f32, 1.0, 1.0, 0.0], [1, 2, 2]),
+            &dev,
+        );
         let words = Tensor::<B, 3>::from_data(TensorData::new(vec![1.0f32, 0.0], [1, 1, 2]), &dev);
         let mask = Tensor::<B, 2, Bool>::from_data(TensorData::from([[true, false]]), &dev);
         let mut r = ReliablePairs::new(4);

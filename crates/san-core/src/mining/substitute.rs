@@ -74,7 +74,10 @@ mod tests {
 
     fn table() -> ConfusabilityTable {
         let mut t = ConfusabilityTable::default();
-        t.links.insert("regen".into(), vec![("sonne".into(), 0.9), ("wind".into(), 0.8)]);
+        t.links.insert(
+            "regen".into(),
+            vec![("sonne".into(), 0.9), ("wind".into(), 0.8)],
+        );
         t.links.insert("nord".into(), vec![("sued".into(), 0.75)]);
         t
     }
@@ -96,7 +99,11 @@ mod tests {
             assert!(n[2] == "sonne" || n[2] == "wind");
         }
         let mut rng2 = StdRng::seed_from_u64(7);
-        assert_eq!(negs, substitute(&cap, &table(), 2, 5, &mut rng2), "seeded → deterministic");
+        assert_eq!(
+            negs,
+            substitute(&cap, &table(), 2, 5, &mut rng2),
+            "seeded → deterministic"
+        );
     }
 
     #[test]
@@ -112,6 +119,9 @@ mod tests {
         // nord→sued, regen→sonne, regen→wind (hand count).
         assert_eq!(subs.len(), 3);
         let mut rng = StdRng::seed_from_u64(3);
-        assert_eq!(single_word_substitutions(&words("nord regen"), &table(), 2, &mut rng).len(), 2);
+        assert_eq!(
+            single_word_substitutions(&words("nord regen"), &table(), 2, &mut rng).len(),
+            2
+        );
     }
 }

@@ -97,8 +97,14 @@ impl ConfusabilityTable {
                         continue;
                     }
                 }
-                links.entry((*wi).to_string()).or_default().push(((*wj).to_string(), score));
-                links.entry((*wj).to_string()).or_default().push(((*wi).to_string(), score));
+                links
+                    .entry((*wi).to_string())
+                    .or_default()
+                    .push(((*wj).to_string(), score));
+                links
+                    .entry((*wj).to_string())
+                    .or_default()
+                    .push(((*wi).to_string(), score));
             }
         }
         Self::finish(links, config.top_k)
@@ -121,8 +127,14 @@ impl ConfusabilityTable {
                 if f64::from(score) <= config.beta || beyond_syn {
                     continue;
                 }
-                links.entry((*wi).to_string()).or_default().push(((*wj).to_string(), score));
-                links.entry((*wj).to_string()).or_default().push(((*wi).to_string(), score));
+                links
+                    .entry((*wi).to_string())
+                    .or_default()
+                    .push(((*wj).to_string(), score));
+                links
+                    .entry((*wj).to_string())
+                    .or_default()
+                    .push(((*wi).to_string(), score));
             }
         }
         Self::finish(links, config.top_k)
@@ -166,15 +178,27 @@ impl ConfusabilityTable {
     pub fn precision_recall(&self, truth: &BTreeSet<(String, String)>) -> (f64, f64) {
         let ours = self.pairs();
         let hit = ours.intersection(truth).count() as f64;
-        let p = if ours.is_empty() { 0.0 } else { hit / ours.len() as f64 };
-        let r = if truth.is_empty() { 0.0 } else { hit / truth.len() as f64 };
+        let p = if ours.is_empty() {
+            0.0
+        } else {
+            hit / ours.len() as f64
+        };
+        let r = if truth.is_empty() {
+            0.0
+        } else {
+            hit / truth.len() as f64
+        };
         (p, r)
     }
 }
 
 /// `(a, b)` sorted so that the pair is unordered.
 pub fn ordered(a: &str, b: &str) -> (String, String) {
-    if a <= b { (a.to_string(), b.to_string()) } else { (b.to_string(), a.to_string()) }
+    if a <= b {
+        (a.to_string(), b.to_string())
+    } else {
+        (b.to_string(), a.to_string())
+    }
 }
 
 fn dot(a: &[f32], b: &[f32]) -> f32 {
@@ -191,7 +215,10 @@ mod tests {
     use super::*;
 
     fn vecs(items: &[(&str, [f32; 2])]) -> BTreeMap<String, Vec<f32>> {
-        items.iter().map(|(w, v)| (w.to_string(), v.to_vec())).collect()
+        items
+            .iter()
+            .map(|(w, v)| (w.to_string(), v.to_vec()))
+            .collect()
     }
 
     #[test]
@@ -208,7 +235,9 @@ mod tests {
     #[test]
     fn tau_syn_drops_near_synonyms_and_stop_words_are_excluded() {
         let v = vecs(&[("a", [1.0, 0.0]), ("b", [0.8, 0.6]), ("c", [0.99, 0.141])]);
-        let cfg = TableConfig::new().with_tau_syn(Some(0.95)).with_stop_words(vec!["b".into()]);
+        let cfg = TableConfig::new()
+            .with_tau_syn(Some(0.95))
+            .with_stop_words(vec!["b".into()]);
         let t = ConfusabilityTable::semantic(&v, &cfg);
         // a–c is 0.99·1 ≥ 0.95 → dropped; b is a stop word → no links at all.
         assert!(t.is_empty(), "{t:?}");

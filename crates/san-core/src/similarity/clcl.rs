@@ -106,7 +106,11 @@ pub fn clcl_gallery<B: Backend>(
             .matmul(words_t.clone()) // [c*M, Nt*L]
             .reshape([c, m, nt, l])
             .swap_dims(1, 2); // [c, Nt, M, L]
-        let clip_valid = sign_mask.clone().slice([start..end]).float().reshape([c, 1, m, 1]);
+        let clip_valid = sign_mask
+            .clone()
+            .slice([start..end])
+            .float()
+            .reshape([c, 1, m, 1]);
         let scores = clcl_reduce(e, clip_valid, word_valid.clone(), config.tau_tok);
         v2t.push(scores.v2t);
         t2v.push(scores.t2v);
@@ -154,7 +158,12 @@ pub fn cosine_gallery<B: Backend>(video: Tensor<B, 2>, text: Tensor<B, 2>) -> Te
 
 /// L2-normalises along the last dimension, with a small epsilon against zero rows.
 pub fn l2_normalize<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
-    let norm = x.clone().powi_scalar(2).sum_dim(D - 1).sqrt().clamp_min(1e-12);
+    let norm = x
+        .clone()
+        .powi_scalar(2)
+        .sum_dim(D - 1)
+        .sqrt()
+        .clamp_min(1e-12);
     x / norm
 }
 

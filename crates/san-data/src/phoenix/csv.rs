@@ -45,9 +45,16 @@ pub fn parse_corpus_csv(text: &str, path: &Path) -> Result<Vec<CorpusEntry>> {
         };
         let f: Vec<&str> = line.split('|').collect();
         if f.len() != 7 {
-            return Err(err("7 pipe-separated fields (name|video|start|end|speaker|orth|translation)", format!("{} fields", f.len())));
+            return Err(err(
+                "7 pipe-separated fields (name|video|start|end|speaker|orth|translation)",
+                format!("{} fields", f.len()),
+            ));
         }
-        let int = |s: &str, what: &str| s.trim().parse::<i64>().map_err(|_| err(&format!("an integer {what}"), format!("{s:?}")));
+        let int = |s: &str, what: &str| {
+            s.trim()
+                .parse::<i64>()
+                .map_err(|_| err(&format!("an integer {what}"), format!("{s:?}")))
+        };
         if f[0].trim().is_empty() {
             return Err(err("a sample name", "an empty field".into()));
         }
@@ -62,7 +69,10 @@ pub fn parse_corpus_csv(text: &str, path: &Path) -> Result<Vec<CorpusEntry>> {
         });
     }
     if rows.is_empty() {
-        return Err(DataError::invalid(path, "no corpus rows (expected at least one name|video|start|end|speaker|orth|translation line)"));
+        return Err(DataError::invalid(
+            path,
+            "no corpus rows (expected at least one name|video|start|end|speaker|orth|translation line)",
+        ));
     }
     Ok(rows)
 }
@@ -70,7 +80,8 @@ pub fn parse_corpus_csv(text: &str, path: &Path) -> Result<Vec<CorpusEntry>> {
 /// Reads a corpus CSV file.
 pub fn read_corpus_csv(path: &Path) -> Result<Vec<CorpusEntry>> {
     let bytes = crate::io::read(path)?;
-    let text = String::from_utf8(bytes).map_err(|e| DataError::invalid(path, format!("expected UTF-8 text: {e}")))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|e| DataError::invalid(path, format!("expected UTF-8 text: {e}")))?;
     parse_corpus_csv(&text, path)
 }
 
@@ -79,7 +90,10 @@ pub fn write_corpus_csv(path: &Path, rows: &[CorpusEntry]) -> Result<()> {
     let mut s = String::from(HEADER);
     s.push('\n');
     for r in rows {
-        s.push_str(&format!("{}|{}|{}|{}|{}|{}|{}\n", r.name, r.video, r.start, r.end, r.speaker, r.orth, r.translation));
+        s.push_str(&format!(
+            "{}|{}|{}|{}|{}|{}|{}\n",
+            r.name, r.video, r.start, r.end, r.speaker, r.orth, r.translation
+        ));
     }
     crate::io::write_atomic(path, s.as_bytes())
 }
@@ -101,9 +115,13 @@ mod tests {
 
     #[test]
     fn bad_row_names_file_and_line() {
-        let e = parse_corpus_csv("a|b|-1|-1|S|G|t\nbroken|row\n", Path::new("dev.csv")).unwrap_err();
+        let e =
+            parse_corpus_csv("a|b|-1|-1|S|G|t\nbroken|row\n", Path::new("dev.csv")).unwrap_err();
         let msg = e.to_string();
-        assert!(msg.contains("dev.csv:2") && msg.contains("7 pipe-separated"), "{msg}");
+        assert!(
+            msg.contains("dev.csv:2") && msg.contains("7 pipe-separated"),
+            "{msg}"
+        );
         let e = parse_corpus_csv("a|b|x|-1|S|G|t\n", Path::new("dev.csv")).unwrap_err();
         assert!(e.to_string().contains("integer start"), "{e}");
         assert!(parse_corpus_csv("\n", Path::new("e.csv")).is_err());
@@ -117,7 +135,8 @@ mod tests {
             return;
         }
         for (split, n) in [("train", 7096), ("dev", 519), ("test", 642)] {
-            let rows = read_corpus_csv(&root.join(format!("PHOENIX-2014-T.{split}.corpus.csv"))).unwrap();
+            let rows =
+                read_corpus_csv(&root.join(format!("PHOENIX-2014-T.{split}.corpus.csv"))).unwrap();
             assert_eq!(rows.len(), n, "{split}");
         }
     }

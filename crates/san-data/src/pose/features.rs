@@ -25,7 +25,13 @@ pub struct PoseFeatures {
 /// Features per frame produced by [`pose_features`] for a header.
 pub fn feature_dim(pose: &Pose) -> usize {
     let dims = pose.header.dims().min(2);
-    let hands: usize = pose.header.components.iter().filter(|c| is_hand(&c.name)).map(|c| c.points.len()).sum();
+    let hands: usize = pose
+        .header
+        .components
+        .iter()
+        .filter(|c| is_hand(&c.name))
+        .map(|c| c.points.len())
+        .sum();
     (pose.header.total_points() + hands) * dims
 }
 
@@ -41,10 +47,16 @@ pub fn pose_features(pose: &Pose, path: &Path) -> Result<PoseFeatures> {
     let dims = pose.header.dims();
     let pts = pose.header.total_points();
     if dims < 2 {
-        return Err(DataError::invalid(path, format!("expected 2-D or 3-D points, got {dims} dims")));
+        return Err(DataError::invalid(
+            path,
+            format!("expected 2-D or 3-D points, got {dims} dims"),
+        ));
     }
     if pose.frames == 0 {
-        return Err(DataError::invalid(path, "expected at least one frame, got 0"));
+        return Err(DataError::invalid(
+            path,
+            "expected at least one frame, got 0",
+        ));
     }
     let body_n = pose.header.components.first().map_or(0, |c| c.points.len());
     let dim = feature_dim(pose);
@@ -60,7 +72,12 @@ pub fn pose_features(pose: &Pose, path: &Path) -> Result<PoseFeatures> {
         for p in 0..pts {
             if let Some([x, y]) = xy(p) {
                 if !x.is_finite() || !y.is_finite() {
-                    return Err(DataError::invalid(path, format!("frame {f}, point {p}: expected finite coordinates, got ({x}, {y})")));
+                    return Err(DataError::invalid(
+                        path,
+                        format!(
+                            "frame {f}, point {p}: expected finite coordinates, got ({x}, {y})"
+                        ),
+                    ));
                 }
             }
         }
@@ -85,7 +102,9 @@ pub fn pose_features(pose: &Pose, path: &Path) -> Result<PoseFeatures> {
                 let wrist = xy(offset);
                 for p in offset..offset + n {
                     match (wrist, xy(p)) {
-                        (Some([wx, wy]), Some([x, y])) => values.extend([(x - wx) / scale * 4.0, (y - wy) / scale * 4.0]),
+                        (Some([wx, wy]), Some([x, y])) => {
+                            values.extend([(x - wx) / scale * 4.0, (y - wy) / scale * 4.0])
+                        }
                         _ => values.extend([0.0, 0.0]),
                     }
                 }
@@ -93,7 +112,11 @@ pub fn pose_features(pose: &Pose, path: &Path) -> Result<PoseFeatures> {
             offset += n;
         }
     }
-    Ok(PoseFeatures { frames: pose.frames, dim, values })
+    Ok(PoseFeatures {
+        frames: pose.frames,
+        dim,
+        values,
+    })
 }
 
 fn centre_scale(points: &[[f32; 2]]) -> (f32, f32, f32) {
@@ -103,7 +126,11 @@ fn centre_scale(points: &[[f32; 2]]) -> (f32, f32, f32) {
     let n = points.len() as f32;
     let cx = points.iter().map(|p| p[0]).sum::<f32>() / n;
     let cy = points.iter().map(|p| p[1]).sum::<f32>() / n;
-    let var = points.iter().map(|p| (p[0] - cx).powi(2) + (p[1] - cy).powi(2)).sum::<f32>() / n;
+    let var = points
+        .iter()
+        .map(|p| (p[0] - cx).powi(2) + (p[1] - cy).powi(2))
+        .sum::<f32>()
+        / n;
     let scale = var.sqrt();
     (cx, cy, if scale > 1e-6 { scale } else { 1.0 })
 }
@@ -122,7 +149,13 @@ mod tests {
             colors: vec![],
         };
         Pose {
-            header: PoseHeader { version: 0.2, width: 1, height: 1, depth: 0, components: vec![comp("BODY"), comp("RIGHT_HAND")] },
+            header: PoseHeader {
+                version: 0.2,
+                width: 1,
+                height: 1,
+                depth: 0,
+                components: vec![comp("BODY"), comp("RIGHT_HAND")],
+            },
             fps: 25.0,
             frames: 1,
             people: 1,
@@ -138,17 +171,28 @@ mod tests {
         let p = pose(vec![0.0, 0.0, 2.0, 0.0, 1.0, 1.0, 1.0, 2.0], vec![1.0; 4]);
         let f = pose_features(&p, Path::new("p.pose")).unwrap();
         assert_eq!(f.dim, 12);
-        assert_eq!(f.values, vec![-1.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0, 2.0, 0.0, 0.0, 0.0, 4.0]);
+        assert_eq!(
+            f.values,
+            vec![-1.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0, 2.0, 0.0, 0.0, 0.0, 4.0]
+        );
     }
 
     #[test]
     fn missing_points_are_zero_and_infinite_is_an_error() {
-        let p = pose(vec![0.0, 0.0, 2.0, 0.0, f32::NAN, f32::NAN, 1.0, 2.0], vec![1.0, 1.0, 0.0, 1.0]);
+        let p = pose(
+            vec![0.0, 0.0, 2.0, 0.0, f32::NAN, f32::NAN, 1.0, 2.0],
+            vec![1.0, 1.0, 0.0, 1.0],
+        );
         let f = pose_features(&p, Path::new("p.pose")).unwrap();
         assert_eq!(&f.values[4..6], &[0.0, 0.0]);
         assert_eq!(&f.values[8..12], &[0.0; 4], "no wrist → no relative hand");
-        let p = pose(vec![0.0, 0.0, f32::INFINITY, 0.0, 1.0, 1.0, 1.0, 2.0], vec![1.0; 4]);
-        let e = pose_features(&p, Path::new("bad.pose")).unwrap_err().to_string();
+        let p = pose(
+            vec![0.0, 0.0, f32::INFINITY, 0.0, 1.0, 1.0, 1.0, 2.0],
+            vec![1.0; 4],
+        );
+        let e = pose_features(&p, Path::new("bad.pose"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("bad.pose") && e.contains("frame 0"), "{e}");
     }
 }

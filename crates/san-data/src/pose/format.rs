@@ -39,7 +39,11 @@ pub struct PoseHeader {
 impl PoseHeader {
     /// Spatial dimensions per point: the maximum over components of `len(format) - 1`.
     pub fn dims(&self) -> usize {
-        self.components.iter().map(|c| c.format.len().saturating_sub(1)).max().unwrap_or(0)
+        self.components
+            .iter()
+            .map(|c| c.format.len().saturating_sub(1))
+            .max()
+            .unwrap_or(0)
     }
 
     /// Total points over all components.
@@ -79,7 +83,10 @@ impl<'a> Reader<'a> {
                 path: self.path.to_path_buf(),
                 offset: self.pos,
                 frame: self.frame,
-                expected: format!("{n} more bytes for {what}, file ends after {}", self.bytes.len() - self.pos),
+                expected: format!(
+                    "{n} more bytes for {what}, file ends after {}",
+                    self.bytes.len() - self.pos
+                ),
             });
         }
         let s = &self.bytes[self.pos..self.pos + n];
@@ -99,7 +106,9 @@ impl<'a> Reader<'a> {
     }
     fn f32s(&mut self, n: usize, what: &str) -> Result<Vec<f32>> {
         let b = self.take(n * 4, what)?;
-        Ok(b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+        Ok(b.chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect())
     }
     fn string(&mut self, what: &str) -> Result<String> {
         let n = self.u16(what)? as usize;
@@ -131,24 +140,52 @@ fn read_header(r: &mut Reader<'_>) -> Result<PoseHeader> {
     for _ in 0..n {
         let name = r.string("component name")?;
         let format = r.string("component format")?;
-        let (np, nl, nc) = (r.u16("point count")?, r.u16("limb count")?, r.u16("color count")?);
-        let points = (0..np).map(|_| r.string("point name")).collect::<Result<Vec<_>>>()?;
-        let limbs = (0..nl).map(|_| Ok((r.u16("limb")?, r.u16("limb")?))).collect::<Result<Vec<_>>>()?;
+        let (np, nl, nc) = (
+            r.u16("point count")?,
+            r.u16("limb count")?,
+            r.u16("color count")?,
+        );
+        let points = (0..np)
+            .map(|_| r.string("point name"))
+            .collect::<Result<Vec<_>>>()?;
+        let limbs = (0..nl)
+            .map(|_| Ok((r.u16("limb")?, r.u16("limb")?)))
+            .collect::<Result<Vec<_>>>()?;
         let colors = (0..nc)
             .map(|_| Ok((r.u16("color")?, r.u16("color")?, r.u16("color")?)))
             .collect::<Result<Vec<_>>>()?;
-        components.push(PoseComponent { name, format, points, limbs, colors });
+        components.push(PoseComponent {
+            name,
+            format,
+            points,
+            limbs,
+            colors,
+        });
     }
-    Ok(PoseHeader { version, width, height, depth, components })
+    Ok(PoseHeader {
+        version,
+        width,
+        height,
+        depth,
+        components,
+    })
 }
 
 /// Decodes a `.pose` file held in memory; `path` is used in errors.
 pub fn parse_pose(bytes: &[u8], path: &Path) -> Result<Pose> {
-    let mut r = Reader { bytes, pos: 0, path, frame: None };
+    let mut r = Reader {
+        bytes,
+        pos: 0,
+        path,
+        frame: None,
+    };
     let header = read_header(&mut r)?;
     let (dims, points) = (header.dims(), header.total_points());
     if dims == 0 || points == 0 {
-        return Err(DataError::invalid(path, "expected at least one component with points and spatial dims"));
+        return Err(DataError::invalid(
+            path,
+            "expected at least one component with points and spatial dims",
+        ));
     }
     let (fps, frames, people, data, confidence);
     if header.version == 0.0 {
@@ -168,7 +205,8 @@ pub fn parse_pose(bytes: &[u8], path: &Path) -> Result<Pose> {
                     for _ in 0..comp.points.len() {
                         let v = r.f32s(k, "point values")?;
                         if p == 0 {
-                            d[(f * points + idx) * dims..(f * points + idx) * dims + cd].copy_from_slice(&v[..cd]);
+                            d[(f * points + idx) * dims..(f * points + idx) * dims + cd]
+                                .copy_from_slice(&v[..cd]);
                             c[f * points + idx] = v[cd];
                         }
                         idx += 1;
@@ -183,7 +221,11 @@ pub fn parse_pose(bytes: &[u8], path: &Path) -> Result<Pose> {
             r.u16("frame count")?; // overflows on long videos; derived from the size instead
             let people = r.u16("people count")? as usize;
             let per = people * points * (dims + 1) * 4;
-            frames = if per == 0 { 0 } else { (bytes.len() - r.pos) / per };
+            frames = if per == 0 {
+                0
+            } else {
+                (bytes.len() - r.pos) / per
+            };
             people
         } else {
             fps = r.f32("fps")?;
@@ -191,10 +233,23 @@ pub fn parse_pose(bytes: &[u8], path: &Path) -> Result<Pose> {
             r.u16("people count")? as usize
         };
         people = per_frame_people;
-        data = r.f32s(frames * people * points * dims, "the coordinate block [frames, people, points, dims]")?;
-        confidence = r.f32s(frames * people * points, "the confidence block [frames, people, points]")?;
+        data = r.f32s(
+            frames * people * points * dims,
+            "the coordinate block [frames, people, points, dims]",
+        )?;
+        confidence = r.f32s(
+            frames * people * points,
+            "the confidence block [frames, people, points]",
+        )?;
     }
-    Ok(Pose { header, fps, frames, people, data, confidence })
+    Ok(Pose {
+        header,
+        fps,
+        frames,
+        people,
+        data,
+        confidence,
+    })
 }
 
 /// Reads a `.pose` file.
@@ -260,7 +315,13 @@ mod tests {
             colors: vec![(255, 0, 0)],
         };
         Pose {
-            header: PoseHeader { version: 0.2, width: 210, height: 260, depth: 0, components: vec![comp] },
+            header: PoseHeader {
+                version: 0.2,
+                width: 210,
+                height: 260,
+                depth: 0,
+                components: vec![comp],
+            },
             fps: 25.0,
             frames: 3,
             people: 1,
@@ -279,9 +340,16 @@ mod tests {
     #[test]
     fn truncated_file_names_offset_and_what_was_expected() {
         let bytes = encode_pose(&tiny());
-        let e = parse_pose(&bytes[..bytes.len() - 3], Path::new("cut.pose")).unwrap_err().to_string();
-        assert!(e.contains("cut.pose") && e.contains("confidence block"), "{e}");
-        let e = parse_pose(&[0, 0], Path::new("tiny.pose")).unwrap_err().to_string();
+        let e = parse_pose(&bytes[..bytes.len() - 3], Path::new("cut.pose"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("cut.pose") && e.contains("confidence block"),
+            "{e}"
+        );
+        let e = parse_pose(&[0, 0], Path::new("tiny.pose"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("version"), "{e}");
     }
 
@@ -303,12 +371,27 @@ mod tests {
                 continue;
             }
             let p = read_pose(&path).unwrap();
-            let shape: Vec<usize> = f["data_shape"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
-            assert_eq!(vec![p.frames, p.people, p.header.total_points(), p.header.dims()], shape, "{name}");
-            assert!((f64::from(p.fps) - f["fps"].as_f64().unwrap()).abs() < 1e-4, "{name} fps");
+            let shape: Vec<usize> = f["data_shape"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_u64().unwrap() as usize)
+                .collect();
+            assert_eq!(
+                vec![p.frames, p.people, p.header.total_points(), p.header.dims()],
+                shape,
+                "{name}"
+            );
+            assert!(
+                (f64::from(p.fps) - f["fps"].as_f64().unwrap()).abs() < 1e-4,
+                "{name} fps"
+            );
             let conf_sum: f64 = p.confidence.iter().map(|&c| f64::from(c)).sum();
             let want = f["confidence_sum"].as_f64().unwrap();
-            assert!((conf_sum - want).abs() <= 1e-6 * want.abs().max(1.0), "{name}: {conf_sum} vs {want}");
+            assert!(
+                (conf_sum - want).abs() <= 1e-6 * want.abs().max(1.0),
+                "{name}: {conf_sum} vs {want}"
+            );
             let dims = p.header.dims();
             let data_sum: f64 = p
                 .confidence
@@ -320,7 +403,10 @@ mod tests {
                 .map(|&v| f64::from(v))
                 .sum();
             let want = f["data_sum_where_conf_nonzero"].as_f64().unwrap();
-            assert!((data_sum - want).abs() <= 1e-6 * want.abs().max(1.0), "{name}: {data_sum} vs {want}");
+            assert!(
+                (data_sum - want).abs() <= 1e-6 * want.abs().max(1.0),
+                "{name}: {data_sum} vs {want}"
+            );
             checked += 1;
         }
         assert!(checked >= 5, "checked only {checked} files");

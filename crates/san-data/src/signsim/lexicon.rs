@@ -9,29 +9,68 @@ use serde::{Deserialize, Serialize};
 
 /// (German word, semantic class) of every gloss. The gloss name is the upper-cased word.
 const WORDS: &[(&str, &str)] = &[
-    ("montag", "day"), ("dienstag", "day"), ("mittwoch", "day"), ("donnerstag", "day"),
-    ("freitag", "day"), ("samstag", "day"), ("sonntag", "day"),
-    ("heute", "time"), ("morgen", "time"), ("abend", "time"), ("nacht", "time"),
-    ("frueh", "time"), ("spaeter", "time"),
-    ("nord", "region"), ("sued", "region"), ("ost", "region"), ("west", "region"),
-    ("alpen", "region"), ("kueste", "region"), ("mitte", "region"), ("berge", "region"),
-    ("regen", "weather"), ("schauer", "weather"), ("schnee", "weather"), ("sonne", "weather"),
-    ("wolke", "weather"), ("gewitter", "weather"), ("nebel", "weather"), ("wind", "weather"),
-    ("sturm", "weather"), ("frost", "weather"), ("trocken", "weather"),
-    ("warm", "temperature"), ("kalt", "temperature"), ("kuehl", "temperature"),
-    ("mild", "temperature"), ("heiss", "temperature"), ("frisch", "temperature"),
-    ("stark", "intensity"), ("kraeftig", "intensity"), ("schwach", "intensity"),
-    ("maessig", "intensity"), ("leicht", "intensity"),
-    ("steigen", "trend"), ("sinken", "trend"), ("bleiben", "trend"), ("wechselhaft", "trend"),
+    ("montag", "day"),
+    ("dienstag", "day"),
+    ("mittwoch", "day"),
+    ("donnerstag", "day"),
+    ("freitag", "day"),
+    ("samstag", "day"),
+    ("sonntag", "day"),
+    ("heute", "time"),
+    ("morgen", "time"),
+    ("abend", "time"),
+    ("nacht", "time"),
+    ("frueh", "time"),
+    ("spaeter", "time"),
+    ("nord", "region"),
+    ("sued", "region"),
+    ("ost", "region"),
+    ("west", "region"),
+    ("alpen", "region"),
+    ("kueste", "region"),
+    ("mitte", "region"),
+    ("berge", "region"),
+    ("regen", "weather"),
+    ("schauer", "weather"),
+    ("schnee", "weather"),
+    ("sonne", "weather"),
+    ("wolke", "weather"),
+    ("gewitter", "weather"),
+    ("nebel", "weather"),
+    ("wind", "weather"),
+    ("sturm", "weather"),
+    ("frost", "weather"),
+    ("trocken", "weather"),
+    ("warm", "temperature"),
+    ("kalt", "temperature"),
+    ("kuehl", "temperature"),
+    ("mild", "temperature"),
+    ("heiss", "temperature"),
+    ("frisch", "temperature"),
+    ("stark", "intensity"),
+    ("kraeftig", "intensity"),
+    ("schwach", "intensity"),
+    ("maessig", "intensity"),
+    ("leicht", "intensity"),
+    ("steigen", "trend"),
+    ("sinken", "trend"),
+    ("bleiben", "trend"),
+    ("wechselhaft", "trend"),
     ("freundlich", "trend"),
 ];
 
 /// Near-synonym pairs: iconic signs for related meanings that look alike. They share a
 /// family, and substituting one for the other is a false negative.
-const SYNONYMS: &[(&str, &str)] = &[("regen", "schauer"), ("kalt", "kuehl"), ("stark", "kraeftig")];
+const SYNONYMS: &[(&str, &str)] = &[
+    ("regen", "schauer"),
+    ("kalt", "kuehl"),
+    ("stark", "kraeftig"),
+];
 
 /// Function words of the sentence grammar; never mined.
-pub const STOP_WORDS: &[&str] = &["im", "am", "und", "mit", "es", "wird", "gibt", "bei", "der", "die", "das", "dann"];
+pub const STOP_WORDS: &[&str] = &[
+    "im", "am", "und", "mit", "es", "wird", "gibt", "bei", "der", "die", "das", "dann",
+];
 
 /// One gloss of the lexicon.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -64,11 +103,21 @@ impl Lexicon {
         let size = family_size.max(2);
         let mut glosses: Vec<Gloss> = WORDS
             .iter()
-            .map(|(w, c)| Gloss { gloss: w.to_uppercase(), word: (*w).into(), class: (*c).into(), family: 0 })
+            .map(|(w, c)| Gloss {
+                gloss: w.to_uppercase(),
+                word: (*w).into(),
+                class: (*c).into(),
+                family: 0,
+            })
             .collect();
         let index = |w: &str| WORDS.iter().position(|(x, _)| *x == w).unwrap_or(0);
-        let mut families: Vec<Vec<usize>> = SYNONYMS.iter().map(|(a, b)| vec![index(a), index(b)]).collect();
-        let mut rest: Vec<usize> = (0..glosses.len()).filter(|i| !families.iter().flatten().any(|j| j == i)).collect();
+        let mut families: Vec<Vec<usize>> = SYNONYMS
+            .iter()
+            .map(|(a, b)| vec![index(a), index(b)])
+            .collect();
+        let mut rest: Vec<usize> = (0..glosses.len())
+            .filter(|i| !families.iter().flatten().any(|j| j == i))
+            .collect();
         rest.shuffle(rng);
         // Fill the synonym families, then open new ones; a gloss goes to the first open
         // family with no gloss of its class.
@@ -87,8 +136,15 @@ impl Lexicon {
                 glosses[g].family = fi;
             }
         }
-        let synonyms = SYNONYMS.iter().map(|(a, b)| ((*a).into(), (*b).into())).collect();
-        Self { glosses, families, synonyms }
+        let synonyms = SYNONYMS
+            .iter()
+            .map(|(a, b)| ((*a).into(), (*b).into()))
+            .collect();
+        Self {
+            glosses,
+            families,
+            synonyms,
+        }
     }
 
     /// Index of the gloss whose word is `word`.
@@ -98,12 +154,16 @@ impl Lexicon {
 
     /// True when `a` and `b` are near-synonyms.
     pub fn are_synonyms(&self, a: &str, b: &str) -> bool {
-        self.synonyms.iter().any(|(x, y)| (x == a && y == b) || (x == b && y == a))
+        self.synonyms
+            .iter()
+            .any(|(x, y)| (x == a && y == b) || (x == b && y == a))
     }
 
     /// The visually confusable words of `word` (its family mates), synonyms included.
     pub fn family_mates(&self, word: &str) -> Vec<&str> {
-        let Some(g) = self.by_word(word) else { return Vec::new() };
+        let Some(g) = self.by_word(word) else {
+            return Vec::new();
+        };
         self.families[self.glosses[g].family]
             .iter()
             .filter(|&&o| o != g)
@@ -119,7 +179,11 @@ impl Lexicon {
                 for &b in &f[i + 1..] {
                     let (wa, wb) = (&self.glosses[a].word, &self.glosses[b].word);
                     if !self.are_synonyms(wa, wb) {
-                        out.push(if wa < wb { (wa.clone(), wb.clone()) } else { (wb.clone(), wa.clone()) });
+                        out.push(if wa < wb {
+                            (wa.clone(), wb.clone())
+                        } else {
+                            (wb.clone(), wa.clone())
+                        });
                     }
                 }
             }
@@ -129,19 +193,35 @@ impl Lexicon {
     }
 
     /// Word vectors in which words of one class lie close and near-synonyms closest.
-    pub fn word_vectors<R: Rng + ?Sized>(&self, dim: usize, rng: &mut R) -> BTreeMap<String, Vec<f32>> {
+    pub fn word_vectors<R: Rng + ?Sized>(
+        &self,
+        dim: usize,
+        rng: &mut R,
+    ) -> BTreeMap<String, Vec<f32>> {
         let gauss = |rng: &mut R| -> Vec<f32> { (0..dim).map(|_| normal(rng)).collect() };
         let mut centroids: BTreeMap<&str, Vec<f32>> = BTreeMap::new();
         let mut out = BTreeMap::new();
         for g in &self.glosses {
-            let c = centroids.entry(g.class.as_str()).or_insert_with(|| gauss(rng)).clone();
+            let c = centroids
+                .entry(g.class.as_str())
+                .or_insert_with(|| gauss(rng))
+                .clone();
             let n = gauss(rng);
-            out.insert(g.word.clone(), c.iter().zip(&n).map(|(a, b)| a + 0.5 * b).collect::<Vec<f32>>());
+            out.insert(
+                g.word.clone(),
+                c.iter()
+                    .zip(&n)
+                    .map(|(a, b)| a + 0.5 * b)
+                    .collect::<Vec<f32>>(),
+            );
         }
         for (a, b) in &self.synonyms {
             if let Some(va) = out.get(a).cloned() {
                 let n = gauss(rng);
-                out.insert(b.clone(), va.iter().zip(&n).map(|(x, e)| x + 0.1 * e).collect());
+                out.insert(
+                    b.clone(),
+                    va.iter().zip(&n).map(|(x, e)| x + 0.1 * e).collect(),
+                );
             }
         }
         for w in STOP_WORDS {
@@ -166,15 +246,49 @@ impl Lexicon {
     fn clause<R: Rng + ?Sized>(&self, rng: &mut R) -> (Vec<usize>, String) {
         // (gloss classes in signing order, German templates; {k} = k-th gloss's word)
         const TEMPLATES: &[(&[&str], &[&str])] = &[
-            (&["time", "region", "weather"], &["{0} im {1} {2}", "im {1} {0} {2}"]),
-            (&["day", "weather", "intensity"], &["am {0} {2} {1}", "am {0} {1} {2}"]),
-            (&["region", "temperature", "weather", "weather"], &["im {0} {1} mit {2} und {3}", "im {0} {2} und {3} bei {1}"]),
-            (&["time", "weather", "intensity", "region"], &["{0} {2} {1} im {3}", "im {3} {0} {2} {1}"]),
-            (&["day", "region", "temperature"], &["am {0} im {1} {2}", "im {1} am {0} {2}"]),
-            (&["region", "trend", "temperature"], &["im {0} {1} und {2}", "im {0} wird es {1} und {2}"]),
-            (&["time", "day", "region", "weather", "intensity", "temperature"], &["{0} am {1} im {2} {4} {3} und {5}", "am {1} {0} {4} {3} im {2} dann {5}"]),
+            (
+                &["time", "region", "weather"],
+                &["{0} im {1} {2}", "im {1} {0} {2}"],
+            ),
+            (
+                &["day", "weather", "intensity"],
+                &["am {0} {2} {1}", "am {0} {1} {2}"],
+            ),
+            (
+                &["region", "temperature", "weather", "weather"],
+                &["im {0} {1} mit {2} und {3}", "im {0} {2} und {3} bei {1}"],
+            ),
+            (
+                &["time", "weather", "intensity", "region"],
+                &["{0} {2} {1} im {3}", "im {3} {0} {2} {1}"],
+            ),
+            (
+                &["day", "region", "temperature"],
+                &["am {0} im {1} {2}", "im {1} am {0} {2}"],
+            ),
+            (
+                &["region", "trend", "temperature"],
+                &["im {0} {1} und {2}", "im {0} wird es {1} und {2}"],
+            ),
+            (
+                &[
+                    "time",
+                    "day",
+                    "region",
+                    "weather",
+                    "intensity",
+                    "temperature",
+                ],
+                &[
+                    "{0} am {1} im {2} {4} {3} und {5}",
+                    "am {1} {0} {4} {3} im {2} dann {5}",
+                ],
+            ),
         ];
-        let (classes, texts) = TEMPLATES.choose(rng).copied().unwrap_or((&["weather"], &["{0}"]));
+        let (classes, texts) = TEMPLATES
+            .choose(rng)
+            .copied()
+            .unwrap_or((&["weather"], &["{0}"]));
         let mut picked: Vec<usize> = Vec::new();
         for class in classes {
             let options: Vec<usize> = (0..self.glosses.len())
@@ -213,12 +327,21 @@ mod tests {
             for (i, &a) in f.iter().enumerate() {
                 for &b in &f[i + 1..] {
                     let (ga, gb) = (&lex.glosses[a], &lex.glosses[b]);
-                    assert!(ga.class != gb.class || lex.are_synonyms(&ga.word, &gb.word), "{ga:?} {gb:?}");
+                    assert!(
+                        ga.class != gb.class || lex.are_synonyms(&ga.word, &gb.word),
+                        "{ga:?} {gb:?}"
+                    );
                 }
             }
         }
-        assert_eq!(lex.glosses[lex.by_word("regen").unwrap()].family, lex.glosses[lex.by_word("schauer").unwrap()].family);
-        assert!(!lex.confusable_pairs().contains(&("regen".into(), "schauer".into())));
+        assert_eq!(
+            lex.glosses[lex.by_word("regen").unwrap()].family,
+            lex.glosses[lex.by_word("schauer").unwrap()].family
+        );
+        assert!(
+            !lex.confusable_pairs()
+                .contains(&("regen".into(), "schauer".into()))
+        );
     }
 
     #[test]
@@ -242,7 +365,8 @@ mod tests {
         let cos = |a: &str, b: &str| {
             let (x, y) = (&v[a], &v[b]);
             let d: f32 = x.iter().zip(y).map(|(p, q)| p * q).sum();
-            d / (x.iter().map(|p| p * p).sum::<f32>().sqrt() * y.iter().map(|p| p * p).sum::<f32>().sqrt())
+            d / (x.iter().map(|p| p * p).sum::<f32>().sqrt()
+                * y.iter().map(|p| p * p).sum::<f32>().sqrt())
         };
         assert!(cos("regen", "schauer") > 0.9);
         assert!(cos("montag", "dienstag") > cos("montag", "regen"));

@@ -15,8 +15,8 @@ use std::fs;
 use std::path::Path;
 
 use burn::config::Config;
-use rand::seq::SliceRandom;
 use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
@@ -126,9 +126,15 @@ pub fn ensure_corpus(root: &Path, config: &SignsimConfig) -> crate::Result<bool>
             return Ok(false);
         }
     }
-    let parent = root.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let parent = root
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     fs::create_dir_all(parent).map_err(|e| DataError::io(parent, e))?;
-    let name = root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "signsim".into());
+    let name = root
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "signsim".into());
     let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
     if tmp.exists() {
         fs::remove_dir_all(&tmp).map_err(|e| DataError::io(&tmp, e))?;
@@ -145,7 +151,9 @@ pub fn ensure_corpus(root: &Path, config: &SignsimConfig) -> crate::Result<bool>
 pub fn generate(root: &Path, config: &SignsimConfig) -> crate::Result<()> {
     let mut rng = StdRng::seed_from_u64(config.seed);
     let lex = Lexicon::new(config.family_size, &mut rng);
-    let motions: Vec<Motion> = (0..lex.families.len()).map(|_| Motion::random(&mut rng)).collect();
+    let motions: Vec<Motion> = (0..lex.families.len())
+        .map(|_| Motion::random(&mut rng))
+        .collect();
     // Handshapes: a family base plus delta along a distinct direction per member.
     let mut shapes: Vec<Handshape> = vec![[0.0; 5]; lex.glosses.len()];
     for family in &lex.families {
@@ -161,20 +169,36 @@ pub fn generate(root: &Path, config: &SignsimConfig) -> crate::Result<()> {
             shapes[g] = s;
         }
     }
-    let signers: Vec<Signer> = (0..config.signers.max(1)).map(|_| Signer::random(&mut rng)).collect();
-    let noise = RenderNoise { pixel_sigma: config.pixel_sigma, hand_dropout: config.hand_dropout };
+    let signers: Vec<Signer> = (0..config.signers.max(1))
+        .map(|_| Signer::random(&mut rng))
+        .collect();
+    let noise = RenderNoise {
+        pixel_sigma: config.pixel_sigma,
+        hand_dropout: config.hand_dropout,
+    };
     let mut history: Vec<Vec<usize>> = Vec::new();
     let mut distractors = BTreeMap::new();
-    for (split, n) in [("train", config.train), ("dev", config.dev), ("test", config.test)] {
+    for (split, n) in [
+        ("train", config.train),
+        ("dev", config.dev),
+        ("test", config.test),
+    ] {
         if n == 0 {
-            return Err(DataError::invalid(root, format!("signsim: the {split} split must have at least one sentence")));
+            return Err(DataError::invalid(
+                root,
+                format!("signsim: the {split} split must have at least one sentence"),
+            ));
         }
         let mut rows = Vec::with_capacity(n);
         let mut split_distractors = BTreeMap::new();
         for i in 0..n {
             let (glosses, text) = if !history.is_empty() && rng.random_bool(config.duplicate_rate) {
                 let g = history[rng.random_range(0..history.len())].clone();
-                let t = g.iter().map(|&k| lex.glosses[k].word.as_str()).collect::<Vec<_>>().join(" ");
+                let t = g
+                    .iter()
+                    .map(|&k| lex.glosses[k].word.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ");
                 (g, t)
             } else {
                 lex.sentence(&mut rng)
@@ -182,7 +206,10 @@ pub fn generate(root: &Path, config: &SignsimConfig) -> crate::Result<()> {
             history.push(glosses.clone());
             let speaker = rng.random_range(0..signers.len());
             let signer = &signers[speaker];
-            let signs: Vec<(&Motion, Handshape)> = glosses.iter().map(|&g| (&motions[lex.glosses[g].family], shapes[g])).collect();
+            let signs: Vec<(&Motion, Handshape)> = glosses
+                .iter()
+                .map(|&g| (&motions[lex.glosses[g].family], shapes[g]))
+                .collect();
             let pose = render(&timeline(&signs, signer.speed), signer, noise, &mut rng);
             let name = format!("signsim-{split}-{i:05}");
             write_pose(&crate::sample::pose_path(root, split, &name), &pose)?;
@@ -199,11 +226,17 @@ pub fn generate(root: &Path, config: &SignsimConfig) -> crate::Result<()> {
                 start: -1,
                 end: -1,
                 speaker: format!("Signer{:02}", speaker + 1),
-                orth: glosses.iter().map(|&g| lex.glosses[g].gloss.as_str()).collect::<Vec<_>>().join(" "),
+                orth: glosses
+                    .iter()
+                    .map(|&g| lex.glosses[g].gloss.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" "),
                 translation: text,
             });
         }
-        let csv = root.join("annotations/manual").join(format!("PHOENIX-2014-T.{split}.corpus.csv"));
+        let csv = root
+            .join("annotations/manual")
+            .join(format!("PHOENIX-2014-T.{split}.corpus.csv"));
         write_corpus_csv(&csv, &rows)?;
         if split != "train" {
             distractors.insert(split.to_string(), split_distractors);
@@ -227,7 +260,10 @@ pub fn generate(root: &Path, config: &SignsimConfig) -> crate::Result<()> {
         stop_words: STOP_WORDS.iter().map(|s| s.to_string()).collect(),
         distractors,
     };
-    let json = serde_json::to_vec_pretty(&meta).map_err(|source| DataError::Json { path: root.join("signsim.json"), source })?;
+    let json = serde_json::to_vec_pretty(&meta).map_err(|source| DataError::Json {
+        path: root.join("signsim.json"),
+        source,
+    })?;
     write_atomic(&root.join("signsim.json"), &json)
 }
 
@@ -245,10 +281,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (a, b) = (dir.path().join("a"), dir.path().join("b"));
         assert!(ensure_corpus(&a, &small()).unwrap());
-        assert!(!ensure_corpus(&a, &small()).unwrap(), "reused when the config matches");
+        assert!(
+            !ensure_corpus(&a, &small()).unwrap(),
+            "reused when the config matches"
+        );
         ensure_corpus(&b, &small()).unwrap();
-        for rel in ["annotations/manual/PHOENIX-2014-T.test.corpus.csv", "pose/train/signsim-train-00003.pose", "signsim.json", "wordvecs.vec"] {
-            assert_eq!(fs::read(a.join(rel)).unwrap(), fs::read(b.join(rel)).unwrap(), "{rel}");
+        for rel in [
+            "annotations/manual/PHOENIX-2014-T.test.corpus.csv",
+            "pose/train/signsim-train-00003.pose",
+            "signsim.json",
+            "wordvecs.vec",
+        ] {
+            assert_eq!(
+                fs::read(a.join(rel)).unwrap(),
+                fs::read(b.join(rel)).unwrap(),
+                "{rel}"
+            );
         }
         let test = load_split(&a, "test").unwrap();
         assert_eq!(test.len(), 5);

@@ -13,7 +13,15 @@ use super::lexicon::normal;
 use crate::pose::{Pose, PoseComponent, PoseHeader};
 
 /// Body joints of the signsim skeleton.
-pub const BODY: [&str; 7] = ["HEAD", "NECK", "LEFT_SHOULDER", "RIGHT_SHOULDER", "LEFT_ELBOW", "RIGHT_ELBOW", "CENTER"];
+pub const BODY: [&str; 7] = [
+    "HEAD",
+    "NECK",
+    "LEFT_SHOULDER",
+    "RIGHT_SHOULDER",
+    "LEFT_ELBOW",
+    "RIGHT_ELBOW",
+    "CENTER",
+];
 const FINGERS: [&str; 5] = ["THUMB", "INDEX", "MIDDLE", "RING", "PINKY"];
 
 /// The path a hand draws.
@@ -128,7 +136,12 @@ pub struct HandState {
     pub mirror: f32,
 }
 
-const REST: HandState = HandState { wrist: [0.7, 2.2], shape: [0.3; 5], orientation: -1.57, mirror: 0.0 };
+const REST: HandState = HandState {
+    wrist: [0.7, 2.2],
+    shape: [0.3; 5],
+    orientation: -1.57,
+    mirror: 0.0,
+};
 
 fn lerp(a: f32, b: f32, t: f32) -> f32 {
     a + (b - a) * t
@@ -140,7 +153,10 @@ fn blend(a: &HandState, b: &HandState, t: f32) -> HandState {
         *s = lerp(a.shape[k], b.shape[k], t);
     }
     HandState {
-        wrist: [lerp(a.wrist[0], b.wrist[0], t), lerp(a.wrist[1], b.wrist[1], t)],
+        wrist: [
+            lerp(a.wrist[0], b.wrist[0], t),
+            lerp(a.wrist[1], b.wrist[1], t),
+        ],
         shape,
         orientation: lerp(a.orientation, b.orientation, t),
         mirror: lerp(a.mirror, b.mirror, t),
@@ -153,7 +169,12 @@ pub fn timeline(signs: &[(&Motion, Handshape)], speed: f32) -> Vec<HandState> {
     let mut out = vec![REST; 3];
     let mut last = REST;
     for (motion, shape) in signs {
-        let start = HandState { wrist: motion.wrist(0.0), shape: *shape, orientation: motion.orientation, mirror: f32::from(u8::from(motion.two_handed)) };
+        let start = HandState {
+            wrist: motion.wrist(0.0),
+            shape: *shape,
+            orientation: motion.orientation,
+            mirror: f32::from(u8::from(motion.two_handed)),
+        };
         let n_tr = frames(5);
         for k in 1..=n_tr {
             out.push(blend(&last, &start, k as f32 / n_tr as f32));
@@ -161,9 +182,15 @@ pub fn timeline(signs: &[(&Motion, Handshape)], speed: f32) -> Vec<HandState> {
         let n = frames(motion.duration);
         for k in 0..n {
             let u = k as f32 / (n - 1) as f32;
-            out.push(HandState { wrist: motion.wrist(u), ..start });
+            out.push(HandState {
+                wrist: motion.wrist(u),
+                ..start
+            });
         }
-        last = HandState { wrist: motion.wrist(1.0), ..start };
+        last = HandState {
+            wrist: motion.wrist(1.0),
+            ..start
+        };
     }
     let n_tr = frames(5);
     for k in 1..=n_tr {
@@ -181,7 +208,10 @@ fn hand_points(wrist: [f32; 2], shape: &Handshape, orientation: f32, side: f32) 
         let spread = (k as f32 - 2.0) * 0.32 + if k == 0 { -0.45 } else { 0.0 };
         let mut angle = orientation + spread;
         let base = if k == 0 { 0.18 } else { 0.30 };
-        let mut p = [wrist[0] + side * base * angle.cos(), wrist[1] + base * angle.sin()];
+        let mut p = [
+            wrist[0] + side * base * angle.cos(),
+            wrist[1] + base * angle.sin(),
+        ];
         pts.push(p);
         for seg in [0.16f32, 0.11, 0.09] {
             angle += flex * 1.25;
@@ -202,7 +232,12 @@ pub struct RenderNoise {
 }
 
 /// Renders hand states into a pose (3 components: BODY, LEFT_HAND, RIGHT_HAND; XYC).
-pub fn render<R: Rng + ?Sized>(states: &[HandState], signer: &Signer, noise: RenderNoise, rng: &mut R) -> Pose {
+pub fn render<R: Rng + ?Sized>(
+    states: &[HandState],
+    signer: &Signer,
+    noise: RenderNoise,
+    rng: &mut R,
+) -> Pose {
     let unit = 30.0 * signer.scale;
     let neck = [105.0 + signer.offset[0], 105.0 + signer.offset[1]];
     let px = |p: [f32; 2]| [neck[0] + unit * p[0], neck[1] + unit * p[1]];
@@ -211,18 +246,33 @@ pub fn render<R: Rng + ?Sized>(states: &[HandState], signer: &Signer, noise: Ren
     let mut confidence = Vec::with_capacity(states.len() * n_pts);
     for s in states {
         let right = hand_points(s.wrist, &s.shape, s.orientation, 1.0);
-        let rest_left = hand_points([-REST.wrist[0], REST.wrist[1]], &REST.shape, REST.orientation, -1.0);
+        let rest_left = hand_points(
+            [-REST.wrist[0], REST.wrist[1]],
+            &REST.shape,
+            REST.orientation,
+            -1.0,
+        );
         let mirror_left = hand_points([-s.wrist[0], s.wrist[1]], &s.shape, s.orientation, -1.0);
         let left: Vec<[f32; 2]> = rest_left
             .iter()
             .zip(&mirror_left)
             .map(|(a, b)| [lerp(a[0], b[0], s.mirror), lerp(a[1], b[1], s.mirror)])
             .collect();
-        let elbow = |w: [f32; 2], sx: f32| [(sx + w[0]) / 2.0 + 0.35 * sx, (0.0 + w[1]) / 2.0 + 0.6];
-        let body = [[0.0, -1.6], [0.0, 0.0], [-1.0, 0.0], [1.0, 0.0], elbow(left[0], -1.0), elbow(right[0], 1.0), [0.0, 1.5]];
+        let elbow =
+            |w: [f32; 2], sx: f32| [(sx + w[0]) / 2.0 + 0.35 * sx, (0.0 + w[1]) / 2.0 + 0.6];
+        let body = [
+            [0.0, -1.6],
+            [0.0, 0.0],
+            [-1.0, 0.0],
+            [1.0, 0.0],
+            elbow(left[0], -1.0),
+            elbow(right[0], 1.0),
+            [0.0, 1.5],
+        ];
         let drop_left = rng.random_bool(noise.hand_dropout);
         let drop_right = rng.random_bool(noise.hand_dropout);
-        let groups: [(&[[f32; 2]], bool); 3] = [(&body, false), (&left, drop_left), (&right, drop_right)];
+        let groups: [(&[[f32; 2]], bool); 3] =
+            [(&body, false), (&left, drop_left), (&right, drop_right)];
         for (points, dropped) in groups {
             for &p in points {
                 if dropped {
@@ -230,13 +280,23 @@ pub fn render<R: Rng + ?Sized>(states: &[HandState], signer: &Signer, noise: Ren
                     confidence.push(0.0);
                 } else {
                     let [x, y] = px(p);
-                    data.extend([x + noise.pixel_sigma * normal(rng), y + noise.pixel_sigma * normal(rng)]);
+                    data.extend([
+                        x + noise.pixel_sigma * normal(rng),
+                        y + noise.pixel_sigma * normal(rng),
+                    ]);
                     confidence.push(1.0);
                 }
             }
         }
     }
-    Pose { header: header(), fps: 25.0, frames: states.len(), people: 1, data, confidence }
+    Pose {
+        header: header(),
+        fps: 25.0,
+        frames: states.len(),
+        people: 1,
+        data,
+        confidence,
+    }
 }
 
 /// The pose header of signsim files.
@@ -251,7 +311,13 @@ pub fn header() -> PoseHeader {
                 limbs.push((if j == 0 { 0 } else { idx - 1 }, idx));
             }
         }
-        PoseComponent { name: name.into(), format: "XYC".into(), points, limbs, colors: vec![(255, 128, 0)] }
+        PoseComponent {
+            name: name.into(),
+            format: "XYC".into(),
+            points,
+            limbs,
+            colors: vec![(255, 128, 0)],
+        }
     };
     let body = PoseComponent {
         name: "BODY".into(),
@@ -260,7 +326,13 @@ pub fn header() -> PoseHeader {
         limbs: vec![(0, 1), (1, 2), (1, 3), (2, 4), (3, 5), (1, 6)],
         colors: vec![(0, 128, 255)],
     };
-    PoseHeader { version: 0.2, width: 210, height: 260, depth: 0, components: vec![body, hand("LEFT_HAND"), hand("RIGHT_HAND")] }
+    PoseHeader {
+        version: 0.2,
+        width: 210,
+        height: 260,
+        depth: 0,
+        components: vec![body, hand("LEFT_HAND"), hand("RIGHT_HAND")],
+    }
 }
 
 #[cfg(test)]
@@ -289,8 +361,20 @@ mod tests {
         let states = timeline(&[(&m, [0.5; 5]), (&m, [0.1; 5])], 1.0);
         assert_eq!(states[0].wrist, REST.wrist);
         assert_eq!(states.last().unwrap().wrist, REST.wrist);
-        let noise = RenderNoise { pixel_sigma: 0.0, hand_dropout: 0.0 };
-        let pose = render(&states, &Signer { scale: 1.0, offset: [0.0, 0.0], speed: 1.0 }, noise, &mut rng);
+        let noise = RenderNoise {
+            pixel_sigma: 0.0,
+            hand_dropout: 0.0,
+        };
+        let pose = render(
+            &states,
+            &Signer {
+                scale: 1.0,
+                offset: [0.0, 0.0],
+                speed: 1.0,
+            },
+            noise,
+            &mut rng,
+        );
         assert_eq!(pose.data.len(), states.len() * 49 * 2);
         assert_eq!(pose.header.total_points(), 49);
         // Neck at (105, 105) for the default signer.
