@@ -1,6 +1,8 @@
 //! CLCL similarity over a gallery, on the CPU backend (and WGPU/CUDA when their features
 //! are on): `cargo bench --bench similarity`.
 
+#![allow(missing_docs)] // criterion_group! generates an undocumented function
+
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Distribution, Tensor};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};

@@ -1,3 +1,5 @@
 //! End-to-end tests through the public API (one test binary; topics are modules).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
+
 mod end_to_end;

@@ -1,6 +1,8 @@
 //! Checks against `../shared/reference/clcl_losses.json`, computed independently in PyTorch
 //! (float64) from DESIGN.md §3.1–3.2. Skips, with a message, when the folder is absent.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
+
 use std::path::PathBuf;
 
 use burn::backend::{Autodiff, NdArray};

@@ -111,8 +111,8 @@ pub fn evaluate<B: Backend>(
             );
             let [_, _, d] = tokens.tokens.dims();
             let [_, m, _] = sign.tokens.dims();
-            let one_sign = sign.tokens.clone().slice([i..i + 1]); // [1, M, D]
-            let one_mask = sign.mask.clone().slice([i..i + 1]).reshape([1, m]);
+            let one_sign = sign.tokens.clone().narrow(0, i, 1); // [1, M, D]
+            let one_mask = sign.mask.clone().narrow(0, i, 1).reshape([1, m]);
             let cand = clcl_candidates(
                 one_sign,
                 one_mask,

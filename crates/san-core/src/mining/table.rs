@@ -44,6 +44,9 @@ pub struct TableConfig {
     pub min_count: usize,
 }
 
+/// Similarity of two words in a text space (`None` when either is unknown).
+pub type TextSimilarity<'a> = &'a dyn Fn(&str, &str) -> Option<f32>;
+
 /// A word → confusable words table. Links are sorted by score, descending, then by word.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ConfusabilityTable {
@@ -60,7 +63,7 @@ impl ConfusabilityTable {
         pairs: &ReliablePairs,
         vocab: &[String],
         config: &TableConfig,
-        text_sim: Option<&dyn Fn(&str, &str) -> Option<f32>>,
+        text_sim: Option<TextSimilarity<'_>>,
     ) -> Self {
         let stop: BTreeSet<&str> = config.stop_words.iter().map(String::as_str).collect();
         let entries: Vec<(&str, Vec<Vec<f32>>)> = pairs
@@ -92,10 +95,10 @@ impl ConfusabilityTable {
                 if f64::from(score) <= config.beta {
                     continue;
                 }
-                if let (Some(tau), Some(sim)) = (config.tau_syn, text_sim) {
-                    if sim(wi, wj).is_some_and(|s| f64::from(s) >= tau) {
-                        continue;
-                    }
+                if let (Some(tau), Some(sim)) = (config.tau_syn, text_sim)
+                    && sim(wi, wj).is_some_and(|s| f64::from(s) >= tau)
+                {
+                    continue;
                 }
                 links
                     .entry((*wi).to_string())

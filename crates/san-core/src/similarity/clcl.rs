@@ -101,14 +101,14 @@ pub fn clcl_gallery<B: Backend>(
     while start < nv {
         let end = (start + chunk).min(nv);
         let c = end - start;
-        let s = sign.clone().slice([start..end]).reshape([c * m, d]); // [c*M, D]
+        let s = sign.clone().narrow(0, start, c).reshape([c * m, d]); // [c*M, D]
         let e = s
             .matmul(words_t.clone()) // [c*M, Nt*L]
             .reshape([c, m, nt, l])
             .swap_dims(1, 2); // [c, Nt, M, L]
         let clip_valid = sign_mask
             .clone()
-            .slice([start..end])
+            .narrow(0, start, c)
             .float()
             .reshape([c, 1, m, 1]);
         let scores = clcl_reduce(e, clip_valid, word_valid.clone(), config.tau_tok);

@@ -70,15 +70,13 @@ pub fn pose_features(pose: &Pose, path: &Path) -> Result<PoseFeatures> {
             (c != 0.0 && !x.is_nan() && !y.is_nan()).then_some([x, y])
         };
         for p in 0..pts {
-            if let Some([x, y]) = xy(p) {
-                if !x.is_finite() || !y.is_finite() {
-                    return Err(DataError::invalid(
-                        path,
-                        format!(
-                            "frame {f}, point {p}: expected finite coordinates, got ({x}, {y})"
-                        ),
-                    ));
-                }
+            if let Some([x, y]) = xy(p)
+                && (!x.is_finite() || !y.is_finite())
+            {
+                return Err(DataError::invalid(
+                    path,
+                    format!("frame {f}, point {p}: expected finite coordinates, got ({x}, {y})"),
+                ));
             }
         }
         let body: Vec<[f32; 2]> = (0..body_n).filter_map(xy).collect();

@@ -221,11 +221,7 @@ pub fn parse_pose(bytes: &[u8], path: &Path) -> Result<Pose> {
             r.u16("frame count")?; // overflows on long videos; derived from the size instead
             let people = r.u16("people count")? as usize;
             let per = people * points * (dims + 1) * 4;
-            frames = if per == 0 {
-                0
-            } else {
-                (bytes.len() - r.pos) / per
-            };
+            frames = (bytes.len() - r.pos).checked_div(per).unwrap_or(0);
             people
         } else {
             fps = r.f32("fps")?;

@@ -121,10 +121,10 @@ pub fn family_substitutions(lex: &Lexicon, words: &[String]) -> Vec<String> {
 /// already there. Writes into a temporary sibling folder and renames it into place, so an
 /// interrupted run leaves nothing half-written. Returns true when it generated.
 pub fn ensure_corpus(root: &Path, config: &SignsimConfig) -> crate::Result<bool> {
-    if let Ok(meta) = SignsimMeta::load(root) {
-        if meta.config == *config {
-            return Ok(false);
-        }
+    if let Ok(meta) = SignsimMeta::load(root)
+        && meta.config == *config
+    {
+        return Ok(false);
     }
     let parent = root
         .parent()
