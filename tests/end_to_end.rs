@@ -13,11 +13,11 @@ type B = Autodiff<NdArray<f32>>;
 
 fn tiny_run(corpus: &Corpus) -> RunReport {
     let config = TrainConfig::new()
-        .with_hidden(48)
-        .with_dim(32)
+        .with_hidden(64)
+        .with_dim(64)
         .with_batch_size(16)
-        .with_stage1_epochs(3)
-        .with_stage2_epochs(1);
+        .with_stage1_epochs(6)
+        .with_stage2_epochs(2);
     run::<B>(corpus, &config, &Default::default(), &mut |_, _, _, _| {})
 }
 
@@ -35,7 +35,7 @@ fn trains_both_stages_on_signsim_and_is_deterministic() {
     ensure_corpus(
         &root,
         &SignsimConfig::new()
-            .with_train(96)
+            .with_train(240)
             .with_dev(24)
             .with_test(24),
     )
@@ -43,7 +43,7 @@ fn trains_both_stages_on_signsim_and_is_deterministic() {
     let corpus = Corpus::load(&root).unwrap();
     assert_eq!(
         (corpus.train.len(), corpus.dev.len(), corpus.test.len()),
-        (96, 24, 24)
+        (240, 24, 24)
     );
 
     let report = tiny_run(&corpus);
@@ -57,7 +57,7 @@ fn trains_both_stages_on_signsim_and_is_deterministic() {
             .expect("signsim provides fine-grained distractors");
         assert_eq!(fg.queries, 24);
     }
-    // Chance T2V R@1 is 1/24 ≈ 4.2 %; three epochs on signsim are far above it.
+    // Chance T2V R@1 is 1/24 ≈ 4.2 %; six epochs on signsim are far above it.
     assert!(report.stage1.test.t2v.r1 > 20.0, "{report}");
     assert!(report.table.occurrences > 0);
     assert!(report.to_string().contains("FG-V2T R@1"));
