@@ -46,7 +46,7 @@ pub struct Args {
     /// signsim dev and test sentences each (when no --data).
     #[arg(long, default_value_t = 200)]
     pub signsim_eval: usize,
-    /// signsim handshape difference within a family (smaller = harder; default 0.15).
+    /// signsim handshape difference within a family (smaller = harder; default 0.05).
     #[arg(long)]
     pub signsim_delta: Option<f32>,
 }

@@ -47,7 +47,7 @@ pub struct SignsimConfig {
     #[config(default = 3)]
     pub family_size: usize,
     /// Handshape difference within a family (the confusability knob; smaller = harder).
-    #[config(default = 0.15)]
+    #[config(default = 0.05)]
     pub delta: f32,
     /// Number of signers (PHOENIX-2014-T: 9).
     #[config(default = 9)]
