@@ -6,13 +6,12 @@
 use std::path::PathBuf;
 
 use burn::backend::{Autodiff, NdArray};
+use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Bool, Tensor, TensorData};
 use san_core::host::to_vec_f32;
 use san_core::loss::{CoarseLossConfig, san_fine_loss};
 use san_core::similarity::{ClclConfig, clcl_candidates, clcl_gallery};
 use serde_json::Value;
-
-type B = Autodiff<NdArray<f32>>;
 
 fn reference(name: &str) -> Option<Value> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -39,20 +38,20 @@ fn flat(v: &Value) -> Vec<f64> {
     }
 }
 
-fn float<const D: usize>(v: &Value, shape: [usize; D]) -> Tensor<B, D> {
-    let data: Vec<f32> = flat(v).into_iter().map(|x| x as f32).collect();
+fn float<B: AutodiffBackend, const D: usize>(v: &Value, shape: [usize; D]) -> Tensor<B, D> {
+    let data: Vec<f64> = flat(v);
     Tensor::from_data(TensorData::new(data, shape), &Default::default())
 }
 
-fn mask<const D: usize>(v: &Value, shape: [usize; D]) -> Tensor<B, D, Bool> {
+fn mask<B: AutodiffBackend, const D: usize>(v: &Value, shape: [usize; D]) -> Tensor<B, D, Bool> {
     let data: Vec<bool> = flat(v).into_iter().map(|x| x != 0.0).collect();
     Tensor::from_data(TensorData::new(data, shape), &Default::default())
 }
 
-fn close(got: &[f32], want: &[f64], what: &str) {
+fn close(got: &[f32], want: &[f64], what: &str, rel: f64) {
     assert_eq!(got.len(), want.len(), "{what}: length");
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        let tol = 1e-5 * w.abs().max(1.0);
+        let tol = rel * w.abs().max(1.0);
         assert!(
             (f64::from(*g) - w).abs() <= tol,
             "{what}[{i}]: got {g}, want {w}"
@@ -60,20 +59,28 @@ fn close(got: &[f32], want: &[f64], what: &str) {
     }
 }
 
+/// The definitions checked in float64 (tight: only the f32 read-back rounds), then in
+/// float32, where the token softmax (1/τ = 14.3) and the logit scale (14.3) amplify
+/// rounding in the gradients, so they get a looser bound than the values.
 #[test]
 fn clcl_losses_and_gradients_match_pytorch() {
     let Some(doc) = reference("clcl_losses.json") else {
         return;
     };
+    check::<Autodiff<NdArray<f64>>>(&doc, 1e-6, 1e-6);
+    check::<Autodiff<NdArray<f32>>>(&doc, 1e-5, 3e-4);
+}
+
+fn check<B: AutodiffBackend>(doc: &Value, val_rel: f64, grad_rel: f64) {
     for case in doc["cases"].as_array().unwrap() {
         let s = &case["shapes"];
         let [a, m, l, d, k] = ["A", "M", "L", "D", "K"].map(|x| s[x].as_u64().unwrap() as usize);
         let tau = case["tau_tok"].as_f64().unwrap();
-        let sign = float(&case["sign_tokens"], [a, m, d]).require_grad();
-        let words = float(&case["word_tokens"], [a, l, d]).require_grad();
-        let sign_mask = mask(&case["sign_mask"], [a, m]);
-        let word_mask = mask(&case["word_mask"], [a, l]);
-        let log_scale = float(&case["log_scale"], [1]).require_grad();
+        let sign = float::<B, _>(&case["sign_tokens"], [a, m, d]).require_grad();
+        let words = float::<B, _>(&case["word_tokens"], [a, l, d]).require_grad();
+        let sign_mask = mask::<B, _>(&case["sign_mask"], [a, m]);
+        let word_mask = mask::<B, _>(&case["word_mask"], [a, l]);
+        let log_scale = float::<B, _>(&case["log_scale"], [1]).require_grad();
         let ids: Vec<usize> = flat(&case["text_ids"])
             .into_iter()
             .map(|x| x as usize)
@@ -87,24 +94,36 @@ fn clcl_losses_and_gradients_match_pytorch() {
             word_mask.clone(),
             &cfg,
         );
-        close(&to_vec_f32(scores.v2t.clone()), &flat(&case["v2t"]), "v2t");
+        close(
+            &to_vec_f32(scores.v2t.clone()),
+            &flat(&case["v2t"]),
+            "v2t",
+            val_rel,
+        );
         close(
             &to_vec_f32(scores.t2v.clone().transpose()),
             &flat(&case["t2v"]),
             "t2v",
+            val_rel,
         );
-        close(&to_vec_f32(scores.score()), &flat(&case["score"]), "score");
+        close(
+            &to_vec_f32(scores.score()),
+            &flat(&case["score"]),
+            "score",
+            val_rel,
+        );
 
         let coarse = CoarseLossConfig::new().forward(&scores, log_scale.clone(), &ids);
         close(
             &to_vec_f32(coarse.clone()),
             &[case["coarse_loss"].as_f64().unwrap()],
             "coarse",
+            val_rel,
         );
 
         // Candidates of video a: its own caption, then hard rows a*K .. a*K+K-1.
-        let hard = float(&case["hard_word_tokens"], [a, k, l, d]);
-        let hard_mask = mask(&case["hard_word_mask"], [a, k, l]);
+        let hard = float::<B, _>(&case["hard_word_tokens"], [a, k, l, d]);
+        let hard_mask = mask::<B, _>(&case["hard_word_mask"], [a, k, l]);
         let own = words.clone().reshape([a, 1, l, d]);
         let own_mask = word_mask.clone().reshape([a, 1, l]);
         let caps = Tensor::cat(vec![own, hard], 1);
@@ -115,6 +134,7 @@ fn clcl_losses_and_gradients_match_pytorch() {
             &to_vec_f32(fine.clone()),
             &[case["fine_loss"].as_f64().unwrap()],
             "fine",
+            val_rel,
         );
 
         let total = coarse + fine.mul_scalar(case["lambda_fine"].as_f64().unwrap());
@@ -122,6 +142,7 @@ fn clcl_losses_and_gradients_match_pytorch() {
             &to_vec_f32(total.clone()),
             &[case["total_loss"].as_f64().unwrap()],
             "total",
+            val_rel,
         );
 
         let grads = total.backward();
@@ -129,16 +150,19 @@ fn clcl_losses_and_gradients_match_pytorch() {
             &to_vec_f32(sign.grad(&grads).unwrap()),
             &flat(&case["grad_sign_tokens"]),
             "grad sign",
+            grad_rel,
         );
         close(
             &to_vec_f32(words.grad(&grads).unwrap()),
             &flat(&case["grad_word_tokens"]),
             "grad words",
+            grad_rel,
         );
         close(
             &to_vec_f32(log_scale.grad(&grads).unwrap()),
             &[case["grad_log_scale"].as_f64().unwrap()],
             "grad log scale",
+            grad_rel,
         );
     }
 }

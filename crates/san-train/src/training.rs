@@ -348,6 +348,20 @@ pub fn run<B: AutodiffBackend>(
     let inner = device.clone();
     let clcl_cfg = clcl(config);
     let dev_truth = fg_galleries(corpus, "dev", &corpus.dev, None, config);
+    let eval_split = |model: &RetrievalModel<B::InnerBackend>,
+                      samples: &[Sample],
+                      fg: Option<&BTreeMap<String, Vec<Vec<String>>>>| {
+        evaluate(
+            model,
+            samples,
+            &corpus.vocab,
+            &config.batcher,
+            &clcl_cfg,
+            fg,
+            DuplicatePolicy::Strict,
+            &inner,
+        )
+    };
 
     // Stage 1.
     let t0 = Instant::now();
@@ -375,27 +389,9 @@ pub fn run<B: AutodiffBackend>(
     let dev_fg =
         dev_truth.or_else(|| fg_galleries(corpus, "dev", &corpus.dev, Some(&table), config));
     let test_fg = fg_galleries(corpus, "test", &corpus.test, Some(&table), config);
-    let test1 = evaluate(
-        &stage1.valid(),
-        &corpus.test,
-        &corpus.vocab,
-        &config.batcher,
-        &clcl_cfg,
-        test_fg.as_ref(),
-        DuplicatePolicy::Strict,
-        &inner,
-    );
+    let test1 = eval_split(&stage1.valid(), &corpus.test, test_fg.as_ref());
     let dev1 = if dev1.fine_grained.is_none() {
-        evaluate(
-            &stage1.valid(),
-            &corpus.dev,
-            &corpus.vocab,
-            &config.batcher,
-            &clcl_cfg,
-            dev_fg.as_ref(),
-            DuplicatePolicy::Strict,
-            &inner,
-        )
+        eval_split(&stage1.valid(), &corpus.dev, dev_fg.as_ref())
     } else {
         dev1
     };
@@ -422,16 +418,7 @@ pub fn run<B: AutodiffBackend>(
         hook,
     );
     let secs2 = t2.elapsed().as_secs_f64();
-    let test2 = evaluate(
-        &stage2.valid(),
-        &corpus.test,
-        &corpus.vocab,
-        &config.batcher,
-        &clcl_cfg,
-        test_fg.as_ref(),
-        DuplicatePolicy::Strict,
-        &inner,
-    );
+    let test2 = eval_split(&stage2.valid(), &corpus.test, test_fg.as_ref());
 
     RunReport {
         stage1: StageReport {

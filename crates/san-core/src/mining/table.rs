@@ -100,14 +100,7 @@ impl ConfusabilityTable {
                 {
                     continue;
                 }
-                links
-                    .entry((*wi).to_string())
-                    .or_default()
-                    .push(((*wj).to_string(), score));
-                links
-                    .entry((*wj).to_string())
-                    .or_default()
-                    .push(((*wi).to_string(), score));
+                link(&mut links, wi, wj, score);
             }
         }
         Self::finish(links, config.top_k)
@@ -130,14 +123,7 @@ impl ConfusabilityTable {
                 if f64::from(score) <= config.beta || beyond_syn {
                     continue;
                 }
-                links
-                    .entry((*wi).to_string())
-                    .or_default()
-                    .push(((*wj).to_string(), score));
-                links
-                    .entry((*wj).to_string())
-                    .or_default()
-                    .push(((*wi).to_string(), score));
+                link(&mut links, wi, wj, score);
             }
         }
         Self::finish(links, config.top_k)
@@ -193,6 +179,18 @@ impl ConfusabilityTable {
         };
         (p, r)
     }
+}
+
+/// Records the symmetric link `a ↔ b`.
+fn link(links: &mut BTreeMap<String, Vec<(String, f32)>>, a: &str, b: &str, score: f32) {
+    links
+        .entry(a.to_string())
+        .or_default()
+        .push((b.to_string(), score));
+    links
+        .entry(b.to_string())
+        .or_default()
+        .push((a.to_string(), score));
 }
 
 /// `(a, b)` sorted so that the pair is unordered.
