@@ -445,3 +445,90 @@ pub fn run<B: AutodiffBackend>(
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use san_core::metrics::RetrievalMetrics;
+    use san_data::pose::PoseFeatures;
+    use san_data::vocab::Vocabulary;
+    use std::sync::Arc;
+
+    fn sample(text: &str, text_id: usize) -> Sample {
+        Sample {
+            name: text.into(),
+            speaker: "S".into(),
+            features: Arc::new(PoseFeatures {
+                frames: 4,
+                dim: 1,
+                values: vec![0.0; 4],
+            }),
+            words: text.split(' ').map(String::from).collect(),
+            text_id,
+        }
+    }
+
+    fn corpus(samples: Vec<Sample>) -> Corpus {
+        let vocab = Vocabulary::build(samples.iter().map(|s| s.words.as_slice()), 1);
+        Corpus {
+            root: "unused".into(),
+            dev: samples.clone(),
+            test: samples.clone(),
+            train: samples,
+            vocab,
+            stop_words: ["im".to_string()].into_iter().collect(),
+            signsim: None,
+        }
+    }
+
+    #[test]
+    fn hard_captions_substitute_table_words_and_fall_back_to_the_batch() {
+        let c = corpus(vec![
+            sample("im nord regen", 0),
+            sample("im sued sonne", 1),
+            sample("im west", 2),
+        ]);
+        let mut table = ConfusabilityTable::default();
+        table
+            .links
+            .insert("regen".into(), vec![("sonne".into(), 0.9)]);
+        let config = TrainConfig::new().with_n_hard(2).with_n_swap(2);
+        let items: Vec<&Sample> = c.train.iter().collect();
+        let mut rng = StdRng::seed_from_u64(1);
+        let caps = hard_captions(&items, &table, &c, &config, &mut rng);
+        assert_eq!(caps.len(), 3 * 3, "[own, hard, hard] per item");
+        let v = &c.vocab;
+        assert_eq!(caps[0], v.encode(&c.train[0].words));
+        // Item 0 has a table word: both hard captions swap regen → sonne.
+        let swapped: Vec<String> = ["im", "nord", "sonne"].map(String::from).to_vec();
+        assert_eq!(caps[1], v.encode(&swapped));
+        assert_eq!(caps[2], v.encode(&swapped));
+        // Item 1 has none: its hard captions are other captions of the batch.
+        for h in &caps[4..6] {
+            assert!(*h == v.encode(&c.train[0].words) || *h == v.encode(&c.train[2].words));
+        }
+    }
+
+    #[test]
+    fn mining_ids_skip_stop_words_and_unknown_words() {
+        let c = corpus(vec![sample("im nord regen", 0)]);
+        let ids = c.mining_ids(&["im".into(), "nord".into(), "zzz".into()]);
+        assert_eq!(ids, vec![None, Some(c.vocab.id("nord")), None]);
+    }
+
+    #[test]
+    fn selection_uses_fine_grained_when_measured() {
+        let m = |r1: usize| RetrievalMetrics::from_ranks(&if r1 == 1 { vec![1] } else { vec![2] });
+        let coarse = RetrievalReport {
+            t2v: m(1),
+            v2t: m(2),
+            fine_grained: None,
+        };
+        assert_eq!(selection_score(&coarse), 50.0);
+        let fine = RetrievalReport {
+            fine_grained: Some(m(1)),
+            ..coarse
+        };
+        assert!((selection_score(&fine) - 200.0 / 3.0).abs() < 1e-9);
+    }
+}
