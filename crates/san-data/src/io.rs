@@ -9,10 +9,7 @@ use crate::error::{DataError, Result};
 /// Writes `bytes` to `path` through a temporary file in the same folder, then renames it,
 /// so a reader never sees a half-written file. Creates missing parent folders.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let parent = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let parent = parent_dir(path);
     fs::create_dir_all(parent).map_err(|e| DataError::io(parent, e))?;
     let name = path
         .file_name()
@@ -24,6 +21,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     f.sync_all().map_err(|e| DataError::io(&tmp, e))?;
     drop(f);
     fs::rename(&tmp, path).map_err(|e| DataError::io(path, e))
+}
+
+/// The folder holding `path` (`.` for a bare file name).
+pub fn parent_dir(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
 }
 
 /// Reads a whole file, naming it on error.

@@ -144,11 +144,7 @@ pub fn build_table<B: Backend>(
         .and_then(|_| san_data::wordvec::read_word_vectors(&corpus.root.join("wordvecs.vec")).ok());
     let sim = |a: &str, b: &str| -> Option<f32> {
         let v = vectors.as_ref()?;
-        let (x, y) = (v.get(a)?, v.get(b)?);
-        let dot: f32 = x.iter().zip(y).map(|(p, q)| p * q).sum();
-        let n = x.iter().map(|p| p * p).sum::<f32>().sqrt()
-            * y.iter().map(|p| p * p).sum::<f32>().sqrt();
-        Some(dot / n.max(1e-12))
+        Some(san_core::mining::cosine(v.get(a)?, v.get(b)?))
     };
     let table =
         ConfusabilityTable::sign_aware(&pairs, corpus.vocab.words(), &config.table, Some(&sim));

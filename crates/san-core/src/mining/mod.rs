@@ -7,4 +7,4 @@ mod table;
 
 pub use reliable::{ReliablePairs, WordFeatures};
 pub use substitute::{single_word_substitutions, substitute};
-pub use table::{Aggregation, ConfusabilityTable, TableConfig, TextSimilarity, ordered};
+pub use table::{Aggregation, ConfusabilityTable, TableConfig, TextSimilarity, cosine, ordered};

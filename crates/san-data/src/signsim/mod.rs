@@ -126,10 +126,7 @@ pub fn ensure_corpus(root: &Path, config: &SignsimConfig) -> crate::Result<bool>
     {
         return Ok(false);
     }
-    let parent = root
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let parent = crate::io::parent_dir(root);
     fs::create_dir_all(parent).map_err(|e| DataError::io(parent, e))?;
     let name = root
         .file_name()
