@@ -10,7 +10,7 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Bool, Tensor, TensorData};
 use san_core::host::to_vec_f32;
 use san_core::loss::{CoarseLossConfig, san_fine_loss};
-use san_core::similarity::{ClclConfig, clcl_candidates, clcl_gallery};
+use san_core::similarity::{ClclConfig, ClclKernel, clcl_candidates, clcl_gallery};
 use serde_json::Value;
 
 fn reference(name: &str) -> Option<Value> {
@@ -163,6 +163,41 @@ fn check<B: AutodiffBackend>(doc: &Value, val_rel: f64, grad_rel: f64) {
             &[case["grad_log_scale"].as_f64().unwrap()],
             "grad log scale",
             grad_rel,
+        );
+    }
+}
+
+/// The fused CPU kernel (values only) against the same PyTorch values, in float32.
+#[test]
+fn fused_kernel_matches_pytorch() {
+    type A = Autodiff<NdArray<f32>>;
+    let Some(doc) = reference("clcl_losses.json") else {
+        return;
+    };
+    for case in doc["cases"].as_array().unwrap() {
+        let s = &case["shapes"];
+        let [a, m, l, d] = ["A", "M", "L", "D"].map(|x| s[x].as_u64().unwrap() as usize);
+        let cfg = ClclConfig::new()
+            .with_tau_tok(case["tau_tok"].as_f64().unwrap())
+            .with_kernel(ClclKernel::Fused);
+        let scores = clcl_gallery(
+            float::<A, _>(&case["sign_tokens"], [a, m, d]).inner(),
+            mask::<A, _>(&case["sign_mask"], [a, m]).inner(),
+            float::<A, _>(&case["word_tokens"], [a, l, d]).inner(),
+            mask::<A, _>(&case["word_mask"], [a, l]).inner(),
+            &cfg,
+        );
+        close(
+            &to_vec_f32(scores.v2t.clone()),
+            &flat(&case["v2t"]),
+            "v2t",
+            1e-5,
+        );
+        close(
+            &to_vec_f32(scores.t2v.transpose()),
+            &flat(&case["t2v"]),
+            "t2v",
+            1e-5,
         );
     }
 }

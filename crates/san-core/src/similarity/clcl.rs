@@ -4,7 +4,11 @@
 use burn::config::Config;
 use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
-use burn::tensor::{Bool, Tensor};
+use burn::tensor::{Bool, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+use super::fused::{HostTokens, clcl_gallery_fused};
+use crate::host::to_vec_f32;
 
 /// Additive bias given to masked logits before a softmax (finite, so gradients stay finite).
 const MASK_BIAS: f32 = -1.0e9;
@@ -20,6 +24,38 @@ pub struct ClclConfig {
     /// the softmax temporaries).
     #[config(default = 16)]
     pub chunk: usize,
+    /// Which implementation [`clcl_gallery`] uses.
+    #[config(default = "ClclKernel::Auto")]
+    pub kernel: ClclKernel,
+    /// Threads of the fused CPU kernel; 0 uses every core.
+    #[config(default = 0)]
+    pub threads: usize,
+}
+
+/// Implementation of gallery scoring. Both compute the same values (up to float rounding).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum ClclKernel {
+    /// [`Fused`](Self::Fused) on the ndarray CPU backend without autodiff, otherwise
+    /// [`Tensor`](Self::Tensor). Gradients therefore always flow where the backend tracks
+    /// them.
+    #[default]
+    Auto,
+    /// Backend tensor operations, chunked over videos; differentiable, runs on any device.
+    Tensor,
+    /// The fused multi-threaded CPU kernel ([`clcl_gallery_fused`]): copies the tokens to
+    /// host memory, returns values only (no gradient).
+    Fused,
+}
+
+impl ClclKernel {
+    /// Whether gallery scoring on `device` of backend `B` takes the fused CPU kernel.
+    pub fn is_fused<B: Backend>(self, device: &B::Device) -> bool {
+        match self {
+            ClclKernel::Auto => !B::ad_enabled(device) && B::name(device) == "ndarray",
+            ClclKernel::Tensor => false,
+            ClclKernel::Fused => true,
+        }
+    }
 }
 
 /// Both directions of the CLCL similarity, indexed `[video, text]`.
@@ -54,27 +90,70 @@ pub fn clcl_reduce<B: Backend>(
     word_valid: Tensor<B, 4>,
     tau_tok: f64,
 ) -> ClclScores<B> {
-    let [a, b, _, _] = e.dims();
-    let logits = e.clone().div_scalar(tau_tok);
-    // V2T: each clip attends over the valid words.
-    let word_bias = word_valid.clone().sub_scalar(1.0).mul_scalar(-MASK_BIAS); // 0 or -1e9
-    let attn_w = softmax(logits.clone() + word_bias, 3); // [A, B, M, L]
-    let per_clip = (attn_w * e.clone()).sum_dim(3); // [A, B, M, 1]
-    let v2t = (per_clip * clip_valid.clone()).sum_dim(2) / clip_valid.clone().sum_dim(2); // [A, B, 1, 1]
-    // T2V: each word attends over the valid clips.
-    let clip_bias = clip_valid.sub_scalar(1.0).mul_scalar(-MASK_BIAS);
-    let attn_c = softmax(logits + clip_bias, 2); // [A, B, M, L]
-    let per_word = (attn_c * e).sum_dim(2); // [A, B, 1, L]
-    let t2v = (per_word * word_valid.clone()).sum_dim(3) / word_valid.sum_dim(3); // [A, B, 1, 1]
+    let [a, b, m, l] = e.dims();
+    // Both softmaxes share one exponential `x = exp((E − max)/τ)` with the maximum taken
+    // over each video–text block (a softmax is unchanged by a constant shift). With unit
+    // tokens |E| ≤ 1, so the weights inside a block span at most e^(−2/τ); while that stays
+    // far from f32 underflow (2/τ ≤ 60) the shared exponential is exact. Otherwise each
+    // direction takes its own softmax.
+    if 2.0 / tau_tok > 60.0 {
+        return clcl_reduce_separate(e, clip_valid, word_valid, tau_tok);
+    }
+    let block_max = e
+        .clone()
+        .detach()
+        .reshape([a, b, m * l])
+        .max_dim(2)
+        .reshape([a, b, 1, 1]);
+    let x = (e.clone() - block_max)
+        .div_scalar(tau_tok)
+        .exp()
+        .mul(clip_valid.clone())
+        .mul(word_valid.clone()); // [A, B, M, L], zero on padding
+    let y = x.clone() * e;
+    let tiny = f64::from(f32::MIN_POSITIVE);
+    // V2T: clip i attends over words: Σ_j E x / Σ_j x, then the mean over valid clips.
+    let per_clip = y.clone().sum_dim(3) / x.clone().sum_dim(3).clamp_min(tiny); // [A, B, M, 1]
+    let v2t = (per_clip * clip_valid.clone()).sum_dim(2) / clip_valid.sum_dim(2);
+    // T2V: word j attends over clips, then the mean over valid words.
+    let per_word = y.sum_dim(2) / x.sum_dim(2).clamp_min(tiny); // [A, B, 1, L]
+    let t2v = (per_word * word_valid.clone()).sum_dim(3) / word_valid.sum_dim(3);
     ClclScores {
         v2t: v2t.reshape([a, b]),
         t2v: t2v.reshape([a, b]),
     }
 }
 
-/// Scores every video of a gallery against every text, chunk by chunk over the videos.
+/// [`clcl_reduce`] with a separate, individually shifted softmax per direction: for very
+/// small `τ_tok`, where one shared exponential could underflow.
+fn clcl_reduce_separate<B: Backend>(
+    e: Tensor<B, 4>,
+    clip_valid: Tensor<B, 4>,
+    word_valid: Tensor<B, 4>,
+    tau_tok: f64,
+) -> ClclScores<B> {
+    let [a, b, _, _] = e.dims();
+    let logits = e.clone().div_scalar(tau_tok);
+    let word_bias = word_valid.clone().sub_scalar(1.0).mul_scalar(-MASK_BIAS); // 0 or -1e9
+    let attn_w = softmax(logits.clone() + word_bias, 3); // [A, B, M, L]
+    let per_clip = (attn_w * e.clone()).sum_dim(3); // [A, B, M, 1]
+    let v2t = (per_clip * clip_valid.clone()).sum_dim(2) / clip_valid.clone().sum_dim(2);
+    let clip_bias = clip_valid.sub_scalar(1.0).mul_scalar(-MASK_BIAS);
+    let attn_c = softmax(logits + clip_bias, 2); // [A, B, M, L]
+    let per_word = (attn_c * e).sum_dim(2); // [A, B, 1, L]
+    let t2v = (per_word * word_valid.clone()).sum_dim(3) / word_valid.sum_dim(3);
+    ClclScores {
+        v2t: v2t.reshape([a, b]),
+        t2v: t2v.reshape([a, b]),
+    }
+}
+
+/// Scores every video of a gallery against every text.
 ///
-/// Never holds more than `chunk × Nt × M × L` token similarities at once.
+/// With [`ClclKernel::Tensor`] it works chunk by chunk over the videos and never holds more
+/// than `chunk × Nt × M × L` token similarities at once; with [`ClclKernel::Fused`] it holds
+/// one `M × 2048` tile per thread. [`ClclKernel::Auto`] (the default) picks the fused kernel
+/// on the ndarray backend without autodiff.
 ///
 /// # Shapes
 /// - `sign`: `[Nv, M, D]`, rows L2-normalised; `sign_mask`: `[Nv, M]`, true = valid clip
@@ -92,6 +171,33 @@ pub fn clcl_gallery<B: Backend>(
     assertions::same("token dim of sign and words", d, d2);
     assertions::same("videos in sign and sign_mask", nv, sign_mask.dims()[0]);
     assertions::same("texts in words and word_mask", nt, word_mask.dims()[0]);
+    let device = sign.device();
+    if config.kernel.is_fused::<B>(&device) {
+        let (sv, sm) = (to_vec_f32(sign), to_vec_bool(sign_mask));
+        let (wv, wm) = (to_vec_f32(words), to_vec_bool(word_mask));
+        let (v2t, t2v) = clcl_gallery_fused(
+            HostTokens {
+                values: &sv,
+                mask: &sm,
+                n: nv,
+                len: m,
+                dim: d,
+            },
+            HostTokens {
+                values: &wv,
+                mask: &wm,
+                n: nt,
+                len: l,
+                dim: d,
+            },
+            config.tau_tok,
+            config.threads,
+        );
+        return ClclScores {
+            v2t: Tensor::from_data(TensorData::new(v2t, [nv, nt]), &device),
+            t2v: Tensor::from_data(TensorData::new(t2v, [nv, nt]), &device),
+        };
+    }
     let chunk = config.chunk.max(1);
     let words_t = words.reshape([nt * l, d]).transpose(); // [D, Nt*L]
     let word_valid = word_mask.float().reshape([1, nt, 1, l]); // [1, Nt, 1, L]
@@ -105,7 +211,7 @@ pub fn clcl_gallery<B: Backend>(
         let e = s
             .matmul(words_t.clone()) // [c*M, Nt*L]
             .reshape([c, m, nt, l])
-            .swap_dims(1, 2); // [c, Nt, M, L]
+            .swap_dims(1, 2); // [c, Nt, M, L] (a strided view)
         let clip_valid = sign_mask
             .clone()
             .narrow(0, start, c)
@@ -167,6 +273,10 @@ pub fn l2_normalize<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D>
     x / norm
 }
 
+fn to_vec_bool<B: Backend, const D: usize>(t: Tensor<B, D, Bool>) -> Vec<bool> {
+    t.into_data().iter::<bool>().collect()
+}
+
 mod assertions {
     pub(super) fn same(what: &str, left: usize, right: usize) {
         assert!(left == right, "CLCL: mismatched {what}: {left} vs {right}");
@@ -208,5 +318,98 @@ mod tests {
         let s = clcl_gallery(sign, sm, words, wm, &ClclConfig::new());
         let v: Vec<f32> = s.score().into_data().to_vec().unwrap();
         assert!(v[0].abs() < 1e-6, "{v:?}");
+    }
+
+    type Gallery = (
+        Tensor<B, 3>,
+        Tensor<B, 2, Bool>,
+        Tensor<B, 3>,
+        Tensor<B, 2, Bool>,
+    );
+
+    fn gallery(nv: usize, nt: usize, m: usize, l: usize, d: usize, seed: u64) -> Gallery {
+        use rand::{RngExt, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let mut vals =
+            |n: usize| -> Vec<f32> { (0..n).map(|_| rng.random_range(-1.0..1.0)).collect() };
+        let sign = l2_normalize(t3(vals(nv * m * d), [nv, m, d]));
+        let words = l2_normalize(t3(vals(nt * l * d), [nt, l, d]));
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ 0x5eed);
+        // Token 0 is always valid, the rest at random: every item has at least one token.
+        let mut flags = |n: usize, len: usize| -> Vec<bool> {
+            (0..n * len)
+                .map(|i| i % len == 0 || rng.random_bool(0.7))
+                .collect()
+        };
+        let dev = Default::default();
+        let sm = Tensor::from_data(TensorData::new(flags(nv, m), [nv, m]), &dev);
+        let wm = Tensor::from_data(TensorData::new(flags(nt, l), [nt, l]), &dev);
+        (sign, sm, words, wm)
+    }
+
+    fn max_diff(a: Tensor<B, 2>, b: Tensor<B, 2>) -> f32 {
+        let (a, b) = (to_vec_f32(a), to_vec_f32(b));
+        a.iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(32))]
+
+        /// Chunking over videos only changes which rows are computed together.
+        #[test]
+        fn chunked_equals_unchunked(
+            nv in 1usize..7, nt in 1usize..6, m in 1usize..5, l in 1usize..5,
+            chunk in 1usize..9, seed in 0u64..1000,
+        ) {
+            let (sign, sm, words, wm) = gallery(nv, nt, m, l, 6, seed);
+            let tensor = ClclConfig::new().with_kernel(ClclKernel::Tensor);
+            let whole = clcl_gallery(sign.clone(), sm.clone(), words.clone(), wm.clone(), &tensor.clone().with_chunk(nv));
+            let parts = clcl_gallery(sign, sm, words, wm, &tensor.with_chunk(chunk));
+            proptest::prop_assert!(max_diff(whole.v2t, parts.v2t) < 1e-6);
+            proptest::prop_assert!(max_diff(whole.t2v, parts.t2v) < 1e-6);
+        }
+
+        /// The fused CPU kernel computes the tensor path's values, for any masks and threads.
+        #[test]
+        fn fused_equals_tensor(
+            nv in 1usize..7, nt in 1usize..6, m in 1usize..5, l in 1usize..5,
+            threads in 1usize..4, seed in 0u64..1000,
+        ) {
+            let (sign, sm, words, wm) = gallery(nv, nt, m, l, 6, seed);
+            let tensor = ClclConfig::new().with_kernel(ClclKernel::Tensor);
+            let fused = ClclConfig::new().with_kernel(ClclKernel::Fused).with_threads(threads);
+            let a = clcl_gallery(sign.clone(), sm.clone(), words.clone(), wm.clone(), &tensor);
+            let b = clcl_gallery(sign, sm, words, wm, &fused);
+            proptest::prop_assert!(max_diff(a.v2t, b.v2t) < 1e-5);
+            proptest::prop_assert!(max_diff(a.t2v, b.t2v) < 1e-5);
+        }
+    }
+
+    #[test]
+    fn auto_takes_the_fused_kernel_only_without_autodiff() {
+        let dev = Default::default();
+        assert!(ClclKernel::Auto.is_fused::<B>(&dev));
+        assert!(!ClclKernel::Auto.is_fused::<burn::backend::Autodiff<B>>(&dev));
+        assert!(!ClclKernel::Tensor.is_fused::<B>(&dev));
+    }
+
+    #[test]
+    fn small_tau_takes_separate_softmaxes_and_stays_finite() {
+        // 2/τ = 200 > 60: the separate path; the result must match the fused kernel, which
+        // falls back per row.
+        let (sign, sm, words, wm) = gallery(3, 4, 3, 3, 5, 11);
+        let cfg = ClclConfig::new().with_tau_tok(0.01);
+        let a = clcl_gallery(
+            sign.clone(),
+            sm.clone(),
+            words.clone(),
+            wm.clone(),
+            &cfg.clone().with_kernel(ClclKernel::Tensor),
+        );
+        let b = clcl_gallery(sign, sm, words, wm, &cfg.with_kernel(ClclKernel::Fused));
+        assert!(max_diff(a.v2t, b.v2t) < 1e-5 && max_diff(a.t2v, b.t2v) < 1e-5);
     }
 }

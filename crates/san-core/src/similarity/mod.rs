@@ -1,8 +1,10 @@
 //! Similarity between sign and text tokens.
 
 mod clcl;
+mod fused;
 
 pub use clcl::{
-    ClclConfig, ClclScores, clcl_candidates, clcl_gallery, clcl_reduce, cosine_gallery,
+    ClclConfig, ClclKernel, ClclScores, clcl_candidates, clcl_gallery, clcl_reduce, cosine_gallery,
     l2_normalize,
 };
+pub use fused::{HostTokens, clcl_gallery_fused};

@@ -1,0 +1,433 @@
+//! A fused, multi-threaded CPU kernel for CLCL gallery scoring (`DESIGN.md` §3.1).
+//!
+//! The tensor path ([`clcl_gallery`](super::clcl_gallery)) writes every token similarity to
+//! memory and then makes about a dozen passes over it. This kernel computes a tile of token
+//! similarities with one GEMM (the `gemm` crate, which picks AVX2/AVX-512/NEON kernels at run
+//! time), then reduces it in both directions in a single pass while it is still in cache:
+//!
+//! - masks are applied by compacting the valid clips and words first, so padding costs
+//!   nothing;
+//! - both softmaxes share one exponential per token pair, `x_ij = exp((E_ij − m)/τ)` with
+//!   `m` the maximum of the video–text block (a softmax is unchanged by a constant shift);
+//! - a row or column whose weights all underflow (possible only for unnormalised tokens and
+//!   a very small `τ`) is recomputed exactly with its own maximum.
+//!
+//! Peak extra memory is one tile per thread: `M × TILE_WORDS` floats (about 0.5 MiB at
+//! M = 64), plus the compacted copies of the inputs. It computes values only (no gradients).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Token columns (words of consecutive texts) per GEMM tile; 2048 × 64 clips × 4 B = 512 KiB.
+/// Partial sums per row, so the reduction vectorises.
+const LANES: usize = 8;
+const TILE_WORDS: usize = 2048;
+
+/// Row-major tokens `[n, len, dim]` with a validity mask `[n, len]`, on the host.
+#[derive(Debug, Clone, Copy)]
+pub struct HostTokens<'a> {
+    /// `n · len · dim` values.
+    pub values: &'a [f32],
+    /// `n · len` flags, true for a real token.
+    pub mask: &'a [bool],
+    /// Number of items (videos or texts).
+    pub n: usize,
+    /// Tokens per item (M or L).
+    pub len: usize,
+    /// Token dimension D.
+    pub dim: usize,
+}
+
+impl HostTokens<'_> {
+    fn check(&self, what: &str) {
+        assert!(
+            self.values.len() == self.n * self.len * self.dim
+                && self.mask.len() == self.n * self.len,
+            "CLCL: {what} has {} values and {} mask flags, expected {}×{}×{} and {}×{}",
+            self.values.len(),
+            self.mask.len(),
+            self.n,
+            self.len,
+            self.dim,
+            self.n,
+            self.len
+        );
+    }
+
+    /// Valid token rows, packed, with per-item offsets into the packed rows.
+    fn compact(&self) -> (Vec<f32>, Vec<usize>) {
+        let mut rows = Vec::with_capacity(self.values.len());
+        let mut offsets = Vec::with_capacity(self.n + 1);
+        offsets.push(0);
+        let mut count = 0;
+        for item in 0..self.n {
+            for t in 0..self.len {
+                if self.mask[item * self.len + t] {
+                    let start = (item * self.len + t) * self.dim;
+                    rows.extend_from_slice(&self.values[start..start + self.dim]);
+                    count += 1;
+                }
+            }
+            offsets.push(count);
+        }
+        (rows, offsets)
+    }
+}
+
+/// CLCL scores of every video against every text, `[Nv, Nt]` row-major, as `(v2t, t2v)`.
+///
+/// Same definition and result as [`clcl_gallery`](super::clcl_gallery) (up to float
+/// rounding), computed with a fused CPU kernel on `threads` threads (0 = all cores). An item
+/// with no valid token scores NaN, which the metrics rank last.
+///
+/// # Panics
+/// If the slice lengths disagree with the stated shapes or the token dims differ (a
+/// contract between our components, not user input).
+pub fn clcl_gallery_fused(
+    sign: HostTokens<'_>,
+    words: HostTokens<'_>,
+    tau_tok: f64,
+    threads: usize,
+) -> (Vec<f32>, Vec<f32>) {
+    sign.check("sign");
+    words.check("words");
+    assert_eq!(
+        sign.dim, words.dim,
+        "CLCL: token dims of sign and words differ"
+    );
+    let (nv, nt, d) = (sign.n, words.n, sign.dim);
+    let (w_rows, w_off) = words.compact();
+    let (s_rows, s_off) = sign.compact();
+    let threads = if threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        threads
+    }
+    .clamp(1, nv.max(1));
+    let inv_tau = (1.0 / tau_tok) as f32;
+    // Text blocks: consecutive texts whose valid words fit one tile (a longer text alone).
+    let mut blocks = Vec::new();
+    let mut b0 = 0;
+    while b0 < nt {
+        let mut b1 = b0 + 1;
+        while b1 < nt && w_off[b1 + 1] - w_off[b0] <= TILE_WORDS {
+            b1 += 1;
+        }
+        blocks.push((b0, b1));
+        b0 = b1;
+    }
+    let next = AtomicUsize::new(0);
+    let mut v2t = vec![0.0f32; nv * nt];
+    let mut t2v = vec![0.0f32; nv * nt];
+    let rows: Vec<(usize, Vec<f32>, Vec<f32>)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut out = Vec::new();
+                    let mut tile = Vec::new();
+                    let mut scratch = Scratch::default();
+                    loop {
+                        let a = next.fetch_add(1, Ordering::Relaxed);
+                        if a >= nv {
+                            break;
+                        }
+                        let s = &s_rows[s_off[a] * d..s_off[a + 1] * d];
+                        let mv = s_off[a + 1] - s_off[a];
+                        let mut rv = vec![f32::NAN; nt];
+                        let mut rt = vec![f32::NAN; nt];
+                        for &(b0, b1) in &blocks {
+                            let (c0, c1) = (w_off[b0], w_off[b1]);
+                            let nw = c1 - c0;
+                            if mv == 0 || nw == 0 {
+                                continue;
+                            }
+                            tile.clear();
+                            tile.resize(mv * nw, 0.0);
+                            matmul_nt(&mut tile, s, &w_rows[c0 * d..c1 * d], mv, nw, d);
+                            for b in b0..b1 {
+                                let (j0, j1) = (w_off[b] - c0, w_off[b + 1] - c0);
+                                if j1 > j0 {
+                                    let (x, y) =
+                                        reduce_block(&tile, nw, mv, j0, j1, inv_tau, &mut scratch);
+                                    rv[b] = x;
+                                    rt[b] = y;
+                                }
+                            }
+                        }
+                        out.push((a, rv, rt));
+                    }
+                    out
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| match w.join() {
+                Ok(rows) => rows,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    });
+    for (a, rv, rt) in rows {
+        v2t[a * nt..(a + 1) * nt].copy_from_slice(&rv);
+        t2v[a * nt..(a + 1) * nt].copy_from_slice(&rt);
+    }
+    (v2t, t2v)
+}
+
+/// `dst[i, j] = ⟨lhs_i, rhs_j⟩` for row-major `lhs [m, k]` and `rhs [n, k]`.
+#[allow(unsafe_code)]
+fn matmul_nt(dst: &mut [f32], lhs: &[f32], rhs: &[f32], m: usize, n: usize, k: usize) {
+    assert!(dst.len() == m * n && lhs.len() == m * k && rhs.len() == n * k);
+    // SAFETY: the three slices hold exactly m·n, m·k and n·k elements (checked above), and
+    // the strides below address element (i, j) of dst at i·n + j, (i, p) of lhs at i·k + p
+    // and (p, j) of rhsᵀ at j·k + p, all in bounds. `dst` is a unique borrow, so it aliases
+    // neither input. `read_dst = false` means its prior contents are never read.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            lhs.as_ptr(),
+            1,
+            k as isize,
+            rhs.as_ptr(),
+            k as isize,
+            1,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+#[derive(Default)]
+struct Scratch {
+    col_num: Vec<f32>,
+    col_den: Vec<f32>,
+}
+
+/// Both CLCL directions of one video–text block: rows `0..mv` of `tile` (row stride
+/// `stride`), columns `j0..j1`. Returns `(z_v2t, z_t2v)`.
+fn reduce_block(
+    tile: &[f32],
+    stride: usize,
+    mv: usize,
+    j0: usize,
+    j1: usize,
+    inv_tau: f32,
+    scratch: &mut Scratch,
+) -> (f32, f32) {
+    let lv = j1 - j0;
+    let row = |i: usize| &tile[i * stride + j0..i * stride + j1];
+    let mut mx = f32::NEG_INFINITY;
+    for i in 0..mv {
+        mx = row(i).iter().fold(mx, |m, &e| m.max(e));
+    }
+    let shift = mx * inv_tau;
+    scratch.col_num.clear();
+    scratch.col_num.resize(lv, 0.0);
+    scratch.col_den.clear();
+    scratch.col_den.resize(lv, 0.0);
+    let mut sum_rows = 0.0f32;
+    let (col_num, col_den) = (&mut scratch.col_num[..lv], &mut scratch.col_den[..lv]);
+    for i in 0..mv {
+        let r = row(i);
+        // Eight independent partial sums, so the loop vectorises without reassociating.
+        let (mut num, mut den) = ([0.0f32; LANES], [0.0f32; LANES]);
+        let mut chunks = r
+            .chunks_exact(LANES)
+            .zip(col_num.chunks_exact_mut(LANES))
+            .zip(col_den.chunks_exact_mut(LANES));
+        for ((e, cn), cd) in &mut chunks {
+            let mut x = [0.0f32; LANES];
+            for k in 0..LANES {
+                x[k] = exp_nonpos(e[k] * inv_tau - shift);
+            }
+            for k in 0..LANES {
+                let y = x[k] * e[k];
+                num[k] += y;
+                den[k] += x[k];
+                cn[k] += y;
+                cd[k] += x[k];
+            }
+        }
+        let tail = lv - lv % LANES;
+        for j in tail..lv {
+            let x = exp_nonpos(r[j] * inv_tau - shift);
+            num[0] += x * r[j];
+            den[0] += x;
+            col_num[j] += x * r[j];
+            col_den[j] += x;
+        }
+        let (num, den): (f32, f32) = (num.iter().sum(), den.iter().sum());
+        sum_rows += if den > f32::MIN_POSITIVE {
+            num / den
+        } else {
+            exact_attention(r.iter().copied(), inv_tau)
+        };
+    }
+    let mut sum_cols = 0.0f32;
+    for j in 0..lv {
+        let den = col_den[j];
+        sum_cols += if den > f32::MIN_POSITIVE {
+            col_num[j] / den
+        } else {
+            exact_attention((0..mv).map(|i| row(i)[j]), inv_tau)
+        };
+    }
+    (sum_rows / mv as f32, sum_cols / lv as f32)
+}
+
+/// `Σ e · softmax(e/τ)` with the vector's own maximum (the slow, always-safe path).
+fn exact_attention(values: impl Iterator<Item = f32> + Clone, inv_tau: f32) -> f32 {
+    let mx = values.clone().fold(f32::NEG_INFINITY, f32::max) * inv_tau;
+    let (mut num, mut den) = (0.0f32, 0.0f32);
+    for e in values {
+        let x = (e * inv_tau - mx).exp();
+        num += x * e;
+        den += x;
+    }
+    num / den
+}
+
+/// `exp(x)` for `x ≤ 0`, accurate to a few ulp, written so the compiler can vectorise it
+/// (Cody–Waite range reduction and a degree-6 polynomial, as in Cephes `expf`). Arguments
+/// below −87 give 0, so an underflowing row is detected by its zero denominator.
+#[inline(always)]
+fn exp_nonpos(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    let flush = x < -87.0;
+    let x = x.max(-87.0);
+    // Round to nearest with the 1.5·2^23 trick (`f32::round` is a libm call on baseline x86-64).
+    const ROUNDER: f32 = 12_582_912.0;
+    let t = x * LOG2E + ROUNDER;
+    let n = t - ROUNDER;
+    let r = x - n * LN2_HI - n * LN2_LO;
+    let p = 1.987_569_1e-4_f32;
+    let p = p * r + 1.398_199_9e-3;
+    let p = p * r + 8.333_452e-3;
+    let p = p * r + 4.166_579_6e-2;
+    let p = p * r + 1.666_666_5e-1;
+    let p = p * r + 0.5;
+    let poly = p * r * r + r + 1.0;
+    // 2^n for n in [-126, 0]: the low bits of `t` hold n (plus ROUNDER's mantissa), so the
+    // exponent is built with integer arithmetic alone (a float-to-int cast saturates and
+    // would keep the loop scalar).
+    let n_bits = t.to_bits().wrapping_sub(ROUNDER.to_bits());
+    let scale = f32::from_bits(n_bits.wrapping_add(127) << 23);
+    if flush { 0.0 } else { poly * scale }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exp_nonpos_matches_std() {
+        let mut worst = 0.0f32;
+        for k in 0..=87_000 {
+            let x = -(k as f32) / 1000.0;
+            let rel = (exp_nonpos(x) - x.exp()).abs() / x.exp();
+            worst = worst.max(rel);
+        }
+        assert!(worst < 1e-6, "worst relative error {worst}");
+        assert_eq!(exp_nonpos(-87.5), 0.0);
+    }
+
+    #[test]
+    fn matmul_nt_by_hand() {
+        // [[1,2],[3,4]] · [[5,6],[7,8],[9,10]]ᵀ = [[17,23,29],[39,53,67]] (hand arithmetic).
+        let mut dst = vec![0.0; 6];
+        matmul_nt(
+            &mut dst,
+            &[1., 2., 3., 4.],
+            &[5., 6., 7., 8., 9., 10.],
+            2,
+            3,
+            2,
+        );
+        assert_eq!(dst, vec![17., 23., 29., 39., 53., 67.]);
+    }
+
+    #[test]
+    fn one_clip_one_word_is_the_dot_product() {
+        let s = [0.6f32, 0.8];
+        let w = [0.8f32, 0.6];
+        let st = HostTokens {
+            values: &s,
+            mask: &[true],
+            n: 1,
+            len: 1,
+            dim: 2,
+        };
+        let wt = HostTokens {
+            values: &w,
+            mask: &[true],
+            n: 1,
+            len: 1,
+            dim: 2,
+        };
+        let (v, t) = clcl_gallery_fused(st, wt, 0.07, 1);
+        assert!((v[0] - 0.96).abs() < 1e-6 && (t[0] - 0.96).abs() < 1e-6);
+    }
+
+    #[test]
+    fn empty_text_scores_nan_and_padding_is_ignored() {
+        // Text 0: one valid word (0,1) plus a padded word equal to the clip; text 1: no words.
+        let s = [1.0f32, 0.0];
+        let w = [0.0f32, 1.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0];
+        let st = HostTokens {
+            values: &s,
+            mask: &[true],
+            n: 1,
+            len: 1,
+            dim: 2,
+        };
+        let wt = HostTokens {
+            values: &w,
+            mask: &[true, false, false, false],
+            n: 2,
+            len: 2,
+            dim: 2,
+        };
+        let (v, t) = clcl_gallery_fused(st, wt, 0.07, 2);
+        assert!(v[0].abs() < 1e-7 && t[0].abs() < 1e-7, "{v:?} {t:?}");
+        assert!(v[1].is_nan() && t[1].is_nan());
+    }
+
+    #[test]
+    fn underflowing_rows_fall_back_to_their_own_maximum() {
+        // Unnormalised tokens with a tiny τ: one clip's similarities are 100 below the other's,
+        // so exp underflows for its whole row. Its attention must still be exact:
+        // clip 0 sees E = (1, 0.5) → its softmax at τ=0.01 puts all weight on 1.0;
+        // clip 1 sees E = (-99, -49.5) → all weight on -49.5. V2T = (1 − 49.5)/2 = −24.25
+        // (hand arithmetic; the other weights are e^-50 ≈ 2e-22 and smaller).
+        let s = [1.0f32, -99.0];
+        let w = [1.0f32, 0.5];
+        let st = HostTokens {
+            values: &s,
+            mask: &[true, true],
+            n: 1,
+            len: 2,
+            dim: 1,
+        };
+        let wt = HostTokens {
+            values: &w,
+            mask: &[true, true],
+            n: 1,
+            len: 2,
+            dim: 1,
+        };
+        let (v, _) = clcl_gallery_fused(st, wt, 0.01, 1);
+        assert!((v[0] + 24.25).abs() < 1e-4, "{v:?}");
+    }
+}
