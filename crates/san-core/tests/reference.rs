@@ -10,6 +10,7 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Bool, Tensor, TensorData};
 use san_core::host::to_vec_f32;
 use san_core::loss::{CoarseLossConfig, san_fine_loss};
+use san_core::metrics::{DuplicatePolicy, RetrievalMetrics, coarse_report, ranks};
 use san_core::similarity::{ClclConfig, ClclKernel, clcl_candidates, clcl_gallery};
 use serde_json::Value;
 
@@ -199,5 +200,64 @@ fn fused_kernel_matches_pytorch() {
             "t2v",
             1e-5,
         );
+    }
+}
+
+/// `../shared/reference/metrics_small.json` (PyTorch): ranks with ties against the model,
+/// R@1/5/10, MedR and MnR, both directions, Strict and AnyMatch. `s` is `[text, video]`:
+/// T2V ranks its rows, V2T the rows of its transpose.
+#[test]
+fn metrics_match_pytorch() {
+    let Some(doc) = reference("metrics_small.json") else {
+        return;
+    };
+    let cases = doc["cases"].as_object().unwrap();
+    assert_eq!(cases.len(), 5);
+    for (name, case) in cases {
+        let s: Vec<f32> = flat(&case["s"]).into_iter().map(|x| x as f32).collect();
+        let n = case["s"].as_array().unwrap().len();
+        let ids: Vec<usize> = flat(&case["text_ids"])
+            .into_iter()
+            .map(|x| x as usize)
+            .collect();
+        let mut st = vec![0.0; n * n];
+        for i in 0..n {
+            for j in 0..n {
+                st[j * n + i] = s[i * n + j];
+            }
+        }
+        for (dir, matrix) in [("t2v", &s), ("v2t", &st)] {
+            for (pol, policy) in [
+                ("strict", DuplicatePolicy::Strict),
+                ("anymatch", DuplicatePolicy::AnyMatch),
+            ] {
+                let want = &case["expected"][format!("{dir}_{pol}")];
+                let got = ranks(matrix, n, &ids, policy);
+                let want_ranks: Vec<usize> = flat(&want["ranks"])
+                    .into_iter()
+                    .map(|x| x as usize)
+                    .collect();
+                assert_eq!(got, want_ranks, "{name} {dir} {pol} ranks");
+                let m = RetrievalMetrics::from_ranks(&got);
+                for (key, value) in [
+                    ("R@1", m.r1),
+                    ("R@5", m.r5),
+                    ("R@10", m.r10),
+                    ("MedR", m.medr),
+                    ("MnR", m.mnr),
+                ] {
+                    let w = want[key].as_f64().unwrap();
+                    assert!(
+                        (value - w).abs() < 1e-9,
+                        "{name} {dir} {pol} {key}: {value} vs {w}"
+                    );
+                }
+                // Both directions of the report agree with the rank function.
+                if dir == "v2t" {
+                    let report = coarse_report(matrix, n, &ids, policy);
+                    assert_eq!(report.v2t, m, "{name} report v2t");
+                }
+            }
+        }
     }
 }

@@ -109,4 +109,75 @@ mod tests {
             vec![2, 1]
         );
     }
+
+    use crate::metrics::RetrievalMetrics;
+    use proptest::prelude::*;
+
+    fn policy() -> impl Strategy<Value = DuplicatePolicy> {
+        prop_oneof![
+            Just(DuplicatePolicy::Strict),
+            Just(DuplicatePolicy::AnyMatch)
+        ]
+    }
+
+    /// An n×n matrix of coarse (tie-prone) scores with n text ids drawn from a few values.
+    fn gallery() -> impl Strategy<Value = (usize, Vec<f32>, Vec<usize>)> {
+        (1usize..12).prop_flat_map(|n| {
+            (
+                Just(n),
+                proptest::collection::vec((0u8..5).prop_map(|q| f32::from(q) / 4.0), n * n),
+                proptest::collection::vec(0usize..4, n),
+            )
+        })
+    }
+
+    proptest! {
+        /// Relabelling videos and texts by the same permutation permutes the ranks only.
+        #[test]
+        fn metrics_do_not_depend_on_gallery_order(
+            (n, s, ids) in gallery(),
+            policy in policy(),
+            seed in any::<u64>(),
+        ) {
+            use rand::SeedableRng;
+            use rand::seq::SliceRandom;
+            let mut perm: Vec<usize> = (0..n).collect();
+            perm.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
+            let mut sp = vec![0.0; n * n];
+            for i in 0..n {
+                for j in 0..n {
+                    sp[i * n + j] = s[perm[i] * n + perm[j]];
+                }
+            }
+            let idp: Vec<usize> = perm.iter().map(|&p| ids[p]).collect();
+            let r = ranks(&s, n, &ids, policy);
+            let rp = ranks(&sp, n, &idp, policy);
+            for i in 0..n {
+                prop_assert_eq!(rp[i], r[perm[i]]);
+            }
+            prop_assert_eq!(RetrievalMetrics::from_ranks(&r), RetrievalMetrics::from_ranks(&rp));
+        }
+
+        /// The identity matrix is a perfect retrieval under either policy.
+        #[test]
+        fn identity_is_perfect(n in 1usize..40, policy in policy(), ids in proptest::collection::vec(0usize..5, 40)) {
+            let s: Vec<f32> = (0..n * n).map(|k| if k / n == k % n { 1.0 } else { 0.0 }).collect();
+            let m = RetrievalMetrics::from_ranks(&ranks(&s, n, &ids[..n], policy));
+            prop_assert_eq!((m.r1, m.r5, m.r10, m.medr, m.mnr, m.mrr), (100.0, 100.0, 100.0, 1.0, 1.0, 1.0));
+        }
+
+        /// A constant matrix ties everything, so every query gets the worst rank:
+        /// n under Strict, and one past the other texts' items under AnyMatch.
+        #[test]
+        fn constant_is_worst(n in 1usize..40, c in -1.0f32..1.0, ids in proptest::collection::vec(0usize..5, 40)) {
+            let ids = &ids[..n];
+            let s = vec![c; n * n];
+            prop_assert!(ranks(&s, n, ids, DuplicatePolicy::Strict).iter().all(|&r| r == n));
+            let any = ranks(&s, n, ids, DuplicatePolicy::AnyMatch);
+            for i in 0..n {
+                let others = ids.iter().filter(|&&t| t != ids[i]).count();
+                prop_assert_eq!(any[i], others + 1);
+            }
+        }
+    }
 }

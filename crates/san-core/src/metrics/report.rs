@@ -51,8 +51,9 @@ impl RetrievalMetrics {
             r5: recall(5),
             r10: recall(10),
             medr,
-            mnr: ranks.iter().sum::<usize>() as f64 / n as f64,
-            mrr: ranks.iter().map(|&r| 1.0 / r as f64).sum::<f64>() / n as f64,
+            mnr: sorted.iter().sum::<usize>() as f64 / n as f64,
+            // Summed in sorted order, so the result depends on the multiset of ranks only.
+            mrr: sorted.iter().map(|&r| 1.0 / r as f64).sum::<f64>() / n as f64,
             queries: n,
         }
     }
