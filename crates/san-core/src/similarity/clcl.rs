@@ -76,8 +76,8 @@ impl<B: Backend> ClclScores<B> {
 
 /// Reduces token similarities to CLCL scores in both directions.
 ///
-/// This is the single place where the definition lives; [`clcl_gallery`] and
-/// [`clcl_candidates`] only arrange `e` and the masks.
+/// [`clcl_gallery`] and [`clcl_candidates`] reach the same values through a faster
+/// arrangement (see [`SHIFT_LIMIT`]); this function states the definition on plain `e`.
 ///
 /// # Shapes
 /// - `e`: `[A, B, M, L]`, `e[a, b, i, j] = ⟨sign_i of a, word_j of b⟩`
@@ -90,38 +90,89 @@ pub fn clcl_reduce<B: Backend>(
     word_valid: Tensor<B, 4>,
     tau_tok: f64,
 ) -> ClclScores<B> {
-    let [a, b, m, l] = e.dims();
-    // Both softmaxes share one exponential `x = exp((E − max)/τ)` with the maximum taken
-    // over each video–text block (a softmax is unchanged by a constant shift). With unit
-    // tokens |E| ≤ 1, so the weights inside a block span at most e^(−2/τ); while that stays
-    // far from f32 underflow (2/τ ≤ 60) the shared exponential is exact. Otherwise each
-    // direction takes its own softmax.
-    if 2.0 / tau_tok > 60.0 {
+    let [a, b, _, _] = e.dims();
+    if !shared_exp_is_exact(tau_tok) {
         return clcl_reduce_separate(e, clip_valid, word_valid, tau_tok);
     }
-    let block_max = e
-        .clone()
-        .detach()
-        .reshape([a, b, m * l])
-        .max_dim(2)
-        .reshape([a, b, 1, 1]);
-    let x = (e.clone() - block_max)
-        .div_scalar(tau_tok)
-        .exp()
-        .mul(clip_valid.clone())
-        .mul(word_valid.clone()); // [A, B, M, L], zero on padding
-    let y = x.clone() * e;
-    let tiny = f64::from(f32::MIN_POSITIVE);
-    // V2T: clip i attends over words: Σ_j E x / Σ_j x, then the mean over valid clips.
-    let per_clip = y.clone().sum_dim(3) / x.clone().sum_dim(3).clamp_min(tiny); // [A, B, M, 1]
-    let v2t = (per_clip * clip_valid.clone()).sum_dim(2) / clip_valid.sum_dim(2);
-    // T2V: word j attends over clips, then the mean over valid words.
-    let per_word = y.sum_dim(2) / x.sum_dim(2).clamp_min(tiny); // [A, B, 1, L]
-    let t2v = (per_word * word_valid.clone()).sum_dim(3) / word_valid.sum_dim(3);
+    let bias = (clip_valid.clone() - 1.0 + word_valid.clone() - 1.0).mul_scalar(PAD_LOGIT.abs());
+    let z = e.sub_scalar(1.0).div_scalar(tau_tok) + bias;
+    let (v2t, t2v) = reduce_shifted(z, clip_valid, word_valid, 2, 3, tau_tok);
     ClclScores {
         v2t: v2t.reshape([a, b]),
         t2v: t2v.reshape([a, b]),
     }
+}
+
+/// Shifted logits below this are padding: `exp` of them is exactly 0 in f32.
+const PAD_LOGIT: f32 = -1.0e4;
+
+/// The largest spread `2/τ` of shifted logits for which one shared exponential is exact in
+/// f32 (weights down to e^-60 stay normal numbers).
+pub const SHIFT_LIMIT: f64 = 60.0;
+
+/// The fast tensor path computes `z = (E − 1)/τ` directly inside the token matmul, with the
+/// masks folded in as two extra token dimensions: `sign ↦ [s/τ, b_clip, 1]` and
+/// `word ↦ [w, 1, b_word]`, where `b_clip` is −1/τ for a real clip and −10⁴ − 1/τ for padding and
+/// `b_word` is 0 for a real word and −10⁴ for padding. For unit tokens `E ≤ 1`, so
+/// `x = exp(z) ≤ 1` never overflows, and a real pair's `z ≥ −2/τ` never underflows while
+/// `2/τ ≤` [`SHIFT_LIMIT`]; padding gets `x = 0` exactly. Both softmaxes then share `x`,
+/// with `E = τ·z + 1`. For smaller `τ` each direction takes its own
+/// max-shifted softmax instead.
+fn shared_exp_is_exact(tau_tok: f64) -> bool {
+    2.0 / tau_tok <= SHIFT_LIMIT
+}
+
+/// Appends the two mask dimensions to sign tokens (`[s/τ, b_clip, 1]`, see
+/// [`shared_exp_is_exact`]). `valid` is `[.., M, 1]` with 1.0 for a real clip.
+fn augment_sign<B: Backend, const D: usize>(
+    sign: Tensor<B, D>,
+    valid: Tensor<B, D>,
+    tau_tok: f64,
+) -> Tensor<B, D> {
+    let inv = 1.0 / tau_tok;
+    // valid → −1/τ exactly, padding → PAD_LOGIT − 1/τ
+    let bias = valid
+        .clone()
+        .sub_scalar(1.0)
+        .mul_scalar(PAD_LOGIT.abs())
+        .sub_scalar(inv);
+    let ones = valid.ones_like();
+    Tensor::cat(vec![sign.mul_scalar(inv), bias, ones], D - 1)
+}
+
+/// Appends the two mask dimensions to word tokens (`[w, 1, b_word]`).
+fn augment_words<B: Backend, const D: usize>(
+    words: Tensor<B, D>,
+    valid: Tensor<B, D>,
+) -> Tensor<B, D> {
+    let bias = valid.clone().sub_scalar(1.0).mul_scalar(PAD_LOGIT.abs()); // 0 or PAD_LOGIT
+    Tensor::cat(vec![words, valid.ones_like(), bias], D - 1)
+}
+
+/// Both CLCL directions from shifted logits `z = (E − 1)/τ` (padding ≤ [`PAD_LOGIT`]), with
+/// clips along `m_dim` and words along `l_dim`. Outputs keep all four dims (size 1 along
+/// `m_dim` and `l_dim`).
+fn reduce_shifted<B: Backend>(
+    z: Tensor<B, 4>,
+    clip_valid: Tensor<B, 4>,
+    word_valid: Tensor<B, 4>,
+    m_dim: usize,
+    l_dim: usize,
+    tau_tok: f64,
+) -> (Tensor<B, 4>, Tensor<B, 4>) {
+    let tiny = f64::from(f32::MIN_POSITIVE);
+    let x = z.clone().exp();
+    // Weights multiply E itself (recovered from z), not z: Σ x·z / Σ x would be a large
+    // negative number whose small variations carry the signal, and its gradient would
+    // cancel catastrophically in f32.
+    let p = x.clone() * z.mul_scalar(tau_tok).add_scalar(1.0);
+    // V2T: clip i attends over words; the mean over real clips.
+    let per_clip = p.clone().sum_dim(l_dim) / x.clone().sum_dim(l_dim).clamp_min(tiny);
+    let v2t = (per_clip * clip_valid.clone()).sum_dim(m_dim) / clip_valid.sum_dim(m_dim);
+    // T2V: word j attends over clips; the mean over real words.
+    let per_word = p.sum_dim(m_dim) / x.sum_dim(m_dim).clamp_min(tiny);
+    let t2v = (per_word * word_valid.clone()).sum_dim(l_dim) / word_valid.sum_dim(l_dim);
+    (v2t, t2v)
 }
 
 /// [`clcl_reduce`] with a separate, individually shifted softmax per direction: for very
@@ -199,27 +250,59 @@ pub fn clcl_gallery<B: Backend>(
         };
     }
     let chunk = config.chunk.max(1);
-    let words_t = words.reshape([nt * l, d]).transpose(); // [D, Nt*L]
-    let word_valid = word_mask.float().reshape([1, nt, 1, l]); // [1, Nt, 1, L]
+    let shared = shared_exp_is_exact(config.tau_tok);
+    let word_valid = word_mask.float().reshape([nt, l, 1]);
+    let words_t = if shared {
+        augment_words(words, word_valid.clone())
+    } else {
+        words
+    };
+    let k = words_t.dims()[2];
+    let words_t = words_t.reshape([nt * l, k]).transpose(); // [K, Nt*L]
+    let word_valid = word_valid.reshape([1, 1, nt, l]);
     let mut v2t = Vec::new();
     let mut t2v = Vec::new();
     let mut start = 0;
     while start < nv {
         let end = (start + chunk).min(nv);
         let c = end - start;
-        let s = sign.clone().narrow(0, start, c).reshape([c * m, d]); // [c*M, D]
-        let e = s
-            .matmul(words_t.clone()) // [c*M, Nt*L]
-            .reshape([c, m, nt, l])
-            .swap_dims(1, 2); // [c, Nt, M, L] (a strided view)
         let clip_valid = sign_mask
             .clone()
             .narrow(0, start, c)
             .float()
-            .reshape([c, 1, m, 1]);
-        let scores = clcl_reduce(e, clip_valid, word_valid.clone(), config.tau_tok);
-        v2t.push(scores.v2t);
-        t2v.push(scores.t2v);
+            .reshape([c, m, 1]);
+        let s = sign.clone().narrow(0, start, c);
+        if shared {
+            // z in layout [c, M, Nt, L]: clips along dim 1, words along dim 3.
+            let z = augment_sign(s, clip_valid.clone(), config.tau_tok)
+                .reshape([c * m, k])
+                .matmul(words_t.clone())
+                .reshape([c, m, nt, l]);
+            let (a, b) = reduce_shifted(
+                z,
+                clip_valid.reshape([c, m, 1, 1]),
+                word_valid.clone(),
+                1,
+                3,
+                config.tau_tok,
+            );
+            v2t.push(a.reshape([c, nt]));
+            t2v.push(b.reshape([c, nt]));
+        } else {
+            let e = s
+                .reshape([c * m, d])
+                .matmul(words_t.clone())
+                .reshape([c, m, nt, l])
+                .swap_dims(1, 2); // [c, Nt, M, L]
+            let scores = clcl_reduce_separate(
+                e,
+                clip_valid.reshape([c, 1, m, 1]),
+                word_valid.clone().reshape([1, nt, 1, l]),
+                config.tau_tok,
+            );
+            v2t.push(scores.v2t);
+            t2v.push(scores.t2v);
+        }
         start = end;
     }
     ClclScores {
@@ -246,13 +329,39 @@ pub fn clcl_candidates<B: Backend>(
     let [n2, k, l, d2] = captions.dims();
     assertions::same("videos in sign and captions", n, n2);
     assertions::same("token dim of sign and captions", d, d2);
-    let e = sign
-        .unsqueeze_dim::<4>(1)
-        .expand([n, k, m, d]) // [N, K, M, D]
-        .matmul(captions.swap_dims(2, 3)); // [N, K, M, L]
-    let clip_valid = sign_mask.float().reshape([n, 1, m, 1]);
-    let word_valid = caption_mask.float().reshape([n, k, 1, l]);
-    clcl_reduce(e, clip_valid, word_valid, tau_tok)
+    let clip_valid = sign_mask.float().reshape([n, m, 1]);
+    let word_valid = caption_mask.float().reshape([n, k, l, 1]);
+    if !shared_exp_is_exact(tau_tok) {
+        let e = sign
+            .unsqueeze_dim::<4>(1)
+            .expand([n, k, m, d])
+            .matmul(captions.swap_dims(2, 3)); // [N, K, M, L]
+        return clcl_reduce_separate(
+            e,
+            clip_valid.reshape([n, 1, m, 1]),
+            word_valid.reshape([n, k, 1, l]),
+            tau_tok,
+        );
+    }
+    let s = augment_sign(sign, clip_valid.clone(), tau_tok); // [N, M, D+2]
+    let w = augment_words(captions, word_valid.clone()) // [N, K, L, D+2]
+        .reshape([n, k * l, d + 2])
+        .swap_dims(1, 2); // [N, D+2, K*L]
+    // One [M, D+2] × [D+2, K·L] product per video (no broadcast copy of the sign tokens),
+    // giving z in layout [N, M, K, L]: clips along dim 1, words along dim 3.
+    let z = s.matmul(w).reshape([n, m, k, l]);
+    let (v2t, t2v) = reduce_shifted(
+        z,
+        clip_valid.reshape([n, m, 1, 1]),
+        word_valid.reshape([n, 1, k, l]),
+        1,
+        3,
+        tau_tok,
+    );
+    ClclScores {
+        v2t: v2t.reshape([n, k]),
+        t2v: t2v.reshape([n, k]),
+    }
 }
 
 /// Cosine similarity of pooled embeddings, `[Nv, D] × [Nt, D] → [Nv, Nt]`.

@@ -4,7 +4,7 @@ mod clcl;
 mod fused;
 
 pub use clcl::{
-    ClclConfig, ClclKernel, ClclScores, clcl_candidates, clcl_gallery, clcl_reduce, cosine_gallery,
-    l2_normalize,
+    ClclConfig, ClclKernel, ClclScores, SHIFT_LIMIT, clcl_candidates, clcl_gallery, clcl_reduce,
+    cosine_gallery, l2_normalize,
 };
 pub use fused::{HostTokens, clcl_gallery_fused};

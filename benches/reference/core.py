@@ -1,0 +1,188 @@
+"""PyTorch side of the san-core speed comparison (scripts/compare-pytorch.sh).
+
+Subcommands, each taking the work folder:
+  inputs DIR   write DIR/inputs.safetensors (seeded; shared by both sides)
+  torch DIR    time PyTorch on the inputs, write DIR/torch.safetensors and DIR/torch.json
+  report DIR   check DIR/ours.safetensors against DIR/torch.safetensors, print ours/PyTorch
+
+The computations follow DESIGN.md §3.1-3.2 and are written the way the research code
+(CiCo) writes them: einsum for token similarities, masked softmax, chunked over videos.
+PyTorch runs on the CPU with 2 threads.
+"""
+
+import json
+import statistics
+import sys
+import time
+
+import torch
+from safetensors.torch import load_file, save_file
+
+TAU_TOK = 0.07
+CHUNK = 16
+GALLERY = dict(n=642, m=64, l=32, d=512)  # PHOENIX-2014T test
+LOSS = dict(b=128, m=64, l=32, d=512, k=5)
+LAMBDA_FINE = 0.4
+
+
+def masks(gen, n, length):
+    """Valid-token masks: a random length in [length/2, length] per item, as padding does."""
+    lens = torch.randint(length // 2, length + 1, (n,), generator=gen)
+    return torch.arange(length)[None, :] < lens[:, None]
+
+
+def unit(gen, *shape):
+    return torch.nn.functional.normalize(torch.randn(*shape, generator=gen), dim=-1)
+
+
+def make_inputs(folder):
+    gen = torch.Generator().manual_seed(20261126)
+    g, s = GALLERY, LOSS
+    t = {
+        "g_sign": unit(gen, g["n"], g["m"], g["d"]),
+        "g_sign_mask": masks(gen, g["n"], g["m"]),
+        "g_words": unit(gen, g["n"], g["l"], g["d"]),
+        "g_word_mask": masks(gen, g["n"], g["l"]),
+        "l_sign": unit(gen, s["b"], s["m"], s["d"]),
+        "l_sign_mask": masks(gen, s["b"], s["m"]),
+        "l_words": unit(gen, s["b"], s["l"], s["d"]),
+        "l_word_mask": masks(gen, s["b"], s["l"]),
+        "l_hard": unit(gen, s["b"], s["k"], s["l"], s["d"]),
+        "l_hard_mask": masks(gen, s["b"] * s["k"], s["l"]).reshape(s["b"], s["k"], s["l"]),
+        "l_log_scale": torch.tensor([2.659260036932778]),  # log(1/0.07)
+        # Every 16th caption repeats the previous one: duplicate texts in the batch.
+        "l_text_ids": torch.tensor([i - (i % 16 == 15) for i in range(s["b"])], dtype=torch.int64),
+    }
+    t = {k: (v.to(torch.uint8) if v.dtype == torch.bool else v.contiguous()) for k, v in t.items()}
+    save_file(t, f"{folder}/inputs.safetensors")
+
+
+def clcl_reduce(e, clip_valid, word_valid, tau):
+    """e [A,B,M,L]; clip_valid [A|1,B|1,M,1]; word_valid [A|1,B|1,1,L] -> (v2t, t2v) [A,B]."""
+    logits = e / tau
+    aw = torch.softmax(logits.masked_fill(word_valid == 0, float("-inf")), dim=3)
+    per_clip = (aw * e).sum(3, keepdim=True)
+    v2t = (per_clip * clip_valid).sum(2) / clip_valid.sum(2)
+    ac = torch.softmax(logits.masked_fill(clip_valid == 0, float("-inf")), dim=2)
+    per_word = (ac * e).sum(2, keepdim=True)
+    t2v = (per_word * word_valid).sum(3) / word_valid.sum(3)
+    return v2t.flatten(1), t2v.flatten(1)
+
+
+def clcl_gallery(sign, sign_mask, words, word_mask, tau=TAU_TOK, chunk=CHUNK):
+    nv, nt = sign.shape[0], words.shape[0]
+    word_valid = word_mask.float()[None, :, None, :]
+    v2t, t2v = [], []
+    for s in range(0, nv, chunk):
+        e = torch.einsum("amd,bld->abml", sign[s : s + chunk], words)
+        clip_valid = sign_mask[s : s + chunk].float()[:, None, :, None]
+        a, b = clcl_reduce(e, clip_valid, word_valid, tau)
+        v2t.append(a)
+        t2v.append(b)
+    return torch.cat(v2t), torch.cat(t2v)
+
+
+def total_loss(sign, sign_mask, words, word_mask, hard, hard_mask, log_scale, text_ids):
+    """coarse InfoNCE (duplicate texts masked) + λ · SAN fine loss, as in san-core."""
+    b = sign.shape[0]
+    v2t, t2v = clcl_gallery(sign, sign_mask, words, word_mask, chunk=b)
+    scale = log_scale.exp()
+    dup = (text_ids[:, None] == text_ids[None, :]) & ~torch.eye(b, dtype=torch.bool)
+    target = torch.arange(b)
+    lv = torch.nn.functional.cross_entropy((scale * v2t).masked_fill(dup, -1e9), target)
+    lt = torch.nn.functional.cross_entropy((scale * t2v.T).masked_fill(dup.T, -1e9), target)
+    coarse = (lv + lt) / 2
+    caps = torch.cat([words[:, None], hard], 1)  # [B, 1+K, L, D]
+    caps_mask = torch.cat([word_mask[:, None], hard_mask], 1)
+    e = torch.einsum("amd,akld->akml", sign, caps)
+    fv2t, _ = clcl_reduce(
+        e, sign_mask.float()[:, None, :, None], caps_mask.float()[:, :, None, :], TAU_TOK
+    )
+    fine = torch.nn.functional.cross_entropy(scale * fv2t, torch.zeros(b, dtype=torch.int64))
+    return coarse + LAMBDA_FINE * fine
+
+
+def timed(fn, repeats):
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return out, statistics.median(times)
+
+
+def run_torch(folder):
+    torch.set_num_threads(2)
+    x = load_file(f"{folder}/inputs.safetensors")
+    x = {k: (v.bool() if v.dtype == torch.uint8 else v) for k, v in x.items()}
+    with torch.no_grad():
+        (gv, gt), t_gallery = timed(
+            lambda: clcl_gallery(x["g_sign"], x["g_sign_mask"], x["g_words"], x["g_word_mask"]), 3
+        )
+
+    def step(dtype=torch.float32):
+        p = {k: x[k].detach().to(dtype).clone().requires_grad_() for k in ["l_sign", "l_words", "l_hard", "l_log_scale"]}
+        loss = total_loss(
+            p["l_sign"], x["l_sign_mask"], p["l_words"], x["l_word_mask"],
+            p["l_hard"], x["l_hard_mask"], p["l_log_scale"], x["l_text_ids"],
+        )
+        loss.backward()
+        return loss.detach(), {k: v.grad for k, v in p.items()}
+
+    (loss, grads), t_loss = timed(step, 5)
+    out = {"gallery_v2t": gv, "gallery_t2v": gt, "loss": loss.reshape(1)}
+    out.update({f"grad_{k}": v.contiguous() for k, v in grads.items()})
+    # The same step in float64 (not timed): the yardstick for both float32 results.
+    loss64, grads64 = step(torch.float64)
+    out["f64_loss"] = loss64.reshape(1)
+    out.update({f"f64_grad_{k}": v.contiguous() for k, v in grads64.items()})
+    save_file(out, f"{folder}/torch.safetensors")
+    times = {"clcl_gallery_642": t_gallery, "loss_fwd_bwd_b128": t_loss,
+             "torch": torch.__version__, "threads": torch.get_num_threads()}
+    with open(f"{folder}/torch.json", "w") as f:
+        json.dump(times, f, indent=1)
+
+
+def report(folder):
+    theirs = load_file(f"{folder}/torch.safetensors")
+    ours = load_file(f"{folder}/ours.safetensors")
+    t_theirs = json.load(open(f"{folder}/torch.json"))
+    t_ours = json.load(open(f"{folder}/ours.json"))
+    ok = True
+    print(f"{'output':<18} {'max |ref|':>10} {'ours-PyTorch':>13} {'ours-f64':>10} {'PyTorch-f64':>12}  agree")
+    for key in sorted(k for k in theirs if not k.startswith("f64_")):
+        a, b = ours[key].double(), theirs[key].double()
+        scale = b.abs().max().item()
+        diff = (a - b).abs().max().item()
+        exact = theirs.get(f"f64_{key}")
+        if exact is None:
+            # Values: float32 on both sides, ~1e-6 of the largest entry apart.
+            ours_err, torch_err = float("nan"), float("nan")
+            agree = a.shape == b.shape and diff <= 1e-5 * scale
+        else:
+            # Gradients sum 128x128x64x32 float32 terms with cancellation, so both sides are
+            # judged against PyTorch's float64 result. PyTorch's cascade summation keeps its
+            # float32 gradients within ~1e-6 of it; burn-ndarray reduces sequentially in
+            # float32 (matmul k-loops, sum_dim lanes), which costs ~1e-4 of the largest entry
+            # on the token gradients and ~5e-3 on the scalar log-scale gradient (a 16384-term
+            # sum whose terms cancel to 1/1000 of their absolute sum).
+            exact = exact.double()
+            ours_err = (a - exact).abs().max().item()
+            torch_err = (b - exact).abs().max().item()
+            rel = 1e-2 if key == "grad_l_log_scale" else 1e-3
+            agree = a.shape == b.shape and ours_err <= max(4 * torch_err, rel * scale)
+        ok &= agree
+        print(f"{key:<18} {scale:>10.3e} {diff:>13.3e} {ours_err:>10.3e} {torch_err:>12.3e}  {'yes' if agree else 'NO'}")
+    print()
+    print(f"{'computation':<22} {'ours (s)':>9} {'PyTorch (s)':>12} {'ours/PyTorch':>13}")
+    for key in ["clcl_gallery_642", "loss_fwd_bwd_b128"]:
+        print(f"{key:<22} {t_ours[key]:>9.3f} {t_theirs[key]:>12.3f} {t_ours[key] / t_theirs[key]:>13.2f}")
+    print(f"\nPyTorch {t_theirs['torch']} on {t_theirs['threads']} threads; ours: {t_ours.get('backend', '?')}")
+    if not ok:
+        sys.exit("outputs disagree")
+
+
+if __name__ == "__main__":
+    cmd, folder = sys.argv[1], sys.argv[2]
+    {"inputs": make_inputs, "torch": run_torch, "report": report}[cmd](folder)

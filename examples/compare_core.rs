@@ -1,0 +1,225 @@
+//! Our side of the san-core speed comparison with PyTorch; run it through
+//! `scripts/compare-pytorch.sh`, which also runs `benches/reference/core.py`.
+//!
+//! `cargo run --release --example compare_core -- <folder>` reads `<folder>/inputs.safetensors`,
+//! times (median of several runs, after a warm-up) the CLCL score of the 642 gallery and one
+//! forward + backward of coarse + λ·fine loss at B=128, and writes `ours.safetensors`
+//! (outputs and gradients) and `ours.json` (seconds) next to them.
+
+use std::collections::BTreeMap;
+use std::error::Error;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::backend::{Autodiff, NdArray};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{Bool, Tensor, TensorData};
+use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+use san::san_core::host::to_vec_f32;
+use san::san_core::loss::{CoarseLossConfig, san_fine_loss};
+use san::san_core::similarity::{ClclConfig, clcl_candidates, clcl_gallery};
+
+const TAU_TOK: f64 = 0.07;
+const LAMBDA_FINE: f64 = 0.4;
+
+type Cpu = NdArray<f32>;
+type Train = Autodiff<Cpu>;
+
+struct Inputs<'a>(SafeTensors<'a>);
+
+impl Inputs<'_> {
+    fn view(&self, name: &str) -> Result<TensorView<'_>, Box<dyn Error>> {
+        self.0
+            .tensor(name)
+            .map_err(|e| format!("inputs.safetensors: tensor {name}: {e}").into())
+    }
+
+    fn float<B: Backend, const D: usize>(
+        &self,
+        name: &str,
+    ) -> Result<Tensor<B, D>, Box<dyn Error>> {
+        let v = self.view(name)?;
+        if v.dtype() != Dtype::F32 {
+            return Err(format!("{name}: expected F32, found {:?}", v.dtype()).into());
+        }
+        let data: Vec<f32> = v
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        Ok(Tensor::from_data(
+            TensorData::new(data, v.shape().to_vec()),
+            &Default::default(),
+        ))
+    }
+
+    fn mask<B: Backend, const D: usize>(
+        &self,
+        name: &str,
+    ) -> Result<Tensor<B, D, Bool>, Box<dyn Error>> {
+        let v = self.view(name)?;
+        let data: Vec<bool> = v.data().iter().map(|&b| b != 0).collect();
+        Ok(Tensor::from_data(
+            TensorData::new(data, v.shape().to_vec()),
+            &Default::default(),
+        ))
+    }
+
+    fn ids(&self, name: &str) -> Result<Vec<usize>, Box<dyn Error>> {
+        let v = self.view(name)?;
+        Ok(v.data()
+            .chunks_exact(8)
+            .map(|b| i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as usize)
+            .collect())
+    }
+}
+
+/// Median seconds of `repeats` runs after one warm-up, and the last output.
+fn timed<T>(repeats: usize, mut f: impl FnMut() -> T) -> (T, f64) {
+    let mut out = f();
+    let mut times = Vec::new();
+    for _ in 0..repeats {
+        let t0 = Instant::now();
+        out = f();
+        times.push(t0.elapsed().as_secs_f64());
+    }
+    times.sort_by(f64::total_cmp);
+    (out, times[times.len() / 2])
+}
+
+fn loss_step<B: AutodiffBackend>(
+    x: &Inputs<'_>,
+) -> Result<Vec<(String, Tensor<B::InnerBackend, 4>)>, Box<dyn Error>> {
+    let sign = x.float::<B, 3>("l_sign")?.require_grad();
+    let words = x.float::<B, 3>("l_words")?.require_grad();
+    let hard = x.float::<B, 4>("l_hard")?.require_grad();
+    let log_scale = x.float::<B, 1>("l_log_scale")?.require_grad();
+    let sign_mask = x.mask::<B, 2>("l_sign_mask")?;
+    let word_mask = x.mask::<B, 2>("l_word_mask")?;
+    let hard_mask = x.mask::<B, 3>("l_hard_mask")?;
+    let ids = x.ids("l_text_ids")?;
+    let [b, l, d] = words.dims();
+    // Chunks of 16 videos keep each temporary under glibc's mmap threshold, so buffers are
+    // reused instead of page-faulted in afresh (see BENCHMARKS.md).
+    let cfg = ClclConfig::new().with_tau_tok(TAU_TOK).with_chunk(16);
+    let scores = clcl_gallery(
+        sign.clone(),
+        sign_mask.clone(),
+        words.clone(),
+        word_mask.clone(),
+        &cfg,
+    );
+    let coarse = CoarseLossConfig::new().forward(&scores, log_scale.clone(), &ids);
+    let caps = Tensor::cat(vec![words.clone().reshape([b, 1, l, d]), hard.clone()], 1);
+    let caps_mask = Tensor::cat(vec![word_mask.reshape([b, 1, l]), hard_mask], 1);
+    let cand = clcl_candidates(sign.clone(), sign_mask, caps, caps_mask, TAU_TOK);
+    let loss = coarse + san_fine_loss(cand.v2t, log_scale.clone()).mul_scalar(LAMBDA_FINE);
+    let grads = loss.backward();
+    let mut out = vec![("loss".to_string(), loss.inner().reshape([1, 1, 1, 1]))];
+    let grad = |name: &str, g: Option<Tensor<B::InnerBackend, 4>>| -> Result<_, Box<dyn Error>> {
+        Ok((
+            name.to_string(),
+            g.ok_or(format!("no gradient for {name}"))?,
+        ))
+    };
+    out.push(grad(
+        "grad_l_sign",
+        sign.grad(&grads).map(|g| g.unsqueeze()),
+    )?);
+    out.push(grad(
+        "grad_l_words",
+        words.grad(&grads).map(|g| g.unsqueeze()),
+    )?);
+    out.push(grad("grad_l_hard", hard.grad(&grads))?);
+    out.push(grad(
+        "grad_l_log_scale",
+        log_scale.grad(&grads).map(|g| g.reshape([1, 1, 1, 1])),
+    )?);
+    Ok(out)
+}
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let folder = PathBuf::from(
+        std::env::args()
+            .nth(1)
+            .ok_or("usage: compare_core <folder with inputs.safetensors>")?,
+    );
+    let bytes = std::fs::read(folder.join("inputs.safetensors"))
+        .map_err(|e| format!("{}: {e}", folder.join("inputs.safetensors").display()))?;
+    let x = Inputs(SafeTensors::deserialize(&bytes)?);
+
+    let (g_sign, g_sm) = (
+        x.float::<Cpu, 3>("g_sign")?,
+        x.mask::<Cpu, 2>("g_sign_mask")?,
+    );
+    let (g_words, g_wm) = (
+        x.float::<Cpu, 3>("g_words")?,
+        x.mask::<Cpu, 2>("g_word_mask")?,
+    );
+    let cfg = ClclConfig::new().with_tau_tok(TAU_TOK);
+    let (gallery, t_gallery) = timed(3, || {
+        let s = clcl_gallery(
+            g_sign.clone(),
+            g_sm.clone(),
+            g_words.clone(),
+            g_wm.clone(),
+            &cfg,
+        );
+        (to_vec_f32(s.v2t), to_vec_f32(s.t2v))
+    });
+    let n = g_sign.dims()[0];
+
+    let (step, t_loss) = timed(5, || loss_step::<Train>(&x));
+    let step = step?;
+
+    let mut outputs: Vec<(String, Vec<f32>, Vec<usize>)> = vec![
+        ("gallery_v2t".into(), gallery.0, vec![n, n]),
+        ("gallery_t2v".into(), gallery.1, vec![n, n]),
+    ];
+    for (name, t) in step {
+        let shape: Vec<usize> = match name.as_str() {
+            "loss" | "grad_l_log_scale" => vec![1],
+            "grad_l_hard" => t.dims().to_vec(),
+            _ => t.dims()[1..].to_vec(),
+        };
+        outputs.push((name, to_vec_f32(t), shape));
+    }
+    write_outputs(&folder.join("ours.safetensors"), &outputs)?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let times = serde_json::json!({
+        "clcl_gallery_642": t_gallery,
+        "loss_fwd_bwd_b128": t_loss,
+        "backend": format!("burn 0.21 ndarray, fused CLCL kernel on {threads} threads"),
+    });
+    std::fs::write(
+        folder.join("ours.json"),
+        serde_json::to_string_pretty(&times)?,
+    )?;
+    println!("clcl_gallery_642 {t_gallery:.3} s, loss_fwd_bwd_b128 {t_loss:.3} s");
+    Ok(())
+}
+
+fn write_outputs(
+    path: &Path,
+    outputs: &[(String, Vec<f32>, Vec<usize>)],
+) -> Result<(), Box<dyn Error>> {
+    let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = outputs
+        .iter()
+        .map(|(name, v, shape)| {
+            (
+                name.clone(),
+                v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+                shape.clone(),
+            )
+        })
+        .collect();
+    let mut views = BTreeMap::new();
+    for (name, data, shape) in &bytes {
+        views.insert(
+            name.clone(),
+            TensorView::new(Dtype::F32, shape.clone(), data)?,
+        );
+    }
+    std::fs::write(path, safetensors::serialize(views, None)?)?;
+    Ok(())
+}
