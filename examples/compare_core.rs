@@ -25,6 +25,9 @@ const LAMBDA_FINE: f64 = 0.4;
 type Cpu = NdArray<f32>;
 type Train = Autodiff<Cpu>;
 
+/// Named output tensors (the loss and each gradient), padded to rank 4.
+type Named<B> = Vec<(String, Tensor<B, 4>)>;
+
 struct Inputs<'a>(SafeTensors<'a>);
 
 impl Inputs<'_> {
@@ -87,9 +90,7 @@ fn timed<T>(repeats: usize, mut f: impl FnMut() -> T) -> (T, f64) {
     (out, times[times.len() / 2])
 }
 
-fn loss_step<B: AutodiffBackend>(
-    x: &Inputs<'_>,
-) -> Result<Vec<(String, Tensor<B::InnerBackend, 4>)>, Box<dyn Error>> {
+fn loss_step<B: AutodiffBackend>(x: &Inputs<'_>) -> Result<Named<B::InnerBackend>, Box<dyn Error>> {
     let sign = x.float::<B, 3>("l_sign")?.require_grad();
     let words = x.float::<B, 3>("l_words")?.require_grad();
     let hard = x.float::<B, 4>("l_hard")?.require_grad();

@@ -31,3 +31,12 @@ pub mod metrics;
 pub mod mining;
 pub mod similarity;
 pub mod text;
+
+/// The backend unit tests run on: ndarray, or WGPU with the `test-wgpu` feature.
+#[cfg(test)]
+pub(crate) mod test_backend {
+    #[cfg(not(feature = "test-wgpu"))]
+    pub(crate) type B = burn::backend::NdArray<f32>;
+    #[cfg(feature = "test-wgpu")]
+    pub(crate) type B = burn::backend::Wgpu;
+}

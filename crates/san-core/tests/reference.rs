@@ -5,7 +5,15 @@
 
 use std::path::PathBuf;
 
-use burn::backend::{Autodiff, NdArray};
+use burn::backend::Autodiff;
+#[cfg(not(feature = "test-wgpu"))]
+use burn::backend::NdArray;
+
+/// The float32 backend under test: ndarray, or WGPU with the `test-wgpu` feature.
+#[cfg(not(feature = "test-wgpu"))]
+type F32 = NdArray<f32>;
+#[cfg(feature = "test-wgpu")]
+type F32 = burn::backend::Wgpu;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Bool, Tensor, TensorData};
 use san_core::host::to_vec_f32;
@@ -68,8 +76,9 @@ fn clcl_losses_and_gradients_match_pytorch() {
     let Some(doc) = reference("clcl_losses.json") else {
         return;
     };
+    #[cfg(not(feature = "test-wgpu"))]
     check::<Autodiff<NdArray<f64>>>(&doc, 1e-6, 1e-6);
-    check::<Autodiff<NdArray<f32>>>(&doc, 1e-5, 3e-4);
+    check::<Autodiff<F32>>(&doc, 1e-5, 3e-4);
 }
 
 fn check<B: AutodiffBackend>(doc: &Value, val_rel: f64, grad_rel: f64) {
@@ -171,7 +180,7 @@ fn check<B: AutodiffBackend>(doc: &Value, val_rel: f64, grad_rel: f64) {
 /// The fused CPU kernel (values only) against the same PyTorch values, in float32.
 #[test]
 fn fused_kernel_matches_pytorch() {
-    type A = Autodiff<NdArray<f32>>;
+    type A = Autodiff<F32>;
     let Some(doc) = reference("clcl_losses.json") else {
         return;
     };

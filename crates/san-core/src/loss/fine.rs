@@ -26,10 +26,9 @@ pub fn san_fine_loss<B: Backend>(v2t: Tensor<B, 2>, log_scale: Tensor<B, 1>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::backend::NdArray;
     use burn::tensor::TensorData;
 
-    type B = NdArray<f32>;
+    use crate::test_backend::B;
 
     #[test]
     fn matches_hand_computation() {

@@ -64,10 +64,9 @@ impl HingeLossConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::backend::NdArray;
     use burn::tensor::TensorData;
 
-    type B = NdArray<f32>;
+    use crate::test_backend::B;
 
     #[test]
     fn hand_example() {

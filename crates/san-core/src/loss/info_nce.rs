@@ -94,9 +94,8 @@ pub fn duplicate_mask<B: Backend>(text_ids: &[usize], device: &B::Device) -> Ten
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::backend::NdArray;
 
-    type B = NdArray<f32>;
+    use crate::test_backend::B;
 
     #[test]
     fn uniform_scores_give_log_b() {

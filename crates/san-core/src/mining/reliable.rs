@@ -125,10 +125,9 @@ impl ReliablePairs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::backend::NdArray;
     use burn::tensor::TensorData;
 
-    type B = NdArray<f32>;
+    use crate::test_backend::B;
 
     #[test]
     fn sharp_alignment_is_reliable_and_flat_is_not() {

@@ -1,0 +1,121 @@
+//! san-core benchmarks: CLCL similarity over the PHOENIX-2014T test gallery and one forward
+//! plus backward of the training loss. `cargo bench --bench core` runs them on the CPU
+//! backend; add `--features wgpu` or `--features cuda` for those backends as well.
+//! `scripts/compare-pytorch.sh` times the same computations in PyTorch.
+
+#![allow(missing_docs)] // criterion_group! generates an undocumented function
+
+use burn::backend::Autodiff;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{Bool, Distribution, Tensor};
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use san_core::loss::{CoarseLossConfig, san_fine_loss};
+use san_core::similarity::{ClclConfig, ClclKernel, clcl_candidates, clcl_gallery, l2_normalize};
+
+fn unit<B: Backend, const D: usize>(shape: [usize; D], device: &B::Device) -> Tensor<B, D> {
+    l2_normalize(Tensor::random(
+        shape,
+        Distribution::Normal(0.0, 1.0),
+        device,
+    ))
+}
+
+/// CLCL scores of a gallery: `n` videos × `n` texts, M clips, L words, dim D.
+fn bench_gallery<B: Backend>(c: &mut Criterion, name: &str, device: &B::Device) {
+    let mut group = c.benchmark_group(format!("clcl_gallery/{name}"));
+    group.sample_size(10);
+    // 642 × 64 × 32 × 512 is PHOENIX-2014T test; the tensor kernel is also timed on a
+    // smaller gallery (its 642 pass takes over a minute on the CPU).
+    let cases = [
+        (ClclKernel::Auto, 642),
+        (ClclKernel::Tensor, 128),
+        (ClclKernel::Auto, 128),
+    ];
+    for (kernel, n) in cases {
+        let (m, l, d) = (64, 32, 512);
+        let sign = unit::<B, 3>([n, m, d], device);
+        let words = unit::<B, 3>([n, l, d], device);
+        let sm = Tensor::<B, 2, Bool>::ones([n, m], device);
+        let wm = Tensor::<B, 2, Bool>::ones([n, l], device);
+        let cfg = ClclConfig::new().with_kernel(kernel);
+        let label = if kernel.is_fused::<B>(device) {
+            "fused"
+        } else {
+            "tensor"
+        };
+        group.bench_with_input(
+            BenchmarkId::new(label, format!("{n}x{m}x{l}x{d}")),
+            &n,
+            |b, _| {
+                b.iter(|| {
+                    let s = clcl_gallery(sign.clone(), sm.clone(), words.clone(), wm.clone(), &cfg);
+                    let _ = B::sync(device);
+                    s
+                })
+            },
+        );
+    }
+    group.finish();
+}
+
+/// Coarse InfoNCE + 0.4 · SAN fine loss, forward and backward, B=128, M=64, L=32, D=512, K=5.
+fn bench_loss<B: AutodiffBackend>(c: &mut Criterion, name: &str, device: &B::Device) {
+    let mut group = c.benchmark_group(format!("loss_fwd_bwd/{name}"));
+    group.sample_size(10);
+    let (b, m, l, d, k) = (128, 64, 32, 512, 5);
+    let sign = unit::<B, 3>([b, m, d], device);
+    let words = unit::<B, 3>([b, l, d], device);
+    let hard = unit::<B, 4>([b, k, l, d], device);
+    let sm = Tensor::<B, 2, Bool>::ones([b, m], device);
+    let wm = Tensor::<B, 2, Bool>::ones([b, l], device);
+    let hm = Tensor::<B, 3, Bool>::ones([b, k, l], device);
+    let ids: Vec<usize> = (0..b).collect();
+    let cfg = ClclConfig::new();
+    group.bench_function(
+        BenchmarkId::from_parameter(format!("b{b}_m{m}_l{l}_d{d}_k{k}")),
+        |bench| {
+            bench.iter(|| {
+                let sign = sign.clone().require_grad();
+                let words = words.clone().require_grad();
+                let log_scale =
+                    Tensor::<B, 1>::from_floats([(1.0f32 / 0.07).ln()], device).require_grad();
+                let scores =
+                    clcl_gallery(sign.clone(), sm.clone(), words.clone(), wm.clone(), &cfg);
+                let coarse = CoarseLossConfig::new().forward(&scores, log_scale.clone(), &ids);
+                let caps = Tensor::cat(vec![words.reshape([b, 1, l, d]), hard.clone()], 1);
+                let caps_mask = Tensor::cat(vec![wm.clone().reshape([b, 1, l]), hm.clone()], 1);
+                let cand = clcl_candidates(sign, sm.clone(), caps, caps_mask, 0.07);
+                let loss = coarse + san_fine_loss(cand.v2t, log_scale).mul_scalar(0.4);
+                let grads = loss.backward();
+                let _ = B::sync(device);
+                grads
+            })
+        },
+    );
+    group.finish();
+}
+
+fn benches(c: &mut Criterion) {
+    #[cfg(feature = "ndarray")]
+    {
+        type Cpu = burn::backend::NdArray<f32>;
+        bench_gallery::<Cpu>(c, "ndarray", &Default::default());
+        bench_loss::<Autodiff<Cpu>>(c, "ndarray", &Default::default());
+    }
+    #[cfg(feature = "wgpu")]
+    {
+        type Gpu = burn::backend::Wgpu;
+        bench_gallery::<Gpu>(c, "wgpu", &Default::default());
+        bench_loss::<Autodiff<Gpu>>(c, "wgpu", &Default::default());
+    }
+    #[cfg(feature = "cuda")]
+    {
+        type Gpu = burn::backend::Cuda;
+        bench_gallery::<Gpu>(c, "cuda", &Default::default());
+        bench_loss::<Autodiff<Gpu>>(c, "cuda", &Default::default());
+    }
+    let _ = c;
+}
+
+criterion_group!(core, benches);
+criterion_main!(core);
