@@ -19,6 +19,7 @@ use burn::tensor::{Bool, Tensor, TensorData};
 use san_core::host::to_vec_f32;
 use san_core::loss::{CoarseLossConfig, san_fine_loss};
 use san_core::metrics::{DuplicatePolicy, RetrievalMetrics, coarse_report, ranks};
+use san_core::mining::{Embeddings, InstanceMinerConfig, MiningSpace, mine_instances};
 use san_core::similarity::{ClclConfig, ClclKernel, clcl_candidates, clcl_gallery};
 use serde_json::Value;
 
@@ -266,6 +267,81 @@ fn metrics_match_pytorch() {
                     let report = coarse_report(matrix, n, &ids, policy);
                     assert_eq!(report.v2t, m, "{name} report v2t");
                 }
+            }
+        }
+    }
+}
+
+/// `../shared/reference/mining_small_seed7.json` (PyTorch, checked in float64): sign-aware
+/// and semantic instance mining with the identical-text, τ_sem and positive-aware
+/// exclusions, and sign-aware with the self and text-id exclusions only. N=257, K=5.
+#[test]
+fn instance_mining_matches_pytorch() {
+    let Some(doc) = reference("mining_small_seed7.json") else {
+        return;
+    };
+    let p = &doc["params"];
+    let (n, d, k) = (
+        p["n"].as_u64().unwrap() as usize,
+        p["d"].as_u64().unwrap() as usize,
+        p["k"].as_u64().unwrap() as usize,
+    );
+    let video: Vec<f32> = flat(&doc["inputs"]["v"])
+        .into_iter()
+        .map(|x| x as f32)
+        .collect();
+    let text: Vec<f32> = flat(&doc["inputs"]["t"])
+        .into_iter()
+        .map(|x| x as f32)
+        .collect();
+    let ids: Vec<usize> = flat(&doc["inputs"]["text_ids"])
+        .into_iter()
+        .map(|x| x as usize)
+        .collect();
+    let emb = Embeddings {
+        video: &video,
+        text: &text,
+        n,
+        dim: d,
+    };
+    let full = InstanceMinerConfig {
+        k,
+        tau_sem: Some(p["tau_sem"].as_f64().unwrap() as f32),
+        beta_pos: Some(p["beta"].as_f64().unwrap() as f32),
+        chunk: p["chunk"].as_u64().unwrap() as usize,
+        ..InstanceMinerConfig::default()
+    };
+    let cases = [
+        ("signaware", MiningSpace::SignAware, full.clone()),
+        ("semantic", MiningSpace::Semantic, full.clone()),
+        (
+            "signaware_ids_only",
+            MiningSpace::SignAware,
+            InstanceMinerConfig {
+                tau_sem: None,
+                beta_pos: None,
+                ..full
+            },
+        ),
+    ];
+    for (name, space, cfg) in cases {
+        let mined = mine_instances(emb, &ids, &InstanceMinerConfig { space, ..cfg });
+        let want = &doc["outputs"][name];
+        for i in 0..n {
+            let want_idx: Vec<i64> = flat(&want["indices"][i])
+                .into_iter()
+                .map(|x| x as i64)
+                .collect();
+            let got: Vec<i64> = mined.indices[i].iter().map(|&j| j as i64).collect();
+            // The reference pads a short list with -1; ours returns it shorter.
+            let want_real: Vec<i64> = want_idx.iter().copied().filter(|&j| j >= 0).collect();
+            assert_eq!(got, want_real, "{name}: anchor {i}");
+            let want_scores = flat(&want["scores"][i]);
+            for (g, w) in mined.scores[i].iter().zip(&want_scores) {
+                assert!(
+                    (f64::from(*g) - w).abs() < 1e-5,
+                    "{name}: anchor {i} score {g} vs {w}"
+                );
             }
         }
     }

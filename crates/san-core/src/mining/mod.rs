@@ -1,10 +1,14 @@
 //! Sign-aware hard-negative mining: reliable pairs → per-word features → links → filters →
-//! substitution. Each step is a small pure function.
+//! substitution, each a small pure function; and instance-level mining of neighbours.
 
+mod instance;
 mod reliable;
 mod substitute;
 mod table;
 
+pub use instance::{
+    Embeddings, InstanceMinerConfig, MinedNeighbours, MiningSpace, Sampling, mine_instances,
+};
 pub use reliable::{ReliablePairs, WordFeatures};
 pub use substitute::{single_word_substitutions, substitute};
 pub use table::{Aggregation, ConfusabilityTable, TableConfig, TextSimilarity, cosine, ordered};

@@ -174,9 +174,9 @@ pub fn clcl_gallery_fused(
     (v2t, t2v)
 }
 
-/// `dst[i, j] = ⟨lhs_i, rhs_j⟩` for row-major `lhs [m, k]` and `rhs [n, k]`.
+/// `dst[i, j] = ⟨lhs_i, rhs_j⟩` for row-major `lhs [m, k]` and `rhs [n, k]` (one thread).
 #[allow(unsafe_code)]
-fn matmul_nt(dst: &mut [f32], lhs: &[f32], rhs: &[f32], m: usize, n: usize, k: usize) {
+pub(crate) fn matmul_nt(dst: &mut [f32], lhs: &[f32], rhs: &[f32], m: usize, n: usize, k: usize) {
     assert!(dst.len() == m * n && lhs.len() == m * k && rhs.len() == n * k);
     // SAFETY: the three slices hold exactly m·n, m·k and n·k elements (checked above), and
     // the strides below address element (i, j) of dst at i·n + j, (i, p) of lhs at i·k + p
