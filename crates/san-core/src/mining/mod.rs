@@ -3,6 +3,7 @@
 
 mod instance;
 mod reliable;
+mod sampler;
 mod substitute;
 mod table;
 
@@ -10,5 +11,6 @@ pub use instance::{
     Embeddings, InstanceMinerConfig, MinedNeighbours, MiningSpace, Sampling, mine_instances,
 };
 pub use reliable::{ReliablePairs, WordFeatures};
+pub use sampler::NeighbourBatches;
 pub use substitute::{single_word_substitutions, substitute};
 pub use table::{Aggregation, ConfusabilityTable, TableConfig, TextSimilarity, cosine, ordered};
