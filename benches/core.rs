@@ -10,6 +10,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Bool, Distribution, Tensor};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use san_core::loss::{CoarseLossConfig, san_fine_loss};
+use san_core::mining::{Embeddings, InstanceMinerConfig, mine_instances};
 use san_core::similarity::{ClclConfig, ClclKernel, clcl_candidates, clcl_gallery, l2_normalize};
 
 fn unit<B: Backend, const D: usize>(shape: [usize; D], device: &B::Device) -> Tensor<B, D> {
@@ -95,7 +96,48 @@ fn bench_loss<B: AutodiffBackend>(c: &mut Criterion, name: &str, device: &B::Dev
     group.finish();
 }
 
+/// Instance mining (sign-aware, τ_sem and positive-aware filters on) at N=7096 (PHOENIX-2014T
+/// train), D=512, K=32, on all cores. Backend-independent host code.
+fn bench_mining(c: &mut Criterion) {
+    use rand::{RngExt, SeedableRng};
+    let (n, d, k) = (7096, 512, 32);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut unit_rows = |n: usize| -> Vec<f32> {
+        let mut v: Vec<f32> = (0..n * d).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+        for row in v.chunks_mut(d) {
+            let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
+            row.iter_mut().for_each(|x| *x /= norm);
+        }
+        v
+    };
+    let (video, text) = (unit_rows(n), unit_rows(n));
+    let ids: Vec<usize> = (0..n).collect();
+    let cfg = InstanceMinerConfig {
+        k,
+        beta_pos: Some(0.95),
+        ..InstanceMinerConfig::default()
+    };
+    let mut group = c.benchmark_group("instance_mining");
+    group.sample_size(10);
+    group.bench_function(format!("signaware/n{n}_d{d}_k{k}"), |b| {
+        b.iter(|| {
+            mine_instances(
+                Embeddings {
+                    video: &video,
+                    text: &text,
+                    n,
+                    dim: d,
+                },
+                &ids,
+                &cfg,
+            )
+        })
+    });
+    group.finish();
+}
+
 fn benches(c: &mut Criterion) {
+    bench_mining(c);
     #[cfg(feature = "ndarray")]
     {
         type Cpu = burn::backend::NdArray<f32>;

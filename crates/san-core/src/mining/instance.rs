@@ -153,10 +153,13 @@ pub fn mine_instances(
                         let anchor_text = &emb.text[anchors];
                         rank.resize(c * n, 0.0);
                         matmul_nt(&mut rank, anchor_rank, gallery_rank, c, n, d);
-                        if config.tau_sem.is_some() {
+                        // Semantic ranking already holds s(t_i, t_j).
+                        let reuse = config.space == MiningSpace::Semantic;
+                        if config.tau_sem.is_some() && !reuse {
                             sem.resize(c * n, 0.0);
                             matmul_nt(&mut sem, anchor_text, emb.text, c, n, d);
                         }
+                        let sem_scores: &[f32] = if reuse { &rank } else { &sem };
                         if config.beta_pos.is_some() {
                             pos.resize(c * n, 0.0);
                             matmul_nt(&mut pos, anchor_text, emb.video, c, n, d);
@@ -168,7 +171,7 @@ pub fn mine_instances(
                             for (j, &s) in rank[row.clone()].iter().enumerate() {
                                 let excluded = j == i
                                     || text_ids[j] == text_ids[i]
-                                    || config.tau_sem.is_some_and(|t| sem[row.start + j] >= t)
+                                    || config.tau_sem.is_some_and(|t| sem_scores[row.start + j] >= t)
                                     || config
                                         .beta_pos
                                         .is_some_and(|b| pos[row.start + j] > b * positive[i]);
