@@ -29,6 +29,7 @@ pub mod host;
 pub mod loss;
 pub mod metrics;
 pub mod mining;
+mod par;
 pub mod similarity;
 pub mod text;
 

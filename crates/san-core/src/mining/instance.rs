@@ -132,72 +132,61 @@ pub fn mine_instances(
     let next = AtomicUsize::new(0);
     let mut indices = vec![Vec::new(); n];
     let mut scores = vec![Vec::new(); n];
-    let results: Vec<(usize, Vec<usize>, Vec<f32>)> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut out = Vec::new();
-                    let (mut rank, mut sem, mut pos) = (Vec::new(), Vec::new(), Vec::new());
-                    let mut cand: Vec<(f32, usize)> = Vec::with_capacity(n);
-                    loop {
-                        let start = next.fetch_add(chunk, Ordering::Relaxed);
-                        if start >= n {
-                            break;
-                        }
-                        let c = chunk.min(n - start);
-                        let anchors = start * d..(start + c) * d;
-                        let (anchor_rank, gallery_rank) = match config.space {
-                            MiningSpace::SignAware => (&emb.video[anchors.clone()], emb.video),
-                            MiningSpace::Semantic => (&emb.text[anchors.clone()], emb.text),
-                        };
-                        let anchor_text = &emb.text[anchors];
-                        rank.resize(c * n, 0.0);
-                        matmul_nt(&mut rank, anchor_rank, gallery_rank, c, n, d);
-                        // Semantic ranking already holds s(t_i, t_j).
-                        let reuse = config.space == MiningSpace::Semantic;
-                        if config.tau_sem.is_some() && !reuse {
-                            sem.resize(c * n, 0.0);
-                            matmul_nt(&mut sem, anchor_text, emb.text, c, n, d);
-                        }
-                        let sem_scores: &[f32] = if reuse { &rank } else { &sem };
-                        if config.beta_pos.is_some() {
-                            pos.resize(c * n, 0.0);
-                            matmul_nt(&mut pos, anchor_text, emb.video, c, n, d);
-                        }
-                        for a in 0..c {
-                            let i = start + a;
-                            let row = a * n..(a + 1) * n;
-                            cand.clear();
-                            for (j, &s) in rank[row.clone()].iter().enumerate() {
-                                let excluded = j == i
-                                    || text_ids[j] == text_ids[i]
-                                    || config.tau_sem.is_some_and(|t| sem_scores[row.start + j] >= t)
-                                    || config
-                                        .beta_pos
-                                        .is_some_and(|b| pos[row.start + j] > b * positive[i]);
-                                if !excluded && !s.is_nan() {
-                                    cand.push((s, j));
-                                }
-                            }
-                            let picked = take_window(&mut cand, config, window_end, i);
-                            out.push((
-                                i,
-                                picked.iter().map(|&(_, j)| j).collect(),
-                                picked.iter().map(|&(s, _)| s).collect(),
-                            ));
-                        }
+    let results: Vec<(usize, Vec<usize>, Vec<f32>)> = crate::par::run_workers(threads, || {
+        let mut out = Vec::new();
+        let (mut rank, mut sem, mut pos) = (Vec::new(), Vec::new(), Vec::new());
+        let mut cand: Vec<(f32, usize)> = Vec::with_capacity(n);
+        loop {
+            let start = next.fetch_add(chunk, Ordering::Relaxed);
+            if start >= n {
+                break;
+            }
+            let c = chunk.min(n - start);
+            let anchors = start * d..(start + c) * d;
+            let (anchor_rank, gallery_rank) = match config.space {
+                MiningSpace::SignAware => (&emb.video[anchors.clone()], emb.video),
+                MiningSpace::Semantic => (&emb.text[anchors.clone()], emb.text),
+            };
+            let anchor_text = &emb.text[anchors];
+            rank.resize(c * n, 0.0);
+            matmul_nt(&mut rank, anchor_rank, gallery_rank, c, n, d);
+            // Semantic ranking already holds s(t_i, t_j).
+            let reuse = config.space == MiningSpace::Semantic;
+            if config.tau_sem.is_some() && !reuse {
+                sem.resize(c * n, 0.0);
+                matmul_nt(&mut sem, anchor_text, emb.text, c, n, d);
+            }
+            let sem_scores: &[f32] = if reuse { &rank } else { &sem };
+            if config.beta_pos.is_some() {
+                pos.resize(c * n, 0.0);
+                matmul_nt(&mut pos, anchor_text, emb.video, c, n, d);
+            }
+            for a in 0..c {
+                let i = start + a;
+                let row = a * n..(a + 1) * n;
+                cand.clear();
+                for (j, &s) in rank[row.clone()].iter().enumerate() {
+                    let excluded = j == i
+                        || text_ids[j] == text_ids[i]
+                        || config
+                            .tau_sem
+                            .is_some_and(|t| sem_scores[row.start + j] >= t)
+                        || config
+                            .beta_pos
+                            .is_some_and(|b| pos[row.start + j] > b * positive[i]);
+                    if !excluded && !s.is_nan() {
+                        cand.push((s, j));
                     }
-                    out
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| match w.join() {
-                Ok(rows) => rows,
-                Err(panic) => std::panic::resume_unwind(panic),
-            })
-            .collect()
+                }
+                let picked = take_window(&mut cand, config, window_end, i);
+                out.push((
+                    i,
+                    picked.iter().map(|&(_, j)| j).collect(),
+                    picked.iter().map(|&(s, _)| s).collect(),
+                ));
+            }
+        }
+        out
     });
     for (i, idx, sc) in results {
         indices[i] = idx;
@@ -262,23 +251,27 @@ mod tests {
 
     /// Four unit items: video angles 0°, 10°, 90°, 180° (exact where possible); texts
     /// equal to the videos.
-    fn circle() -> (Vec<f32>, Vec<f32>) {
+    fn circle() -> Vec<f32> {
         let r = 10f32.to_radians();
-        let v = vec![1.0, 0.0, r.cos(), r.sin(), 0.0, 1.0, -1.0, 0.0];
-        (v.clone(), v)
+        vec![1.0, 0.0, r.cos(), r.sin(), 0.0, 1.0, -1.0, 0.0]
+    }
+
+    /// 2-d items whose texts equal their videos.
+    fn same(v: &[f32]) -> Embeddings<'_> {
+        Embeddings {
+            video: v,
+            text: v,
+            n: v.len() / 2,
+            dim: 2,
+        }
     }
 
     #[test]
     fn nearest_first_with_ties_by_index() {
         // Hand geometry: from 0°, item 1 (cos 10° = 0.985), then item 2 (0), then 3 (−1).
         // From 90°: item 1 (sin 10° = 0.174), then items 0 and 3 tied at exactly 0.
-        let (v, t) = circle();
-        let emb = Embeddings {
-            video: &v,
-            text: &t,
-            n: 4,
-            dim: 2,
-        };
+        let v = circle();
+        let emb = same(&v);
         let m = mine_instances(emb, &[0, 1, 2, 3], &cfg(3));
         assert_eq!(m.indices[0], vec![1, 2, 3]);
         assert_eq!(m.indices[2], vec![1, 0, 3]);
@@ -286,12 +279,7 @@ mod tests {
         assert!(m.scores[0][2] < 0.0, "negative scores rank last");
         // Exact tie: two identical items 1 and 2 seen from item 0 → index order.
         let v = vec![1.0, 0.0, 0.0, 1.0, 0.0, 1.0];
-        let emb = Embeddings {
-            video: &v,
-            text: &v,
-            n: 3,
-            dim: 2,
-        };
+        let emb = same(&v);
         assert_eq!(
             mine_instances(emb, &[0, 1, 2], &cfg(2)).indices[0],
             vec![1, 2]
@@ -300,13 +288,8 @@ mod tests {
 
     #[test]
     fn exclusions_and_short_lists() {
-        let (v, t) = circle();
-        let emb = Embeddings {
-            video: &v,
-            text: &t,
-            n: 4,
-            dim: 2,
-        };
+        let v = circle();
+        let emb = same(&v);
         // Items 0 and 1 share a text: neither mines the other.
         let m = mine_instances(emb, &[5, 5, 2, 3], &cfg(3));
         assert_eq!(
@@ -336,13 +319,8 @@ mod tests {
 
     #[test]
     fn window_and_random_sampling() {
-        let (v, t) = circle();
-        let emb = Embeddings {
-            video: &v,
-            text: &t,
-            n: 4,
-            dim: 2,
-        };
+        let v = circle();
+        let emb = same(&v);
         let skip = InstanceMinerConfig {
             skip_top: 1,
             ..cfg(1)

@@ -118,54 +118,40 @@ pub fn clcl_gallery_fused(
     let next = AtomicUsize::new(0);
     let mut v2t = vec![0.0f32; nv * nt];
     let mut t2v = vec![0.0f32; nv * nt];
-    let rows: Vec<(usize, Vec<f32>, Vec<f32>)> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut out = Vec::new();
-                    let mut tile = Vec::new();
-                    let mut scratch = Scratch::default();
-                    loop {
-                        let a = next.fetch_add(1, Ordering::Relaxed);
-                        if a >= nv {
-                            break;
-                        }
-                        let s = &s_rows[s_off[a] * d..s_off[a + 1] * d];
-                        let mv = s_off[a + 1] - s_off[a];
-                        let mut rv = vec![f32::NAN; nt];
-                        let mut rt = vec![f32::NAN; nt];
-                        for &(b0, b1) in &blocks {
-                            let (c0, c1) = (w_off[b0], w_off[b1]);
-                            let nw = c1 - c0;
-                            if mv == 0 || nw == 0 {
-                                continue;
-                            }
-                            tile.clear();
-                            tile.resize(mv * nw, 0.0);
-                            matmul_nt(&mut tile, s, &w_rows[c0 * d..c1 * d], mv, nw, d);
-                            for b in b0..b1 {
-                                let (j0, j1) = (w_off[b] - c0, w_off[b + 1] - c0);
-                                if j1 > j0 {
-                                    let (x, y) =
-                                        reduce_block(&tile, nw, mv, j0, j1, inv_tau, &mut scratch);
-                                    rv[b] = x;
-                                    rt[b] = y;
-                                }
-                            }
-                        }
-                        out.push((a, rv, rt));
+    let rows: Vec<(usize, Vec<f32>, Vec<f32>)> = crate::par::run_workers(threads, || {
+        let mut out = Vec::new();
+        let mut tile = Vec::new();
+        let mut scratch = Scratch::default();
+        loop {
+            let a = next.fetch_add(1, Ordering::Relaxed);
+            if a >= nv {
+                break;
+            }
+            let s = &s_rows[s_off[a] * d..s_off[a + 1] * d];
+            let mv = s_off[a + 1] - s_off[a];
+            let mut rv = vec![f32::NAN; nt];
+            let mut rt = vec![f32::NAN; nt];
+            for &(b0, b1) in &blocks {
+                let (c0, c1) = (w_off[b0], w_off[b1]);
+                let nw = c1 - c0;
+                if mv == 0 || nw == 0 {
+                    continue;
+                }
+                tile.clear();
+                tile.resize(mv * nw, 0.0);
+                matmul_nt(&mut tile, s, &w_rows[c0 * d..c1 * d], mv, nw, d);
+                for b in b0..b1 {
+                    let (j0, j1) = (w_off[b] - c0, w_off[b + 1] - c0);
+                    if j1 > j0 {
+                        let (x, y) = reduce_block(&tile, nw, mv, j0, j1, inv_tau, &mut scratch);
+                        rv[b] = x;
+                        rt[b] = y;
                     }
-                    out
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| match w.join() {
-                Ok(rows) => rows,
-                Err(panic) => std::panic::resume_unwind(panic),
-            })
-            .collect()
+                }
+            }
+            out.push((a, rv, rt));
+        }
+        out
     });
     for (a, rv, rt) in rows {
         v2t[a * nt..(a + 1) * nt].copy_from_slice(&rv);
@@ -331,6 +317,17 @@ fn exp_nonpos(x: f32) -> f32 {
 mod tests {
     use super::*;
 
+    /// Host tokens with `len` slots per item, `n` taken from the mask.
+    fn tokens<'a>(values: &'a [f32], mask: &'a [bool], len: usize, dim: usize) -> HostTokens<'a> {
+        HostTokens {
+            values,
+            mask,
+            n: mask.len() / len,
+            len,
+            dim,
+        }
+    }
+
     #[test]
     fn exp_nonpos_matches_std() {
         let mut worst = 0.0f32;
@@ -362,20 +359,8 @@ mod tests {
     fn one_clip_one_word_is_the_dot_product() {
         let s = [0.6f32, 0.8];
         let w = [0.8f32, 0.6];
-        let st = HostTokens {
-            values: &s,
-            mask: &[true],
-            n: 1,
-            len: 1,
-            dim: 2,
-        };
-        let wt = HostTokens {
-            values: &w,
-            mask: &[true],
-            n: 1,
-            len: 1,
-            dim: 2,
-        };
+        let st = tokens(&s, &[true], 1, 2);
+        let wt = tokens(&w, &[true], 1, 2);
         let (v, t) = clcl_gallery_fused(st, wt, 0.07, 1);
         assert!((v[0] - 0.96).abs() < 1e-6 && (t[0] - 0.96).abs() < 1e-6);
     }
@@ -385,20 +370,8 @@ mod tests {
         // Text 0: one valid word (0,1) plus a padded word equal to the clip; text 1: no words.
         let s = [1.0f32, 0.0];
         let w = [0.0f32, 1.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0];
-        let st = HostTokens {
-            values: &s,
-            mask: &[true],
-            n: 1,
-            len: 1,
-            dim: 2,
-        };
-        let wt = HostTokens {
-            values: &w,
-            mask: &[true, false, false, false],
-            n: 2,
-            len: 2,
-            dim: 2,
-        };
+        let st = tokens(&s, &[true], 1, 2);
+        let wt = tokens(&w, &[true, false, false, false], 2, 2);
         let (v, t) = clcl_gallery_fused(st, wt, 0.07, 2);
         assert!(v[0].abs() < 1e-7 && t[0].abs() < 1e-7, "{v:?} {t:?}");
         assert!(v[1].is_nan() && t[1].is_nan());
@@ -413,20 +386,8 @@ mod tests {
         // (hand arithmetic; the other weights are e^-50 ≈ 2e-22 and smaller).
         let s = [1.0f32, -99.0];
         let w = [1.0f32, 0.5];
-        let st = HostTokens {
-            values: &s,
-            mask: &[true, true],
-            n: 1,
-            len: 2,
-            dim: 1,
-        };
-        let wt = HostTokens {
-            values: &w,
-            mask: &[true, true],
-            n: 1,
-            len: 2,
-            dim: 1,
-        };
+        let st = tokens(&s, &[true, true], 2, 1);
+        let wt = tokens(&w, &[true, true], 2, 1);
         let (v, _) = clcl_gallery_fused(st, wt, 0.01, 1);
         assert!((v[0] + 24.25).abs() < 1e-4, "{v:?}");
     }
