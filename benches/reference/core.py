@@ -23,6 +23,7 @@ CHUNK = 16
 GALLERY = dict(n=642, m=64, l=32, d=512)  # PHOENIX-2014T test
 LOSS = dict(b=128, m=64, l=32, d=512, k=5)
 LAMBDA_FINE = 0.4
+MINING = dict(n=7096, d=512, k=32, tau_sem=0.9, beta=0.95, chunk=256)  # PHOENIX-2014T train
 
 
 def masks(gen, n, length):
@@ -38,6 +39,13 @@ def unit(gen, *shape):
 def make_inputs(folder):
     gen = torch.Generator().manual_seed(20261126)
     g, s = GALLERY, LOSS
+    m_video = unit(gen, MINING["n"], MINING["d"])
+    # Captions related to their clips (s(t_i, v_i) ≈ 0.8), so the positive-aware filter bites
+    # on some candidates rather than on all of them.
+    m_text = torch.nn.functional.normalize(
+        m_video + 0.75 / MINING["d"] ** 0.5 * torch.randn(MINING["n"], MINING["d"], generator=gen),
+        dim=-1,
+    )
     t = {
         "g_sign": unit(gen, g["n"], g["m"], g["d"]),
         "g_sign_mask": masks(gen, g["n"], g["m"]),
@@ -52,6 +60,9 @@ def make_inputs(folder):
         "l_log_scale": torch.tensor([2.659260036932778]),  # log(1/0.07)
         # Every 16th caption repeats the previous one: duplicate texts in the batch.
         "l_text_ids": torch.tensor([i - (i % 16 == 15) for i in range(s["b"])], dtype=torch.int64),
+        "m_video": m_video,
+        "m_text": m_text,
+        "m_text_ids": torch.tensor([i - (i % 16 == 15) for i in range(MINING["n"])], dtype=torch.int64),
     }
     t = {k: (v.to(torch.uint8) if v.dtype == torch.bool else v.contiguous()) for k, v in t.items()}
     save_file(t, f"{folder}/inputs.safetensors")
@@ -102,6 +113,24 @@ def total_loss(sign, sign_mask, words, word_mask, hard, hard_mask, log_scale, te
     return coarse + LAMBDA_FINE * fine
 
 
+def mine(v, t, ids, k=MINING["k"], tau_sem=MINING["tau_sem"], beta=MINING["beta"], chunk=MINING["chunk"]):
+    """Sign-aware instance mining (DESIGN.md §3.4), chunked over anchors: top-k of s(v_i, v_j)
+    after excluding i, equal text ids, s(t_i, t_j) >= tau_sem and s(t_i, v_j) > beta s(t_i, v_i)."""
+    n = v.shape[0]
+    pos = (t * v).sum(1)
+    idx, val = [], []
+    for s0 in range(0, n, chunk):
+        rows = torch.arange(s0, min(s0 + chunk, n))
+        score = v[rows] @ v.T
+        excl = (ids[rows, None] == ids[None, :]) | ((t[rows] @ t.T) >= tau_sem)
+        excl |= (t[rows] @ v.T) > beta * pos[rows, None]
+        excl[torch.arange(len(rows)), rows] = True
+        top = score.masked_fill(excl, float("-inf")).topk(k, dim=1)
+        idx.append(top.indices)
+        val.append(top.values)
+    return torch.cat(idx), torch.cat(val)
+
+
 def timed(fn, repeats):
     fn()  # warm-up
     times = []
@@ -131,14 +160,17 @@ def run_torch(folder):
         return loss.detach(), {k: v.grad for k, v in p.items()}
 
     (loss, grads), t_loss = timed(step, 5)
-    out = {"gallery_v2t": gv, "gallery_t2v": gt, "loss": loss.reshape(1)}
+    with torch.no_grad():
+        (m_idx, m_val), t_mine = timed(lambda: mine(x["m_video"], x["m_text"], x["m_text_ids"]), 3)
+    out = {"gallery_v2t": gv, "gallery_t2v": gt, "loss": loss.reshape(1),
+           "mining_indices": m_idx.float(), "mining_scores": m_val}
     out.update({f"grad_{k}": v.contiguous() for k, v in grads.items()})
     # The same step in float64 (not timed): the yardstick for both float32 results.
     loss64, grads64 = step(torch.float64)
     out["f64_loss"] = loss64.reshape(1)
     out.update({f"f64_grad_{k}": v.contiguous() for k, v in grads64.items()})
     save_file(out, f"{folder}/torch.safetensors")
-    times = {"clcl_gallery_642": t_gallery, "loss_fwd_bwd_b128": t_loss,
+    times = {"clcl_gallery_642": t_gallery, "loss_fwd_bwd_b128": t_loss, "instance_mining_7096": t_mine,
              "torch": torch.__version__, "threads": torch.get_num_threads()}
     with open(f"{folder}/torch.json", "w") as f:
         json.dump(times, f, indent=1)
@@ -153,10 +185,25 @@ def report(folder):
     print(f"{'output':<18} {'max |ref|':>10} {'ours-PyTorch':>13} {'ours-f64':>10} {'PyTorch-f64':>12}  agree")
     for key in sorted(k for k in theirs if not k.startswith("f64_")):
         a, b = ours[key].double(), theirs[key].double()
+        if key.startswith("mining_"):
+            # Short lists: PyTorch pads with -inf scores (and arbitrary ids), we with -1.
+            real = torch.isfinite(theirs["mining_scores"])
+            a, b = torch.where(real, a, 0.0), torch.where(real, b, 0.0)
         scale = b.abs().max().item()
         diff = (a - b).abs().max().item()
         exact = theirs.get(f"f64_{key}")
-        if exact is None:
+        if key == "mining_indices":
+            # Neighbour ids must be identical, except where two neighbours' scores are within
+            # 1e-6 of each other (float32 rounding may order such near-ties either way).
+            ours_err, torch_err = float("nan"), float("nan")
+            sc = theirs["mining_scores"].double()
+            gaps = (sc[:, :, None] - sc[:, None, :]).abs()
+            gaps += torch.eye(sc.shape[1], dtype=gaps.dtype) * 1e9
+            near_tie = gaps.min(2).values <= 1e-6
+            wrong = (a != b) & ~near_tie
+            print(f"  mining: {(a != b).sum().item()} of {a.numel()} ids differ, all at near-ties: {not wrong.any().item()}")
+            agree = a.shape == b.shape and not wrong.any().item()
+        elif exact is None:
             # Values: float32 on both sides, ~1e-6 of the largest entry apart.
             ours_err, torch_err = float("nan"), float("nan")
             agree = a.shape == b.shape and diff <= 1e-5 * scale
@@ -176,7 +223,7 @@ def report(folder):
         print(f"{key:<18} {scale:>10.3e} {diff:>13.3e} {ours_err:>10.3e} {torch_err:>12.3e}  {'yes' if agree else 'NO'}")
     print()
     print(f"{'computation':<22} {'ours (s)':>9} {'PyTorch (s)':>12} {'ours/PyTorch':>13}")
-    for key in ["clcl_gallery_642", "loss_fwd_bwd_b128"]:
+    for key in ["clcl_gallery_642", "loss_fwd_bwd_b128", "instance_mining_7096"]:
         print(f"{key:<22} {t_ours[key]:>9.3f} {t_theirs[key]:>12.3f} {t_ours[key] / t_theirs[key]:>13.2f}")
     print(f"\nPyTorch {t_theirs['torch']} on {t_theirs['threads']} threads; ours: {t_ours.get('backend', '?')}")
     if not ok:
