@@ -23,6 +23,11 @@ use san_core::mining::{Embeddings, InstanceMinerConfig, MiningSpace, mine_instan
 use san_core::similarity::{ClclConfig, ClclKernel, clcl_candidates, clcl_gallery};
 use serde_json::Value;
 
+/// The tests of this file run one at a time: once, under a full parallel test run, the
+/// float64 gradient check came out with a float32-sized error (1.8e-4 relative), and never
+/// when run alone; until that is understood, no other kernel runs beside it.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn reference(name: &str) -> Option<Value> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../../shared/reference")
@@ -74,6 +79,7 @@ fn close(got: &[f32], want: &[f64], what: &str, rel: f64) {
 /// rounding in the gradients, so they get a looser bound than the values.
 #[test]
 fn clcl_losses_and_gradients_match_pytorch() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let Some(doc) = reference("clcl_losses.json") else {
         return;
     };
@@ -181,6 +187,7 @@ fn check<B: AutodiffBackend>(doc: &Value, val_rel: f64, grad_rel: f64) {
 /// The fused CPU kernel (values only) against the same PyTorch values, in float32.
 #[test]
 fn fused_kernel_matches_pytorch() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     type A = Autodiff<F32>;
     let Some(doc) = reference("clcl_losses.json") else {
         return;
@@ -218,6 +225,7 @@ fn fused_kernel_matches_pytorch() {
 /// T2V ranks its rows, V2T the rows of its transpose.
 #[test]
 fn metrics_match_pytorch() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let Some(doc) = reference("metrics_small.json") else {
         return;
     };
@@ -277,6 +285,7 @@ fn metrics_match_pytorch() {
 /// exclusions, and sign-aware with the self and text-id exclusions only. N=257, K=5.
 #[test]
 fn instance_mining_matches_pytorch() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let Some(doc) = reference("mining_small_seed7.json") else {
         return;
     };
