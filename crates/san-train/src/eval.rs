@@ -1,7 +1,8 @@
 //! Evaluation: coarse retrieval in both directions over a split's gallery, and fine-grained
-//! V2T over per-query small galleries (the true caption and its single-word substitutions).
+//! V2T and T2V over per-query small galleries (the true caption and its single-word
+//! substitutions; the true video and the videos of such substitutions).
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Int, Tensor, TensorData};
@@ -10,6 +11,7 @@ use san_core::host::to_vec_f32;
 use san_core::metrics::{
     DuplicatePolicy, RetrievalMetrics, RetrievalReport, coarse_report, gallery_ranks,
 };
+use san_core::mining::FineGrainedBenchmark;
 use san_core::similarity::{ClclConfig, clcl_candidates, clcl_gallery};
 use san_data::batch::{BatcherConfig, pad_ids};
 use san_data::sample::Sample;
@@ -68,7 +70,11 @@ pub fn concat_tokens<B: Backend>(parts: Vec<Tokens<B>>) -> Tokens<B> {
     }
 }
 
-/// Coarse retrieval over the split, plus fine-grained V2T when `distractors` are given.
+/// Coarse retrieval over the split, plus fine-grained V2T and T2V when a benchmark is given.
+///
+/// Benchmark queries are matched to samples by name; unknown names are skipped. FG-V2T
+/// covers the queries with at least one distractor caption, FG-T2V those with at least
+/// one distractor video.
 #[allow(clippy::too_many_arguments)]
 pub fn evaluate<B: Backend>(
     model: &RetrievalModel<B>,
@@ -76,7 +82,7 @@ pub fn evaluate<B: Backend>(
     vocab: &Vocabulary,
     batcher: &BatcherConfig,
     clcl: &ClclConfig,
-    distractors: Option<&BTreeMap<String, Vec<Vec<String>>>>,
+    benchmark: Option<&FineGrainedBenchmark>,
     policy: DuplicatePolicy,
     device: &B::Device,
 ) -> RetrievalReport {
@@ -85,21 +91,31 @@ pub fn evaluate<B: Backend>(
     let scores = clcl_gallery(
         sign.tokens.clone(),
         sign.mask.clone(),
-        text.tokens,
-        text.mask,
+        text.tokens.clone(),
+        text.mask.clone(),
         clcl,
     );
     let host = to_vec_f32(scores.score());
     let ids: Vec<usize> = samples.iter().map(|s| s.text_id).collect();
     let mut report = coarse_report(&host, n, &ids, policy);
-    if let Some(distractors) = distractors {
-        let mut galleries = Vec::new();
-        for (i, s) in samples.iter().enumerate() {
-            let Some(others) = distractors.get(&s.name).filter(|d| !d.is_empty()) else {
-                continue;
-            };
-            let captions: Vec<Vec<usize>> = std::iter::once(&s.words)
-                .chain(others)
+    let Some(benchmark) = benchmark else {
+        return report;
+    };
+    let index: HashMap<&str, usize> = samples
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.name.as_str(), i))
+        .collect();
+    let [_, m, d] = sign.tokens.dims();
+    let [_, l_text, _] = text.tokens.dims();
+    let (mut v2t, mut t2v) = (Vec::new(), Vec::new());
+    for item in &benchmark.items {
+        let Some(&i) = index.get(item.name.as_str()) else {
+            continue;
+        };
+        if !item.distractors.is_empty() {
+            let captions: Vec<Vec<usize>> = std::iter::once(&item.caption)
+                .chain(&item.distractors)
                 .map(|c| vocab.encode(c))
                 .collect();
             let k = captions.len();
@@ -109,20 +125,38 @@ pub fn evaluate<B: Backend>(
                 Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [k, l]), device),
                 Tensor::<B, 2, Bool>::from_data(TensorData::new(mask, [k, l]), device),
             );
-            let [_, _, d] = tokens.tokens.dims();
-            let [_, m, _] = sign.tokens.dims();
-            let one_sign = sign.tokens.clone().narrow(0, i, 1); // [1, M, D]
-            let one_mask = sign.mask.clone().narrow(0, i, 1).reshape([1, m]);
             let cand = clcl_candidates(
-                one_sign,
-                one_mask,
+                sign.tokens.clone().narrow(0, i, 1),
+                sign.mask.clone().narrow(0, i, 1).reshape([1, m]),
                 tokens.tokens.reshape([1, k, l, d]),
                 tokens.mask.reshape([1, k, l]),
                 clcl.tau_tok,
             );
-            galleries.push(to_vec_f32(cand.score()));
+            v2t.push(to_vec_f32(cand.score()));
         }
-        report.fine_grained = Some(RetrievalMetrics::from_ranks(&gallery_ranks(&galleries)));
+        let videos: Vec<i64> = std::iter::once(i)
+            .chain(
+                item.distractor_videos
+                    .iter()
+                    .filter_map(|v| index.get(v.as_str()).copied()),
+            )
+            .map(|j| j as i64)
+            .collect();
+        if videos.len() > 1 {
+            let k = videos.len();
+            let pick = Tensor::<B, 1, Int>::from_data(TensorData::new(videos, [k]), device);
+            let scores = clcl_gallery(
+                sign.tokens.clone().select(0, pick.clone()),
+                sign.mask.clone().select(0, pick),
+                text.tokens.clone().narrow(0, i, 1),
+                text.mask.clone().narrow(0, i, 1).reshape([1, l_text]),
+                clcl,
+            );
+            t2v.push(to_vec_f32(scores.score()));
+        }
     }
+    report.fine_grained = Some(RetrievalMetrics::from_ranks(&gallery_ranks(&v2t)));
+    report.fine_grained_t2v =
+        (!t2v.is_empty()).then(|| RetrievalMetrics::from_ranks(&gallery_ranks(&t2v)));
     report
 }

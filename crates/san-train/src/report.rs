@@ -3,7 +3,7 @@
 use std::fmt;
 
 use san_core::metrics::RetrievalReport;
-use san_core::mining::{ConfusabilityTable, ReliablePairs};
+use san_core::mining::{ConfusabilityTable, FineGrainedBenchmark, ReliablePairs};
 use serde::{Deserialize, Serialize};
 
 use crate::config::TrainConfig;
@@ -37,6 +37,11 @@ pub struct TableReport {
     pub linked_words: usize,
     /// Unordered links.
     pub links: usize,
+    /// Training captions with at least one table word (those that get substituted
+    /// negatives rather than the batch fallback).
+    pub captions_covered: usize,
+    /// Training captions.
+    pub captions: usize,
     /// (precision, recall) of the links against signsim's families.
     pub sign_aware_pr: Option<(f64, f64)>,
     /// (precision, recall) of a semantic table (word vectors, same β) against the families.
@@ -66,7 +71,11 @@ impl TableReport {
             );
             Some(semantic.precision_recall(t))
         });
+        let captions: Vec<Vec<String>> = corpus.train.iter().map(|s| s.words.clone()).collect();
+        let summary = table.summary(&captions);
         Self {
+            captions_covered: summary.captions_covered,
+            captions: summary.captions,
             occurrences: pairs.seen(),
             reliable_pairs: pairs.reliable(),
             aligned_words: pairs.words().len(),
@@ -91,8 +100,39 @@ pub struct RunReport {
     pub table_seconds: f64,
     /// Words with links in the table used at the end of stage 2.
     pub final_table_words: usize,
-    /// Where the fine-grained distractors came from.
-    pub fine_grained_source: String,
+    /// The test split's fine-grained benchmark.
+    pub fine_grained: Option<BenchmarkReport>,
+}
+
+/// What the fine-grained benchmark of a split holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BenchmarkReport {
+    /// Where the distractors came from.
+    pub source: String,
+    /// Queries.
+    pub queries: usize,
+    /// Most distractor captions per query.
+    pub max_distractors: usize,
+    /// Queries with fewer distractor captions than that.
+    pub short: usize,
+    /// Queries with none (left out of FG-V2T).
+    pub without_distractors: usize,
+    /// Queries with at least one distractor video (the FG-T2V queries).
+    pub with_distractor_videos: usize,
+}
+
+impl BenchmarkReport {
+    /// Summarises a benchmark.
+    pub fn new(b: &FineGrainedBenchmark) -> Self {
+        Self {
+            source: b.source.clone(),
+            queries: b.items.len(),
+            max_distractors: b.max_distractors,
+            short: b.short(),
+            without_distractors: b.without_distractors(),
+            with_distractor_videos: b.with_distractor_videos(),
+        }
+    }
 }
 
 impl fmt::Display for RunReport {
@@ -124,12 +164,27 @@ impl fmt::Display for RunReport {
             row("FG-V2T R@5", a.r5, b.r5)?;
             row("FG-V2T MRR", 100.0 * a.mrr, 100.0 * b.mrr)?;
         }
+        if let (Some(a), Some(b)) = (&s1.fine_grained_t2v, &s2.fine_grained_t2v) {
+            row("FG-T2V R@1", a.r1, b.r1)?;
+            row("FG-T2V MRR", 100.0 * a.mrr, 100.0 * b.mrr)?;
+        }
         writeln!(
             f,
             "chance T2V R@1: {:.1}",
             100.0 / s1.t2v.queries.max(1) as f64
         )?;
-        writeln!(f, "fine-grained distractors: {}", self.fine_grained_source)?;
+        if let Some(b) = &self.fine_grained {
+            writeln!(
+                f,
+                "fine-grained benchmark ({}): {} queries, {} with fewer than {} distractor captions ({} with none), {} with distractor videos",
+                b.source,
+                b.queries,
+                b.short,
+                b.max_distractors,
+                b.without_distractors,
+                b.with_distractor_videos
+            )?;
+        }
         writeln!(
             f,
             "epochs selected: stage 1 {}/{} ({:.0} s), stage 2 {}/{} ({:.0} s)",
@@ -143,12 +198,14 @@ impl fmt::Display for RunReport {
         let t = &self.table;
         writeln!(
             f,
-            "SAN table: {} reliable pairs of {} word occurrences, {} aligned words, {} linked words, {} links ({:.1} s)",
+            "SAN table: {} reliable pairs of {} word occurrences, {} aligned words, {} linked words, {} links, {}/{} training captions covered ({:.1} s)",
             t.reliable_pairs,
             t.occurrences,
             t.aligned_words,
             t.linked_words,
             t.links,
+            t.captions_covered,
+            t.captions,
             self.table_seconds
         )?;
         if let Some((p, r)) = t.sign_aware_pr {

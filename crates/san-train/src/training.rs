@@ -2,7 +2,6 @@
 //! table from the selected stage-1 model, stage 2 with `L_coarse + λ·L_fine`. Models are
 //! selected on dev; test is evaluated once per stage, with the selected model.
 
-use std::collections::BTreeMap;
 use std::time::Instant;
 
 use burn::module::AutodiffModule;
@@ -14,7 +13,7 @@ use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
 use san_core::loss::{CoarseLossConfig, san_fine_loss};
 use san_core::metrics::{DuplicatePolicy, RetrievalReport};
-use san_core::mining::{ConfusabilityTable, ReliablePairs, substitute};
+use san_core::mining::{ConfusabilityTable, FineGrainedBenchmark, ReliablePairs, substitute};
 use san_core::similarity::{ClclConfig, clcl_candidates, clcl_gallery};
 use san_data::batch::pad_ids;
 use san_data::sample::Sample;
@@ -25,7 +24,7 @@ use san_models::text_encoder::WordEncoderConfig;
 use crate::config::{Stage2Init, TrainConfig};
 use crate::corpus::Corpus;
 use crate::eval::{encode_split, evaluate};
-use crate::report::{RunReport, StageReport, TableReport};
+use crate::report::{BenchmarkReport, RunReport, StageReport, TableReport};
 
 /// Which loss a stage trains with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,47 +60,37 @@ fn clcl(config: &TrainConfig) -> ClclConfig {
         .with_chunk(config.eval_chunk)
 }
 
-/// Fine-grained galleries: word lists of each sample's distractors.
-fn fg_galleries(
+/// The fine-grained benchmark of a split: signsim's ground-truth distractors when the
+/// corpus has them, otherwise single-word substitutions from `table` (the stage-1 model's).
+/// T2V distractor videos come from the ground-truth pairs, or from `table`.
+pub fn fine_grained_benchmark(
     corpus: &Corpus,
     split: &str,
     samples: &[Sample],
     table: Option<&ConfusabilityTable>,
     config: &TrainConfig,
-) -> Option<BTreeMap<String, Vec<Vec<String>>>> {
-    if let Some(truth) = corpus.distractors(split) {
-        return Some(
-            truth
-                .iter()
-                .map(|(name, d)| {
-                    (
-                        name.clone(),
-                        d.iter()
-                            .map(|s| s.split(' ').map(String::from).collect())
-                            .collect(),
-                    )
-                })
-                .collect(),
-        );
+) -> Option<FineGrainedBenchmark> {
+    let queries: Vec<(String, Vec<String>)> = samples
+        .iter()
+        .map(|s| (s.name.clone(), s.words.clone()))
+        .collect();
+    if let (Some(meta), Some(truth)) = (&corpus.signsim, corpus.distractors(split)) {
+        let pairs = ConfusabilityTable::from_pairs(&meta.confusable_pairs, 1.0);
+        return Some(FineGrainedBenchmark::from_ground_truth(
+            &queries,
+            truth,
+            &pairs,
+            config.fine_grained_distractors,
+            "signsim ground truth",
+        ));
     }
-    let table = table?;
-    let mut rng = StdRng::seed_from_u64(config.seed ^ 0xF6);
-    Some(
-        samples
-            .iter()
-            .map(|s| {
-                (
-                    s.name.clone(),
-                    san_core::mining::single_word_substitutions(
-                        &s.words,
-                        table,
-                        config.fine_grained_distractors,
-                        &mut rng,
-                    ),
-                )
-            })
-            .collect(),
-    )
+    Some(FineGrainedBenchmark::build(
+        &queries,
+        table?,
+        config.fine_grained_distractors,
+        config.seed ^ 0xF6,
+        "stage-1 SAN table",
+    ))
 }
 
 /// Builds the SAN table from a model over the training split.
@@ -151,8 +140,9 @@ pub fn build_table<B: Backend>(
     (table, pairs)
 }
 
-/// Word ids of `[own caption, hard captions…]` for each item of a batch; items with no
-/// table word fall back to other captions of the batch.
+/// Word ids of `[own caption, hard captions…]` for each item of a batch; what the table
+/// cannot fill (all of it for items with no table word) comes from other captions of the
+/// batch.
 fn hard_captions(
     items: &[&Sample],
     table: &ConfusabilityTable,
@@ -171,25 +161,25 @@ fn hard_captions(
             .collect();
         out.push(corpus.vocab.encode(&words));
         let mut hard = substitute(&words, table, config.n_swap, k, rng);
-        if hard.is_empty() {
-            let others: Vec<usize> = (0..items.len())
-                .filter(|&j| j != i && items[j].text_id != s.text_id)
-                .collect();
-            for _ in 0..k {
-                let j = if others.is_empty() {
-                    i
-                } else {
-                    others[rng.random_range(0..others.len())]
-                };
-                hard.push(
-                    items[j]
-                        .words
-                        .iter()
-                        .take(config.batcher.max_words)
-                        .cloned()
-                        .collect(),
-                );
-            }
+        // Fallback (DESIGN §3.3 step 4): other captions of the batch fill what the table
+        // cannot (all of it when no word of the caption is in the table).
+        let others: Vec<usize> = (0..items.len())
+            .filter(|&j| j != i && items[j].text_id != s.text_id)
+            .collect();
+        while hard.len() < k {
+            let j = if others.is_empty() {
+                i
+            } else {
+                others[rng.random_range(0..others.len())]
+            };
+            hard.push(
+                items[j]
+                    .words
+                    .iter()
+                    .take(config.batcher.max_words)
+                    .cloned()
+                    .collect(),
+            );
         }
         out.extend(hard.iter().map(|h| corpus.vocab.encode(h)));
     }
@@ -275,7 +265,7 @@ fn train_stage<B: AutodiffBackend>(
     corpus: &Corpus,
     config: &TrainConfig,
     mut table: Option<ConfusabilityTable>,
-    dev_fg: Option<&BTreeMap<String, Vec<Vec<String>>>>,
+    dev_fg: Option<&FineGrainedBenchmark>,
     rng: &mut StdRng,
     device: &B::Device,
     hook: EpochHook<'_>,
@@ -343,10 +333,10 @@ pub fn run<B: AutodiffBackend>(
     let mut rng = StdRng::seed_from_u64(config.seed);
     let inner = device.clone();
     let clcl_cfg = clcl(config);
-    let dev_truth = fg_galleries(corpus, "dev", &corpus.dev, None, config);
+    let dev_truth = fine_grained_benchmark(corpus, "dev", &corpus.dev, None, config);
     let eval_split = |model: &RetrievalModel<B::InnerBackend>,
                       samples: &[Sample],
-                      fg: Option<&BTreeMap<String, Vec<Vec<String>>>>| {
+                      fg: Option<&FineGrainedBenchmark>| {
         evaluate(
             model,
             samples,
@@ -382,9 +372,9 @@ pub fn run<B: AutodiffBackend>(
     let table_report = TableReport::new(&table, &pairs, corpus, config);
     let table_secs = t_table.elapsed().as_secs_f64();
 
-    let dev_fg =
-        dev_truth.or_else(|| fg_galleries(corpus, "dev", &corpus.dev, Some(&table), config));
-    let test_fg = fg_galleries(corpus, "test", &corpus.test, Some(&table), config);
+    let dev_fg = dev_truth
+        .or_else(|| fine_grained_benchmark(corpus, "dev", &corpus.dev, Some(&table), config));
+    let test_fg = fine_grained_benchmark(corpus, "test", &corpus.test, Some(&table), config);
     let test1 = eval_split(&stage1.valid(), &corpus.test, test_fg.as_ref());
     let dev1 = if dev1.fine_grained.is_none() {
         eval_split(&stage1.valid(), &corpus.dev, dev_fg.as_ref())
@@ -434,11 +424,7 @@ pub fn run<B: AutodiffBackend>(
         table: table_report,
         table_seconds: table_secs,
         final_table_words: final_table.map_or(0, |t| t.len()),
-        fine_grained_source: if corpus.signsim.is_some() {
-            "signsim ground truth".into()
-        } else {
-            "stage-1 SAN table".into()
-        },
+        fine_grained: test_fg.as_ref().map(BenchmarkReport::new),
     }
 }
 
@@ -495,10 +481,11 @@ mod tests {
         assert_eq!(caps.len(), 3 * 3, "[own, hard, hard] per item");
         let v = &c.vocab;
         assert_eq!(caps[0], v.encode(&c.train[0].words));
-        // Item 0 has a table word: both hard captions swap regen → sonne.
+        // Item 0 has one table word with one option: one distinct negative swaps
+        // regen → sonne, and a batch caption fills the second slot.
         let swapped: Vec<String> = ["im", "nord", "sonne"].map(String::from).to_vec();
         assert_eq!(caps[1], v.encode(&swapped));
-        assert_eq!(caps[2], v.encode(&swapped));
+        assert!(caps[2] == v.encode(&c.train[1].words) || caps[2] == v.encode(&c.train[2].words));
         // Item 1 has none: its hard captions are other captions of the batch.
         for h in &caps[4..6] {
             assert!(*h == v.encode(&c.train[0].words) || *h == v.encode(&c.train[2].words));
@@ -519,6 +506,7 @@ mod tests {
             t2v: m(1),
             v2t: m(2),
             fine_grained: None,
+            fine_grained_t2v: None,
         };
         assert_eq!(selection_score(&coarse), 50.0);
         let fine = RetrievalReport {

@@ -23,5 +23,6 @@ pub fn coarse_report(
         t2v: RetrievalMetrics::from_ranks(&ranks(&scores_tv, n, text_ids, policy)),
         v2t: RetrievalMetrics::from_ranks(&ranks(scores_vt, n, text_ids, policy)),
         fine_grained: None,
+        fine_grained_t2v: None,
     }
 }

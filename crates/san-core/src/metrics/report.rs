@@ -68,6 +68,11 @@ pub struct RetrievalReport {
     pub v2t: RetrievalMetrics,
     /// Fine-grained video-to-text over per-query small galleries.
     pub fine_grained: Option<RetrievalMetrics>,
+    /// Fine-grained text-to-video: each query against its video and the videos whose
+    /// captions are single-word confusable substitutions of it, over the queries that
+    /// have such videos.
+    #[serde(default)]
+    pub fine_grained_t2v: Option<RetrievalMetrics>,
 }
 
 impl fmt::Display for RetrievalReport {
@@ -88,6 +93,9 @@ impl fmt::Display for RetrievalReport {
         row("V2T", &self.v2t)?;
         if let Some(fg) = &self.fine_grained {
             row("FG-V2T", fg)?;
+        }
+        if let Some(fg) = &self.fine_grained_t2v {
+            row("FG-T2V", fg)?;
         }
         Ok(())
     }
@@ -116,6 +124,7 @@ mod tests {
             t2v: m,
             v2t: m,
             fine_grained: Some(m),
+            fine_grained_t2v: None,
         };
         let s = r.to_string();
         assert!(s.contains("T2V") && s.contains("FG-V2T") && s.contains("100.0"));

@@ -1,16 +1,21 @@
 //! Sign-aware hard-negative mining: reliable pairs → per-word features → links → filters →
 //! substitution, each a small pure function; and instance-level mining of neighbours.
 
+mod benchmark;
 mod instance;
 mod reliable;
 mod sampler;
 mod substitute;
 mod table;
 
+pub use benchmark::{BenchmarkProblem, FineGrainedBenchmark, FineGrainedItem, t2v_distractors};
 pub use instance::{
     Embeddings, InstanceMinerConfig, MinedNeighbours, MiningSpace, Sampling, mine_instances,
 };
-pub use reliable::{ReliablePairs, WordFeatures};
+pub use reliable::{ReliablePairs, WordFeatures, WordPieces};
 pub use sampler::NeighbourBatches;
 pub use substitute::{single_word_substitutions, substitute};
-pub use table::{Aggregation, ConfusabilityTable, TableConfig, TextSimilarity, cosine, ordered};
+pub use table::{
+    Aggregation, ConfusabilityTable, TableConfig, TableDiagnostics, TableProblem, TableSummary,
+    TextSimilarity, cosine, family_pairs, ordered,
+};

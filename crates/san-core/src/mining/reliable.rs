@@ -1,14 +1,18 @@
 //! Reliable sign–word pairs (SAN step 2, `DESIGN.md` §3.3): for each word `w` of a training
 //! pair, the softmax over clips of `E[:, w] / τ_tok`; if its maximum exceeds `α`, the clip
 //! feature at the argmax is a reliable sign feature of `w`.
+//!
+//! Mining works on whole words. With a sub-word tokenizer, [`WordPieces`] maps tokens back
+//! to words, and a word's feature is the mean of its pieces' features, re-normalised.
 
 use std::collections::BTreeMap;
 
 use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
-use burn::tensor::{Bool, Tensor};
+use burn::tensor::{Bool, Tensor, TensorData};
 
 use crate::host::{to_vec_f32, to_vec_i64};
+use crate::similarity::l2_normalize;
 
 /// Per-word accumulated sign features, streamed over a corpus batch by batch.
 #[derive(Debug, Clone, Default)]
@@ -32,6 +36,17 @@ pub struct WordFeatures {
     pub count: usize,
     /// The first few reliable features, unnormalised as they came.
     pub samples: Vec<Vec<f32>>,
+}
+
+/// How the sub-word tokens of a batch make up its words.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WordPieces {
+    /// `token_word[n][t]`: the position, within item `n`'s word list, of the word that
+    /// token `t` belongs to; `None` for padding and special tokens.
+    pub token_word: Vec<Vec<Option<usize>>>,
+    /// `word_ids[n][w]`: the vocabulary id of word `w` of item `n`, or `None` for stop
+    /// words and anything else that must not be mined.
+    pub word_ids: Vec<Vec<Option<usize>>>,
 }
 
 impl ReliablePairs {
@@ -87,17 +102,88 @@ impl ReliablePairs {
                     continue;
                 }
                 let clip = argmax[b * l + j] as usize;
-                let f = &feats[(b * m + clip) * d..(b * m + clip + 1) * d];
-                let entry = self.words.entry(id).or_insert_with(|| WordFeatures {
-                    sum: vec![0.0; d],
-                    ..WordFeatures::default()
-                });
-                entry.sum.iter_mut().zip(f).for_each(|(s, x)| *s += x);
-                entry.count += 1;
-                if entry.samples.len() < self.keep {
-                    entry.samples.push(f.to_vec());
+                self.push(id, &feats[(b * m + clip) * d..(b * m + clip + 1) * d]);
+            }
+        }
+    }
+
+    /// Adds one batch whose text side is sub-word tokens.
+    ///
+    /// Each word's feature is the mean of its pieces' token features, L2-normalised, so
+    /// `E` stays a cosine; a word with no piece (all its tokens cut by padding) is skipped.
+    /// Then as [`ReliablePairs::add_batch`]. Token positions past `tokens`' length and word
+    /// positions past `word_ids[n]` are ignored.
+    ///
+    /// # Shapes
+    /// - `sign`: `[N, M, D]`; `sign_mask`: `[N, M]`; `tokens`: `[N, T, D]`
+    pub fn add_pieces<B: Backend>(
+        &mut self,
+        sign: Tensor<B, 3>,
+        sign_mask: Tensor<B, 2, Bool>,
+        tokens: Tensor<B, 3>,
+        pieces: &WordPieces,
+        tau_tok: f64,
+        alpha: f64,
+    ) {
+        let [n, t, _] = tokens.dims();
+        let l = pieces
+            .word_ids
+            .iter()
+            .map(Vec::len)
+            .max()
+            .unwrap_or(0)
+            .max(1);
+        // pool[n, w, t] = 1 / |pieces of w| for the pieces of word w.
+        let mut pool = vec![0.0f32; n * l * t];
+        let mut ids = vec![vec![None; l]; n];
+        for b in 0..n.min(pieces.token_word.len()).min(pieces.word_ids.len()) {
+            let words = &pieces.word_ids[b];
+            let mut count = vec![0usize; words.len()];
+            for &w in pieces.token_word[b].iter().take(t).flatten() {
+                if w < words.len() {
+                    count[w] += 1;
                 }
             }
+            for (j, &w) in pieces.token_word[b].iter().take(t).enumerate() {
+                if let Some(w) = w.filter(|&w| w < words.len()) {
+                    pool[(b * l + w) * t + j] = 1.0 / count[w] as f32;
+                }
+            }
+            for (w, id) in words.iter().enumerate() {
+                if count[w] > 0 {
+                    ids[b][w] = *id;
+                }
+            }
+        }
+        let pool = Tensor::<B, 3>::from_data(TensorData::new(pool, [n, l, t]), &tokens.device());
+        let words = l2_normalize(pool.matmul(tokens));
+        self.add_batch(sign, sign_mask, words, &ids, tau_tok, alpha);
+    }
+
+    /// Records one reliable feature of word `id` directly (for features aligned by other
+    /// means). The first call fixes the feature dimension; a feature of another length is
+    /// ignored and `false` returned.
+    pub fn record(&mut self, id: usize, feature: &[f32]) -> bool {
+        if self.dim == 0 {
+            self.dim = feature.len();
+        }
+        if feature.len() != self.dim || feature.is_empty() {
+            return false;
+        }
+        self.seen += 1;
+        self.push(id, feature);
+        true
+    }
+
+    fn push(&mut self, id: usize, f: &[f32]) {
+        let entry = self.words.entry(id).or_insert_with(|| WordFeatures {
+            sum: vec![0.0; f.len()],
+            ..WordFeatures::default()
+        });
+        entry.sum.iter_mut().zip(f).for_each(|(s, x)| *s += x);
+        entry.count += 1;
+        if entry.samples.len() < self.keep {
+            entry.samples.push(f.to_vec());
         }
     }
 
@@ -164,5 +250,51 @@ mod tests {
         let mut r = ReliablePairs::new(4);
         r.add_batch(sign, mask, words, &[vec![Some(3)]], 0.07, 0.7);
         assert_eq!(r.words()[&3].sum, vec![0.0, 1.0]);
+    }
+
+    #[test]
+    fn sub_word_pieces_are_averaged_into_their_word() {
+        // Clips (1,0) and (0,1). Word 0 has pieces (0.6,0.8) and (1,0): mean (0.8,0.4),
+        // cosines 0.894 / 0.447 with the clips → softmax max 1/(1+e^{-0.447/0.07}) ≈ 0.998,
+        // reliable at clip 0 (its first piece alone would pick clip 1). Word 1 is one piece
+        // (0,1) → clip 1. Word 2 is a stop word (id None); the last token is padding.
+        let dev = Default::default();
+        let sign = Tensor::<B, 3>::from_data(
+            TensorData::new(vec![1.0f32, 0.0, 0.0, 1.0], [1, 2, 2]),
+            &dev,
+        );
+        let tokens = Tensor::<B, 3>::from_data(
+            TensorData::new(
+                vec![0.6f32, 0.8, 1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0],
+                [1, 5, 2],
+            ),
+            &dev,
+        );
+        let mask = Tensor::<B, 2, Bool>::from_data(TensorData::from([[true, true]]), &dev);
+        let pieces = WordPieces {
+            token_word: vec![vec![Some(0), Some(0), Some(1), Some(2), None]],
+            word_ids: vec![vec![Some(5), Some(6), None]],
+        };
+        let mut r = ReliablePairs::new(4);
+        r.add_pieces(sign, mask, tokens, &pieces, 0.07, 0.7);
+        assert_eq!(r.seen(), 2);
+        assert_eq!(r.reliable(), 2);
+        assert_eq!(r.words()[&5].sum, vec![1.0, 0.0]);
+        assert_eq!(r.words()[&6].sum, vec![0.0, 1.0]);
+    }
+
+    #[test]
+    fn recorded_features_accumulate_and_keep_samples() {
+        let mut r = ReliablePairs::new(1);
+        assert!(r.record(2, &[1.0, 0.0]));
+        assert!(r.record(2, &[0.0, 1.0]));
+        assert!(!r.record(2, &[1.0, 0.0, 0.0]), "wrong dimension is refused");
+        let w = &r.words()[&2];
+        assert_eq!((w.count, w.sum.clone()), (2, vec![1.0, 1.0]));
+        assert_eq!(
+            w.samples,
+            vec![vec![1.0, 0.0]],
+            "keeps at most `keep` samples"
+        );
     }
 }

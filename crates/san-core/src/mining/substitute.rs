@@ -6,12 +6,16 @@ use rand::{Rng, RngExt};
 
 use super::table::ConfusabilityTable;
 
-/// Returns `n_hard` negative captions of `caption`.
+/// Returns up to `n_hard` distinct negative captions of `caption`, none equal to it.
 ///
-/// Each negative replaces `n_swap` distinct words that appear in the table (fewer when the
-/// caption has fewer) by a confusable word drawn uniformly from the word's links. An empty
-/// result means no word of the caption is in the table; the caller then falls back to
-/// other captions of the batch. Deterministic for a seeded `rng`.
+/// Each negative replaces `min(n_swap, t)` distinct positions, where `t` counts the
+/// caption's words that have a confusable word other than themselves, by one of those
+/// words drawn uniformly. Deterministic for a seeded `rng`.
+///
+/// Fewer than `n_hard` come back only when the caption admits fewer distinct negatives
+/// (then all of them, shuffled). **Fallback:** an empty result means no word of the
+/// caption is in the table (or `n_swap` is 0); SAN's trainer then takes other captions of
+/// the batch as negatives (`DESIGN.md` §3.3, step 4).
 pub fn substitute<R: Rng + ?Sized>(
     caption: &[String],
     table: &ConfusabilityTable,
@@ -19,24 +23,83 @@ pub fn substitute<R: Rng + ?Sized>(
     n_hard: usize,
     rng: &mut R,
 ) -> Vec<Vec<String>> {
-    let mut slots: Vec<usize> = (0..caption.len())
-        .filter(|&i| !table.confusable(&caption[i]).is_empty())
-        .collect();
-    if slots.is_empty() || n_swap == 0 {
+    // Per position: the distinct replacement words other than the word itself.
+    let mut slots: Vec<(usize, Vec<&str>)> = Vec::new();
+    for (i, word) in caption.iter().enumerate() {
+        let mut options: Vec<&str> = table
+            .confusable(word)
+            .iter()
+            .map(|(w, _)| w.as_str())
+            .filter(|w| *w != word)
+            .collect();
+        options.sort_unstable();
+        options.dedup();
+        if !options.is_empty() {
+            slots.push((i, options));
+        }
+    }
+    let swaps = n_swap.min(slots.len());
+    if swaps == 0 || n_hard == 0 {
         return Vec::new();
     }
-    (0..n_hard)
-        .map(|_| {
-            slots.shuffle(rng);
-            let mut negative = caption.to_vec();
-            for &i in slots.iter().take(n_swap) {
-                let options = table.confusable(&caption[i]);
-                let pick = rng.random_range(0..options.len());
-                negative[i] = options[pick].0.clone();
-            }
-            negative
-        })
-        .collect()
+    // Distinct negatives = Σ over `swaps`-subsets of slots of Π option counts (each negative
+    // determines which positions changed and to what), saturating.
+    let mut ways = vec![0u64; swaps + 1];
+    ways[0] = 1;
+    for (_, options) in &slots {
+        for k in (1..=swaps).rev() {
+            ways[k] = ways[k].saturating_add(ways[k - 1].saturating_mul(options.len() as u64));
+        }
+    }
+    let available = ways[swaps];
+    if available <= 4 * n_hard as u64 {
+        let mut all = Vec::new();
+        enumerate(caption, &slots, swaps, 0, &mut caption.to_vec(), &mut all);
+        all.shuffle(rng);
+        all.truncate(n_hard);
+        return all;
+    }
+    // More than 4·n_hard negatives exist, so rejection of repeats ends quickly.
+    let mut out: Vec<Vec<String>> = Vec::with_capacity(n_hard);
+    let mut order: Vec<usize> = (0..slots.len()).collect();
+    while out.len() < n_hard {
+        order.shuffle(rng);
+        let mut negative = caption.to_vec();
+        for &s in order.iter().take(swaps) {
+            let (i, options) = &slots[s];
+            negative[*i] = options[rng.random_range(0..options.len())].to_string();
+        }
+        if !out.contains(&negative) {
+            out.push(negative);
+        }
+    }
+    out
+}
+
+/// Every negative that changes exactly `left` more slots from `from` on, in order.
+fn enumerate(
+    caption: &[String],
+    slots: &[(usize, Vec<&str>)],
+    left: usize,
+    from: usize,
+    current: &mut Vec<String>,
+    out: &mut Vec<Vec<String>>,
+) {
+    if left == 0 {
+        out.push(current.clone());
+        return;
+    }
+    for s in from..slots.len() {
+        if slots.len() - s < left {
+            break;
+        }
+        let (i, options) = &slots[s];
+        for option in options {
+            current[*i] = option.to_string();
+            enumerate(caption, slots, left - 1, s + 1, current, out);
+        }
+        current[*i] = caption[*i].clone();
+    }
 }
 
 /// Every caption that differs from `caption` in exactly one word, replaced by one of its
@@ -87,11 +150,13 @@ mod tests {
     }
 
     #[test]
-    fn swaps_exactly_n_swap_table_words() {
+    fn swaps_n_swap_table_words_and_returns_all_when_few_exist() {
+        // nord has 1 option, regen 2 → exactly 1·2 = 2 distinct negatives with 2 swaps.
         let cap = words("im nord regen morgen");
         let mut rng = StdRng::seed_from_u64(7);
         let negs = substitute(&cap, &table(), 2, 5, &mut rng);
-        assert_eq!(negs.len(), 5);
+        assert_eq!(negs.len(), 2, "{negs:?}");
+        assert_ne!(negs[0], negs[1]);
         for n in &negs {
             let changed: Vec<usize> = (0..cap.len()).filter(|&i| n[i] != cap[i]).collect();
             assert_eq!(changed, vec![1, 2], "{n:?}");
@@ -104,6 +169,66 @@ mod tests {
             substitute(&cap, &table(), 2, 5, &mut rng2),
             "seeded → deterministic"
         );
+    }
+
+    #[test]
+    fn caption_shorter_than_n_swap_swaps_what_it_has() {
+        // One word, two options: n_swap = 2 swaps the single word → 2 negatives.
+        let mut rng = StdRng::seed_from_u64(2);
+        let mut negs = substitute(&words("regen"), &table(), 2, 5, &mut rng);
+        negs.sort();
+        assert_eq!(negs, vec![words("sonne"), words("wind")]);
+    }
+
+    #[test]
+    fn many_options_give_n_hard_distinct_negatives() {
+        let mut t = ConfusabilityTable::default();
+        for w in ["a", "b", "c", "d"] {
+            let others = (0..6).map(|k| (format!("{w}{k}"), 0.8)).collect();
+            t.links.insert(w.to_string(), others);
+        }
+        let cap = words("a b c d");
+        let mut rng = StdRng::seed_from_u64(9);
+        // 6 subsets of 2 words × 36 choices = 216 ≫ 4·5, so sampled with rejection.
+        let negs = substitute(&cap, &t, 2, 5, &mut rng);
+        assert_eq!(negs.len(), 5);
+        for (i, n) in negs.iter().enumerate() {
+            assert_eq!((0..4).filter(|&p| n[p] != cap[p]).count(), 2);
+            assert!(!negs[..i].contains(n), "distinct");
+        }
+    }
+
+    #[test]
+    fn self_links_are_never_used() {
+        let mut t = ConfusabilityTable::default();
+        t.links.insert("x".into(), vec![("x".into(), 1.0)]);
+        let mut rng = StdRng::seed_from_u64(1);
+        assert!(substitute(&words("x y"), &t, 2, 5, &mut rng).is_empty());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_the_original_and_always_distinct(
+            cap in proptest::collection::vec(0usize..6, 0..7),
+            links in proptest::collection::vec((0usize..6, 0usize..8), 0..12),
+            n_swap in 0usize..4,
+            n_hard in 0usize..8,
+            seed in 0u64..1000,
+        ) {
+            let mut t = ConfusabilityTable::default();
+            for (a, b) in links {
+                t.links.entry(format!("w{a}")).or_default().push((format!("w{b}"), 0.9));
+            }
+            let cap: Vec<String> = cap.iter().map(|i| format!("w{i}")).collect();
+            let mut rng = StdRng::seed_from_u64(seed);
+            let negs = substitute(&cap, &t, n_swap, n_hard, &mut rng);
+            proptest::prop_assert!(negs.len() <= n_hard);
+            for (i, n) in negs.iter().enumerate() {
+                proptest::prop_assert!(n != &cap);
+                proptest::prop_assert_eq!(n.len(), cap.len());
+                proptest::prop_assert!(!negs[..i].contains(n));
+            }
+        }
     }
 
     #[test]

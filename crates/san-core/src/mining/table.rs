@@ -1,12 +1,17 @@
 //! Confusability tables (`DESIGN.md` §3.3): the sign-aware table of SAN, built from reliable
-//! sign–word pairs, and the semantic (text-space) table it is compared against.
+//! sign–word pairs, and the semantic (text-space) table it is compared against; their
+//! summary statistics, JSON form and diagnostics against ground truth.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use burn::config::Config;
 use serde::{Deserialize, Serialize};
 
 use super::reliable::ReliablePairs;
+use crate::par::run_workers;
+use crate::similarity::matmul_nt;
 
 /// How the sign features of a word are compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -42,23 +47,103 @@ pub struct TableConfig {
     /// Minimum reliable pairs for a word to enter the table.
     #[config(default = 1)]
     pub min_count: usize,
+    /// Worker threads for the link search (0: all available cores).
+    #[config(default = 0)]
+    pub threads: usize,
 }
 
 /// Similarity of two words in a text space (`None` when either is unknown).
 pub type TextSimilarity<'a> = &'a dyn Fn(&str, &str) -> Option<f32>;
 
-/// A word → confusable words table. Links are sorted by score, descending, then by word.
+/// A word → confusable words table. Links are symmetric, never join a word to itself, and
+/// each list is sorted by score descending, then by word.
+///
+/// Serialises (serde) as `{"word": [["other", score], …], …}`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ConfusabilityTable {
     /// word → [(confusable word, score)]
     pub links: BTreeMap<String, Vec<(String, f32)>>,
 }
 
+/// Why a table read from outside is not a valid table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TableProblem {
+    /// A word is linked to itself.
+    SelfLink(String),
+    /// A score is NaN or infinite.
+    NonFinite(String, String),
+    /// A word lists the same confusable word twice.
+    Repeated(String, String),
+}
+
+impl fmt::Display for TableProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::SelfLink(w) => write!(f, "word {w:?} is linked to itself"),
+            Self::NonFinite(a, b) => write!(f, "link {a:?} → {b:?}: expected a finite score"),
+            Self::Repeated(a, b) => write!(f, "word {a:?} lists {b:?} more than once"),
+        }
+    }
+}
+
+impl std::error::Error for TableProblem {}
+
+/// Coverage statistics of a table over a set of captions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TableSummary {
+    /// Words with at least one link.
+    pub words: usize,
+    /// Unordered links.
+    pub links: usize,
+    /// Mean links per linked word.
+    pub mean_links_per_word: f64,
+    /// Most links of any word.
+    pub max_links_per_word: usize,
+    /// Captions examined.
+    pub captions: usize,
+    /// Captions with at least one table word (those `substitute` can make negatives for).
+    pub captions_covered: usize,
+}
+
+impl fmt::Display for TableSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} words, {} links ({:.2} per word, at most {}); {}/{} captions have a table word",
+            self.words,
+            self.links,
+            self.mean_links_per_word,
+            self.max_links_per_word,
+            self.captions_covered,
+            self.captions
+        )
+    }
+}
+
+/// A table's links scored against ground-truth confusable pairs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TableDiagnostics {
+    /// Share of the table's links that are true (0 for an empty table).
+    pub precision: f64,
+    /// Share of the true pairs the table finds (0 when there are none).
+    pub recall: f64,
+    /// Links that are true pairs.
+    pub true_links: usize,
+    /// Links that are not.
+    pub false_links: usize,
+    /// True pairs the table misses.
+    pub missed: usize,
+}
+
 impl ConfusabilityTable {
     /// Builds SAN's sign-aware table from reliable pairs.
     ///
-    /// `vocab[id]` names word `id`. `text_sim`, when given with `tau_syn`, scores two words
-    /// in a text space; links at or above `tau_syn` are dropped as likely synonyms.
+    /// Words are the ids collected in `pairs`, named by `vocab[id]`; ids outside `vocab`,
+    /// stop words and words with fewer than `min_count` pairs are left out. Two different
+    /// words are linked when the cosine of their sign features is above `β`: of the mean
+    /// prototypes (`Aggregation::Mean`), or the best pair of kept features
+    /// (`Aggregation::Any`). `text_sim`, when given with `tau_syn`, scores two words in a
+    /// text space; links at or above `tau_syn` are dropped as likely synonyms.
     pub fn sign_aware(
         pairs: &ReliablePairs,
         vocab: &[String],
@@ -66,72 +151,89 @@ impl ConfusabilityTable {
         text_sim: Option<TextSimilarity<'_>>,
     ) -> Self {
         let stop: BTreeSet<&str> = config.stop_words.iter().map(String::as_str).collect();
-        let entries: Vec<(&str, Vec<Vec<f32>>)> = pairs
-            .words()
-            .iter()
-            .filter(|(_, f)| f.count >= config.min_count)
-            .filter_map(|(&id, f)| {
-                let word = vocab.get(id)?.as_str();
-                if stop.contains(word) {
-                    return None;
-                }
-                let feats = match config.aggregation {
-                    Aggregation::Mean => vec![normalized(&f.sum)],
-                    Aggregation::Any => f.samples.iter().map(|s| normalized(s)).collect(),
-                };
-                Some((word, feats))
-            })
-            .collect();
-        let mut links: BTreeMap<String, Vec<(String, f32)>> = BTreeMap::new();
-        for (i, (wi, fi)) in entries.iter().enumerate() {
-            for (wj, fj) in entries.iter().skip(i + 1) {
-                if wi == wj {
-                    continue;
-                }
-                let score = fi
-                    .iter()
-                    .flat_map(|a| fj.iter().map(move |b| dot(a, b)))
-                    .fold(f32::NEG_INFINITY, f32::max);
-                if f64::from(score) <= config.beta {
-                    continue;
-                }
-                if let (Some(tau), Some(sim)) = (config.tau_syn, text_sim)
-                    && sim(wi, wj).is_some_and(|s| f64::from(s) >= tau)
-                {
-                    continue;
-                }
-                link(&mut links, wi, wj, score);
+        let mut words: Vec<&str> = Vec::new();
+        let mut rows: Vec<Vec<f32>> = Vec::new();
+        let mut owner: Vec<usize> = Vec::new();
+        for (&id, f) in pairs.words() {
+            if f.count < config.min_count || f.count == 0 {
+                continue;
             }
+            let Some(word) = vocab.get(id).map(String::as_str) else {
+                continue;
+            };
+            if stop.contains(word) {
+                continue;
+            }
+            let feats: Vec<Vec<f32>> = match config.aggregation {
+                Aggregation::Mean => vec![normalized(&f.sum)],
+                Aggregation::Any => f.samples.iter().map(|s| normalized(s)).collect(),
+            };
+            owner.extend(std::iter::repeat_n(words.len(), feats.len()));
+            rows.extend(feats);
+            words.push(word);
+        }
+        let mut links: BTreeMap<String, Vec<(String, f32)>> = BTreeMap::new();
+        for (a, b, score) in best_pairs_above(&rows, &owner, config.beta, config.threads) {
+            let (wa, wb) = (words[a], words[b]);
+            if wa == wb {
+                continue;
+            }
+            if let (Some(tau), Some(sim)) = (config.tau_syn, text_sim)
+                && sim(wa, wb).is_some_and(|s| f64::from(s) >= tau)
+            {
+                continue;
+            }
+            link(&mut links, wa, wb, score);
         }
         Self::finish(links, config.top_k)
     }
 
-    /// Builds the semantic baseline table from word vectors: words linked by the cosine of
-    /// their vectors, above `beta`, with the same top-k, stop-word and `tau_syn` options.
+    /// Builds the semantic baseline table from any word → vector map (FastText `.vec`
+    /// vectors, or the text encoder's own word embeddings): words linked by the cosine of
+    /// their vectors above `β`, with the same top-k and stop-word options. `tau_syn` drops
+    /// links at or above it, so the window `(β, τ_syn)` keeps related words and not
+    /// synonyms. `alpha`, `aggregation` and `min_count` do not apply; vectors whose length
+    /// differs from the first word's are skipped.
     pub fn semantic(vectors: &BTreeMap<String, Vec<f32>>, config: &TableConfig) -> Self {
         let stop: BTreeSet<&str> = config.stop_words.iter().map(String::as_str).collect();
-        let entries: Vec<(&str, Vec<f32>)> = vectors
+        let dim = vectors.values().next().map_or(0, Vec::len);
+        let (words, rows): (Vec<&str>, Vec<Vec<f32>>) = vectors
             .iter()
-            .filter(|(w, _)| !stop.contains(w.as_str()))
+            .filter(|(w, v)| !stop.contains(w.as_str()) && !v.is_empty() && v.len() == dim)
             .map(|(w, v)| (w.as_str(), normalized(v)))
-            .collect();
+            .unzip();
+        let owner: Vec<usize> = (0..rows.len()).collect();
         let mut links: BTreeMap<String, Vec<(String, f32)>> = BTreeMap::new();
-        for (i, (wi, vi)) in entries.iter().enumerate() {
-            for (wj, vj) in entries.iter().skip(i + 1) {
-                let score = dot(vi, vj);
-                let beyond_syn = config.tau_syn.is_some_and(|t| f64::from(score) >= t);
-                if f64::from(score) <= config.beta || beyond_syn {
-                    continue;
-                }
-                link(&mut links, wi, wj, score);
+        for (a, b, score) in best_pairs_above(&rows, &owner, config.beta, config.threads) {
+            if config.tau_syn.is_some_and(|t| f64::from(score) >= t) {
+                continue;
             }
+            link(&mut links, words[a], words[b], score);
         }
         Self::finish(links, config.top_k)
+    }
+
+    /// A table holding the given unordered pairs, both ways, all with `score` (e.g. a
+    /// ground truth). Pairs of a word with itself are skipped.
+    pub fn from_pairs<'a>(
+        pairs: impl IntoIterator<Item = &'a (String, String)>,
+        score: f32,
+    ) -> Self {
+        let mut links = BTreeMap::new();
+        for (a, b) in pairs {
+            if a != b {
+                link(&mut links, a, b, score);
+            }
+        }
+        Self::finish(links, None)
     }
 
     fn finish(mut links: BTreeMap<String, Vec<(String, f32)>>, top_k: Option<usize>) -> Self {
         for list in links.values_mut() {
             list.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            // Two vocabulary ids with one name: keep the word's best link only.
+            let mut seen = BTreeSet::new();
+            list.retain(|(w, _)| seen.insert(w.clone()));
             if let Some(k) = top_k {
                 list.truncate(k);
             }
@@ -163,22 +265,161 @@ impl ConfusabilityTable {
             .collect()
     }
 
+    /// Checks what serde cannot: no self-links, finite scores, no word listed twice.
+    ///
+    /// Top-k cuts may leave a link in one direction only, so symmetry is not required.
+    pub fn check(&self) -> Result<(), TableProblem> {
+        for (word, list) in &self.links {
+            let mut seen = BTreeSet::new();
+            for (other, score) in list {
+                if other == word {
+                    return Err(TableProblem::SelfLink(word.clone()));
+                }
+                if !score.is_finite() {
+                    return Err(TableProblem::NonFinite(word.clone(), other.clone()));
+                }
+                if !seen.insert(other.as_str()) {
+                    return Err(TableProblem::Repeated(word.clone(), other.clone()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Coverage of the table over `captions` (whole words).
+    pub fn summary(&self, captions: &[Vec<String>]) -> TableSummary {
+        let words = self.len();
+        let per_word = self.links.values().map(Vec::len);
+        let total: usize = per_word.clone().sum();
+        TableSummary {
+            words,
+            links: self.pairs().len(),
+            mean_links_per_word: if words == 0 {
+                0.0
+            } else {
+                total as f64 / words as f64
+            },
+            max_links_per_word: per_word.max().unwrap_or(0),
+            captions: captions.len(),
+            captions_covered: captions
+                .iter()
+                .filter(|c| c.iter().any(|w| !self.confusable(w).is_empty()))
+                .count(),
+        }
+    }
+
     /// Precision and recall of the table's links against ground-truth pairs.
     pub fn precision_recall(&self, truth: &BTreeSet<(String, String)>) -> (f64, f64) {
-        let ours = self.pairs();
-        let hit = ours.intersection(truth).count() as f64;
-        let p = if ours.is_empty() {
-            0.0
-        } else {
-            hit / ours.len() as f64
-        };
-        let r = if truth.is_empty() {
-            0.0
-        } else {
-            hit / truth.len() as f64
-        };
-        (p, r)
+        let d = self.diagnose(truth);
+        (d.precision, d.recall)
     }
+
+    /// The table's links scored against ground-truth unordered pairs (see [`ordered`] and
+    /// [`family_pairs`]).
+    pub fn diagnose(&self, truth: &BTreeSet<(String, String)>) -> TableDiagnostics {
+        let ours = self.pairs();
+        let hit = ours.intersection(truth).count();
+        let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+        TableDiagnostics {
+            precision: ratio(hit, ours.len()),
+            recall: ratio(hit, truth.len()),
+            true_links: hit,
+            false_links: ours.len() - hit,
+            missed: truth.len() - hit,
+        }
+    }
+}
+
+/// Ground-truth confusable pairs from a word → family map: every two different words of a
+/// family, less the pairs in `exclude` (e.g. synonyms, which are not negatives).
+pub fn family_pairs(
+    families: &BTreeMap<String, usize>,
+    exclude: &BTreeSet<(String, String)>,
+) -> BTreeSet<(String, String)> {
+    let mut members: BTreeMap<usize, Vec<&str>> = BTreeMap::new();
+    for (word, &family) in families {
+        members.entry(family).or_default().push(word);
+    }
+    let mut out = BTreeSet::new();
+    for words in members.values() {
+        for (i, a) in words.iter().enumerate() {
+            for b in &words[i + 1..] {
+                let pair = ordered(a, b);
+                if !exclude.contains(&pair) {
+                    out.insert(pair);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// For every two different owners `a < b` whose best row pair has cosine above `beta`:
+/// `(a, b, best)`. Rows are unit vectors of equal length; `owner[r]` groups them and never
+/// decreases with `r`, so each block needs only the columns from its own first row on.
+///
+/// The Gram matrix is computed block by block (`gemm`), so memory stays at
+/// `BLOCK × rows` floats plus the links found.
+fn best_pairs_above(
+    rows: &[Vec<f32>],
+    owner: &[usize],
+    beta: f64,
+    threads: usize,
+) -> Vec<(usize, usize, f32)> {
+    const BLOCK: usize = 128;
+    let r = rows.len();
+    let d = rows.first().map_or(0, Vec::len);
+    if r < 2 || d == 0 {
+        return Vec::new();
+    }
+    let flat: Vec<f32> = rows.iter().flatten().copied().collect();
+    let next = AtomicUsize::new(0);
+    let threads = if threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        threads
+    };
+    let found = run_workers(threads.min(r.div_ceil(BLOCK)), || {
+        let mut out = Vec::new();
+        let mut gram = Vec::new();
+        loop {
+            let start = next.fetch_add(BLOCK, Ordering::Relaxed);
+            if start >= r {
+                break;
+            }
+            let end = (start + BLOCK).min(r);
+            // Only columns past the block's first row can hold a pair a < b.
+            let col0 = start;
+            let cols = r - col0;
+            gram.resize((end - start) * cols, 0.0);
+            matmul_nt(
+                &mut gram,
+                &flat[start * d..end * d],
+                &flat[col0 * d..],
+                end - start,
+                cols,
+                d,
+            );
+            for (i, row) in gram.chunks_exact(cols).enumerate() {
+                let a = owner[start + i];
+                for (j, &s) in row.iter().enumerate() {
+                    let b = owner[col0 + j];
+                    if f64::from(s) > beta && a != b {
+                        out.push((a.min(b), a.max(b), s));
+                    }
+                }
+            }
+        }
+        out
+    });
+    let mut best: HashMap<(usize, usize), f32> = HashMap::new();
+    for (a, b, s) in found {
+        let e = best.entry((a, b)).or_insert(s);
+        *e = e.max(s);
+    }
+    let mut out: Vec<_> = best.into_iter().map(|((a, b), s)| (a, b, s)).collect();
+    out.sort_by_key(|&(a, b, _)| (a, b));
+    out
 }
 
 /// Records the symmetric link `a ↔ b`.
@@ -255,5 +496,235 @@ mod tests {
         let t = ConfusabilityTable::semantic(&v, &TableConfig::new());
         let truth: BTreeSet<_> = [ordered("a", "b"), ordered("c", "d")].into_iter().collect();
         assert_eq!(t.precision_recall(&truth), (1.0, 0.5));
+    }
+
+    /// Reliable pairs recorded by hand: `(id, feature)` in order.
+    fn recorded(items: &[(usize, [f32; 2])], keep: usize) -> ReliablePairs {
+        let mut r = ReliablePairs::new(keep);
+        for (id, f) in items {
+            assert!(r.record(*id, f));
+        }
+        r
+    }
+
+    fn vocab(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("w{i}")).collect()
+    }
+
+    #[test]
+    fn sign_aware_links_words_above_beta_with_ties_by_word() {
+        // Prototypes: w0 (1,0); w1 (0.8,0.6) and w2 (0.8,-0.6) both at cosine 0.8 from w0
+        // (a tie); w1·w2 = 0.64 − 0.36 = 0.28 → no link. w3 is never aligned. (Hand maths.)
+        let r = recorded(&[(0, [1.0, 0.0]), (1, [0.8, 0.6]), (2, [0.8, -0.6])], 4);
+        let t = ConfusabilityTable::sign_aware(&r, &vocab(4), &TableConfig::new(), None);
+        let w0: Vec<&str> = t.confusable("w0").iter().map(|(w, _)| w.as_str()).collect();
+        assert_eq!(w0, vec!["w1", "w2"], "tie broken by word");
+        assert!((t.confusable("w0")[0].1 - 0.8).abs() < 1e-6);
+        assert_eq!(t.confusable("w1").len(), 1);
+        assert!(t.confusable("w3").is_empty(), "never aligned");
+        assert!(t.check().is_ok());
+    }
+
+    #[test]
+    fn negative_threshold_links_negative_cosines_above_it() {
+        // w0 (1,0), w1 (−0.6,0.8): cosine −0.6 > −0.7 → linked;
+        // w2 (−1,0) → −1 ≤ −0.7 → not linked to w0; w1·w2 = 0.6 > −0.7 → linked.
+        let r = recorded(&[(0, [1.0, 0.0]), (1, [-0.6, 0.8]), (2, [-1.0, 0.0])], 4);
+        let t = ConfusabilityTable::sign_aware(
+            &r,
+            &vocab(3),
+            &TableConfig::new().with_beta(-0.7),
+            None,
+        );
+        let pairs: Vec<_> = t.pairs().into_iter().collect();
+        assert_eq!(pairs, vec![ordered("w0", "w1"), ordered("w1", "w2")]);
+        assert!((t.confusable("w0")[0].1 + 0.6).abs() < 1e-6);
+    }
+
+    #[test]
+    fn any_aggregation_links_on_the_best_pair_mean_on_prototypes() {
+        // w0: (1,0), (0,1) → prototype (0.707,0.707). w1: (0.6,-0.8) → cos with the
+        // prototype −0.14 (no Mean link) but with (1,0) 0.6; with β = 0.5 Any links them.
+        let r = recorded(&[(0, [1.0, 0.0]), (0, [0.0, 1.0]), (1, [0.6, -0.8])], 4);
+        let cfg = TableConfig::new().with_beta(0.5);
+        assert!(ConfusabilityTable::sign_aware(&r, &vocab(2), &cfg, None).is_empty());
+        let any = ConfusabilityTable::sign_aware(
+            &r,
+            &vocab(2),
+            &cfg.with_aggregation(Aggregation::Any),
+            None,
+        );
+        assert!((any.confusable("w1")[0].1 - 0.6).abs() < 1e-6);
+    }
+
+    #[test]
+    fn filters_min_count_stop_words_top_k_and_synonyms() {
+        let r = recorded(
+            &[
+                (0, [1.0, 0.0]),
+                (0, [1.0, 0.0]),
+                (1, [0.9, 0.1]),
+                (1, [0.9, 0.1]),
+                (2, [0.95, 0.05]),
+                (2, [0.95, 0.05]),
+                (3, [0.99, 0.0]),
+            ],
+            4,
+        );
+        let v = vocab(4);
+        let all = ConfusabilityTable::sign_aware(&r, &v, &TableConfig::new(), None);
+        assert_eq!(all.pairs().len(), 6, "four mutually close words");
+        let min2 = TableConfig::new().with_min_count(2);
+        let t = ConfusabilityTable::sign_aware(&r, &v, &min2, None);
+        assert!(t.confusable("w3").is_empty(), "w3 has one pair");
+        let stop = min2.clone().with_stop_words(vec!["w2".into()]);
+        let t = ConfusabilityTable::sign_aware(&r, &v, &stop, None);
+        assert_eq!(
+            t.pairs().into_iter().collect::<Vec<_>>(),
+            vec![ordered("w0", "w1")]
+        );
+        let top1 = TableConfig::new().with_top_k(Some(1));
+        let t = ConfusabilityTable::sign_aware(&r, &v, &top1, None);
+        assert!(t.links.values().all(|l| l.len() == 1));
+        // w0's best is w3 (cos 1 on unit vectors), then w2.
+        assert_eq!(t.confusable("w0")[0].0, "w3");
+        let syn = |a: &str, b: &str| Some(if (a, b) == ("w0", "w3") { 0.95 } else { 0.1 });
+        let t = ConfusabilityTable::sign_aware(
+            &r,
+            &v,
+            &TableConfig::new().with_tau_syn(Some(0.9)),
+            Some(&syn),
+        );
+        assert_eq!(t.pairs().len(), 5, "the w0–w3 synonym link is dropped");
+        assert!(!t.pairs().contains(&ordered("w0", "w3")));
+    }
+
+    #[test]
+    fn word_below_alpha_is_absent() {
+        use crate::test_backend::B;
+        use burn::tensor::{Bool, Tensor, TensorData};
+        // Word 0 sits between the two clips → softmax max 0.5 ≤ α; word 1 aligns sharply.
+        let dev = Default::default();
+        let sign = Tensor::<B, 3>::from_data(
+            TensorData::new(vec![1.0f32, 0.0, 0.0, 1.0], [1, 2, 2]),
+            &dev,
+        );
+        let h = std::f32::consts::FRAC_1_SQRT_2;
+        let words =
+            Tensor::<B, 3>::from_data(TensorData::new(vec![h, h, 0.0, 1.0], [1, 2, 2]), &dev);
+        let mask = Tensor::<B, 2, Bool>::from_data(TensorData::from([[true, true]]), &dev);
+        let mut r = ReliablePairs::new(4);
+        r.add_batch(sign, mask, words, &[vec![Some(0), Some(1)]], 0.07, 0.7);
+        r.record(2, &[0.0, 1.0]);
+        let t = ConfusabilityTable::sign_aware(&r, &vocab(3), &TableConfig::new(), None);
+        assert_eq!(
+            t.pairs().into_iter().collect::<Vec<_>>(),
+            vec![ordered("w1", "w2")]
+        );
+    }
+
+    #[test]
+    fn summary_and_diagnostics_by_hand() {
+        let v = vecs(&[("a", [1.0, 0.0]), ("b", [0.8, 0.6]), ("c", [0.9, 0.436])]);
+        let t = ConfusabilityTable::semantic(&v, &TableConfig::new());
+        // a–b 0.8, a–c 0.9, b–c 0.72 + 0.26 = 0.98: 3 links, 2 per word.
+        let captions = vec![
+            vec!["a".to_string(), "x".to_string()],
+            vec!["x".to_string()],
+            vec![],
+        ];
+        let s = t.summary(&captions);
+        assert_eq!((s.words, s.links, s.max_links_per_word), (3, 3, 2));
+        assert!((s.mean_links_per_word - 2.0).abs() < 1e-12);
+        assert_eq!((s.captions, s.captions_covered), (3, 1));
+        let mut families = BTreeMap::new();
+        for (w, f) in [("a", 0), ("b", 0), ("d", 0), ("c", 1), ("e", 1)] {
+            families.insert(w.to_string(), f);
+        }
+        let exclude: BTreeSet<_> = [ordered("a", "d")].into_iter().collect();
+        let truth = family_pairs(&families, &exclude);
+        // a–b, b–d, c–e.
+        assert_eq!(truth.len(), 3);
+        let d = t.diagnose(&truth);
+        assert_eq!((d.true_links, d.false_links, d.missed), (1, 2, 2));
+        assert!((d.precision - 1.0 / 3.0).abs() < 1e-12 && (d.recall - 1.0 / 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn from_pairs_is_symmetric_and_skips_self_pairs() {
+        let pairs = [ordered("a", "b"), ordered("c", "c"), ordered("a", "b")];
+        let t = ConfusabilityTable::from_pairs(&pairs, 1.0);
+        assert_eq!(t.confusable("a"), &[("b".to_string(), 1.0)]);
+        assert_eq!(t.confusable("b"), &[("a".to_string(), 1.0)]);
+        assert!(t.confusable("c").is_empty());
+    }
+
+    #[test]
+    fn json_round_trip_and_check() {
+        let v = vecs(&[("a", [1.0, 0.0]), ("b", [0.8, 0.6])]);
+        let t = ConfusabilityTable::semantic(&v, &TableConfig::new());
+        let json = serde_json::to_string(&t).unwrap_or_default();
+        assert_eq!(json, r#"{"links":{"a":[["b",0.8]],"b":[["a",0.8]]}}"#);
+        let back: ConfusabilityTable = serde_json::from_str(&json).unwrap_or_default();
+        assert_eq!(back, t);
+        let mut bad = t.clone();
+        bad.links.insert("c".into(), vec![("c".into(), 1.0)]);
+        assert_eq!(bad.check(), Err(TableProblem::SelfLink("c".into())));
+        let mut bad = t;
+        bad.links.insert("d".into(), vec![("a".into(), f32::NAN)]);
+        assert!(matches!(bad.check(), Err(TableProblem::NonFinite(..))));
+    }
+
+    #[test]
+    fn blocked_link_search_matches_all_pairs() {
+        // 300 words (three gemm blocks) on a circle: compare with a direct double loop.
+        let rows: Vec<Vec<f32>> = (0..300)
+            .map(|i| {
+                let a = i as f32 * 0.05;
+                vec![a.cos(), a.sin(), 0.0]
+            })
+            .collect();
+        let owner: Vec<usize> = (0..300).collect();
+        let found = best_pairs_above(&rows, &owner, 0.9, 3);
+        let mut direct = Vec::new();
+        for a in 0..300 {
+            for b in a + 1..300 {
+                let s = dot(&rows[a], &rows[b]);
+                if s > 0.9 {
+                    direct.push((a, b));
+                }
+            }
+        }
+        let ours: Vec<(usize, usize)> = found.iter().map(|&(a, b, _)| (a, b)).collect();
+        assert_eq!(ours, direct);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        #[test]
+        fn never_links_a_word_to_itself(
+            feats in proptest::collection::vec((0usize..12, -1.0f32..1.0, -1.0f32..1.0), 1..40),
+            beta in -1.0f64..1.0,
+            any in proptest::bool::ANY,
+        ) {
+            let mut r = ReliablePairs::new(3);
+            for (id, x, y) in &feats {
+                r.record(*id, &[*x, *y, 0.1]);
+            }
+            // Two ids share a name, as a careless vocabulary might.
+            let mut v = vocab(12);
+            v[11] = "w10".into();
+            let agg = if any { Aggregation::Any } else { Aggregation::Mean };
+            let cfg = TableConfig::new().with_beta(beta).with_aggregation(agg);
+            let t = ConfusabilityTable::sign_aware(&r, &v, &cfg, None);
+            proptest::prop_assert!(t.check().is_ok(), "{:?}", t.check());
+            for (w, list) in &t.links {
+                for (o, s) in list {
+                    proptest::prop_assert!(o != w);
+                    proptest::prop_assert!(f64::from(*s) > beta);
+                    proptest::prop_assert!(t.confusable(o).iter().any(|(x, _)| x == w));
+                }
+            }
+        }
     }
 }
