@@ -10,7 +10,10 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Bool, Distribution, Tensor};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use san_core::loss::{CoarseLossConfig, san_fine_loss};
-use san_core::mining::{Embeddings, InstanceMinerConfig, mine_instances};
+use san_core::mining::{
+    Aggregation, ConfusabilityTable, Embeddings, InstanceMinerConfig, ReliablePairs, TableConfig,
+    mine_instances,
+};
 use san_core::similarity::{ClclConfig, ClclKernel, clcl_candidates, clcl_gallery, l2_normalize};
 
 fn unit<B: Backend, const D: usize>(shape: [usize; D], device: &B::Device) -> Tensor<B, D> {
@@ -136,8 +139,80 @@ fn bench_mining(c: &mut Criterion) {
     group.finish();
 }
 
+/// SAN table construction over a PHOENIX-2014T-sized training split: 7096 captions × 32
+/// words × 64 clips at D=512 in batches of 128 (reliable pairs, α = 0.7), then the links of
+/// ~2.9k aligned words (β = 0.7). Words are planted near one clip of their video, so almost
+/// every occurrence is reliable, as after training.
+fn bench_table<B: Backend>(c: &mut Criterion, name: &str, device: &B::Device) {
+    use burn::tensor::TensorData;
+    use rand::{RngExt, SeedableRng};
+    let (n, m, l, d, batch, vocab) = (7096, 64, 32, 512, 128, 2887);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    // Four distinct batches, cycled (the cost does not depend on the values).
+    let batches: Vec<_> = (0..4)
+        .map(|_| {
+            let sign = unit::<B, 3>([batch, m, d], device);
+            let clips: Vec<i64> = (0..batch * l).map(|_| rng.random_range(0..m as i64)).collect();
+            let picked = sign
+                .clone()
+                .reshape([batch * m, d])
+                .select(
+                    0,
+                    Tensor::from_data(
+                        TensorData::new(
+                            clips
+                                .iter()
+                                .enumerate()
+                                .map(|(k, &c)| (k / l * m) as i64 + c)
+                                .collect::<Vec<_>>(),
+                            [batch * l],
+                        ),
+                        device,
+                    ),
+                )
+                .reshape([batch, l, d]);
+            let words = l2_normalize(picked + unit::<B, 3>([batch, l, d], device).mul_scalar(0.3));
+            (sign, words)
+        })
+        .collect();
+    let ids: Vec<Vec<Option<usize>>> = (0..n)
+        .map(|_| (0..l).map(|_| Some(rng.random_range(0..vocab))).collect())
+        .collect();
+    let names: Vec<String> = (0..vocab).map(|i| format!("w{i}")).collect();
+    let mask = Tensor::<B, 2, Bool>::ones([batch, m], device);
+    let mut group = c.benchmark_group(format!("san_table/{name}"));
+    group.sample_size(10);
+    for (agg, keep) in [(Aggregation::Mean, 16), (Aggregation::Any, 4)] {
+        let cfg = TableConfig::new().with_aggregation(agg);
+        group.bench_function(
+            format!("{agg:?}/n{n}_l{l}_m{m}_d{d}_keep{keep}"),
+            |bench| {
+                bench.iter(|| {
+                    let mut pairs = ReliablePairs::new(keep);
+                    for (k, chunk) in ids.chunks(batch).enumerate() {
+                        let (sign, words) = &batches[k % batches.len()];
+                        let rows = chunk.len();
+                        pairs.add_batch(
+                            sign.clone().narrow(0, 0, rows),
+                            mask.clone().narrow(0, 0, rows),
+                            words.clone().narrow(0, 0, rows),
+                            chunk,
+                            0.07,
+                            0.7,
+                        );
+                    }
+                    ConfusabilityTable::sign_aware(&pairs, &names, &cfg, None)
+                })
+            },
+        );
+    }
+    group.finish();
+}
+
 fn benches(c: &mut Criterion) {
     bench_mining(c);
+    #[cfg(feature = "ndarray")]
+    bench_table::<burn::backend::NdArray<f32>>(c, "ndarray", &Default::default());
     #[cfg(feature = "ndarray")]
     {
         type Cpu = burn::backend::NdArray<f32>;

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
-use burn::tensor::{Bool, Tensor, TensorData};
+use burn::tensor::{Bool, Int, Tensor, TensorData};
 
 use crate::host::{to_vec_f32, to_vec_i64};
 use crate::similarity::l2_normalize;
@@ -93,17 +93,27 @@ impl ReliablePairs {
         let (pmax, argmax) = p.max_dim_with_indices(1); // [N, 1, L]
         let pmax = to_vec_f32(pmax);
         let argmax = to_vec_i64(argmax);
-        let feats = to_vec_f32(sign);
+        // Only the chosen clips come to the host: rows b·M + argmax of the [N·M, D] features.
+        let mut rows = Vec::new();
+        let mut chosen = Vec::new();
         for (b, ids) in word_ids.iter().enumerate() {
             for (j, id) in ids.iter().enumerate().take(l) {
                 let Some(id) = *id else { continue };
                 self.seen += 1;
-                if f64::from(pmax[b * l + j]) <= alpha {
-                    continue;
+                if f64::from(pmax[b * l + j]) > alpha {
+                    rows.push((b * m) as i64 + argmax[b * l + j]);
+                    chosen.push(id);
                 }
-                let clip = argmax[b * l + j] as usize;
-                self.push(id, &feats[(b * m + clip) * d..(b * m + clip + 1) * d]);
             }
+        }
+        if chosen.is_empty() {
+            return;
+        }
+        let device = sign.device();
+        let pick = Tensor::<B, 1, Int>::from_data(TensorData::new(rows, [chosen.len()]), &device);
+        let feats = to_vec_f32(sign.reshape([n * m, d]).select(0, pick));
+        for (id, f) in chosen.into_iter().zip(feats.chunks_exact(d)) {
+            self.push(id, f);
         }
     }
 
