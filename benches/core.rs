@@ -152,7 +152,9 @@ fn bench_table<B: Backend>(c: &mut Criterion, name: &str, device: &B::Device) {
     let batches: Vec<_> = (0..4)
         .map(|_| {
             let sign = unit::<B, 3>([batch, m, d], device);
-            let clips: Vec<i64> = (0..batch * l).map(|_| rng.random_range(0..m as i64)).collect();
+            let clips: Vec<i64> = (0..batch * l)
+                .map(|_| rng.random_range(0..m as i64))
+                .collect();
             let picked = sign
                 .clone()
                 .reshape([batch * m, d])
@@ -184,27 +186,24 @@ fn bench_table<B: Backend>(c: &mut Criterion, name: &str, device: &B::Device) {
     group.sample_size(10);
     for (agg, keep) in [(Aggregation::Mean, 16), (Aggregation::Any, 4)] {
         let cfg = TableConfig::new().with_aggregation(agg);
-        group.bench_function(
-            format!("{agg:?}/n{n}_l{l}_m{m}_d{d}_keep{keep}"),
-            |bench| {
-                bench.iter(|| {
-                    let mut pairs = ReliablePairs::new(keep);
-                    for (k, chunk) in ids.chunks(batch).enumerate() {
-                        let (sign, words) = &batches[k % batches.len()];
-                        let rows = chunk.len();
-                        pairs.add_batch(
-                            sign.clone().narrow(0, 0, rows),
-                            mask.clone().narrow(0, 0, rows),
-                            words.clone().narrow(0, 0, rows),
-                            chunk,
-                            0.07,
-                            0.7,
-                        );
-                    }
-                    ConfusabilityTable::sign_aware(&pairs, &names, &cfg, None)
-                })
-            },
-        );
+        group.bench_function(format!("{agg:?}/n{n}_l{l}_m{m}_d{d}_keep{keep}"), |bench| {
+            bench.iter(|| {
+                let mut pairs = ReliablePairs::new(keep);
+                for (k, chunk) in ids.chunks(batch).enumerate() {
+                    let (sign, words) = &batches[k % batches.len()];
+                    let rows = chunk.len();
+                    pairs.add_batch(
+                        sign.clone().narrow(0, 0, rows),
+                        mask.clone().narrow(0, 0, rows),
+                        words.clone().narrow(0, 0, rows),
+                        chunk,
+                        0.07,
+                        0.7,
+                    );
+                }
+                ConfusabilityTable::sign_aware(&pairs, &names, &cfg, None)
+            })
+        });
     }
     group.finish();
 }
