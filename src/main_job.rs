@@ -10,7 +10,7 @@ use san_data::signsim::{SignsimConfig, ensure_corpus};
 use san_train::config::TrainConfig;
 use san_train::corpus::Corpus;
 use san_train::report::RunReport;
-use san_train::training::{Stage, run};
+use san_train::training::{RunOutput, Stage, run};
 
 use crate::backend::{BackendJob, DeviceChoice, dispatch};
 
@@ -25,7 +25,8 @@ pub struct Args {
     /// pose/{split}/{name}.pose). Without it, a signsim corpus is generated under --out.
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// Output folder (generated corpus, config.json, report.json).
+    /// Output folder (generated corpus, config.json, report.json, san_table.json,
+    /// fine_grained_test.json).
     #[arg(long, default_value = "target/san-phoenix-train")]
     pub out: PathBuf,
     /// Backend device.
@@ -57,8 +58,8 @@ struct Job {
 }
 
 impl BackendJob for Job {
-    type Output = RunReport;
-    fn run<B: AutodiffBackend>(self, device: B::Device) -> RunReport {
+    type Output = RunOutput;
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> RunOutput {
         let mut hook = |stage: Stage,
                         epoch: usize,
                         loss: f64,
@@ -139,16 +140,23 @@ pub fn main_job(args: Args) -> Result<RunReport, String> {
         "config.json",
         serde_json::to_string_pretty(&config).map_err(|e| e.to_string())?,
     )?;
-    let report = dispatch(args.device, Job { corpus, config })?;
+    let output = dispatch(args.device, Job { corpus, config })?;
+    let report = output.report;
     save(
         "report.json",
         serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?,
     )?;
+    san_data::tables::write_table(&args.out.join("san_table.json"), &output.table)
+        .map_err(|e| e.to_string())?;
+    if let Some(b) = &output.test_benchmark {
+        san_data::tables::write_benchmark(&args.out.join("fine_grained_test.json"), b)
+            .map_err(|e| e.to_string())?;
+    }
     println!("\n{report}");
     println!(
-        "total {:.1} s; report at {}",
+        "total {:.1} s; report, SAN table and fine-grained benchmark in {}",
         started.elapsed().as_secs_f64(),
-        args.out.join("report.json").display()
+        args.out.display()
     );
     Ok(report)
 }

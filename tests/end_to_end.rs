@@ -11,6 +11,16 @@ use san_train::training::run;
 
 type B = Autodiff<NdArray<f32>>;
 
+/// Training seeds the backend's process-global RNG, so two trainings running at once in
+/// this test process would draw from one stream and break determinism; they take turns.
+static TRAINING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn training_turn() -> std::sync::MutexGuard<'static, ()> {
+    TRAINING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn tiny_run(corpus: &Corpus) -> RunReport {
     let config = TrainConfig::new()
         .with_hidden(64)
@@ -18,7 +28,7 @@ fn tiny_run(corpus: &Corpus) -> RunReport {
         .with_batch_size(16)
         .with_stage1_epochs(6)
         .with_stage2_epochs(2);
-    run::<B>(corpus, &config, &Default::default(), &mut |_, _, _, _| {})
+    run::<B>(corpus, &config, &Default::default(), &mut |_, _, _, _| {}).report
 }
 
 fn strip_times(mut r: RunReport) -> RunReport {
@@ -30,6 +40,7 @@ fn strip_times(mut r: RunReport) -> RunReport {
 
 #[test]
 fn trains_both_stages_on_signsim_and_is_deterministic() {
+    let _turn = training_turn();
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("signsim");
     ensure_corpus(
@@ -61,9 +72,53 @@ fn trains_both_stages_on_signsim_and_is_deterministic() {
     assert!(report.stage1.test.t2v.r1 > 20.0, "{report}");
     assert!(report.table.occurrences > 0);
     assert!(report.to_string().contains("FG-V2T R@1"));
+    let bench = report
+        .fine_grained
+        .as_ref()
+        .expect("test benchmark summary");
+    assert_eq!(
+        (bench.source.as_str(), bench.queries),
+        ("signsim ground truth", 24)
+    );
+    assert_eq!(report.table.captions, 240);
 
     // Same seed, same numbers (ndarray is deterministic).
     assert_eq!(strip_times(tiny_run(&corpus)), strip_times(report));
+}
+
+#[test]
+fn main_job_writes_report_table_and_benchmark() {
+    let _turn = training_turn();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let args = Args::try_parse_from([
+        "phoenix_train",
+        "--out",
+        out,
+        "--signsim-train",
+        "48",
+        "--signsim-eval",
+        "8",
+        "--stage1-epochs",
+        "1",
+        "--stage2-epochs",
+        "1",
+    ])
+    .unwrap();
+    let report = main_job(args).unwrap();
+    for name in [
+        "config.json",
+        "report.json",
+        "san_table.json",
+        "fine_grained_test.json",
+    ] {
+        assert!(dir.path().join(name).is_file(), "{name} missing");
+    }
+    let table = san_data::tables::read_table(&dir.path().join("san_table.json")).unwrap();
+    assert_eq!(table.len(), report.table.linked_words);
+    let bench =
+        san_data::tables::read_benchmark(&dir.path().join("fine_grained_test.json")).unwrap();
+    assert_eq!(bench.items.len(), 8);
 }
 
 #[test]

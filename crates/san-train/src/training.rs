@@ -322,13 +322,28 @@ fn train_stage<B: AutodiffBackend>(
     }
 }
 
-/// Runs the whole protocol on a loaded corpus and returns the report.
+/// What a run produces: the report, and the mining artefacts for inspection.
+#[derive(Debug, Clone)]
+pub struct RunOutput {
+    /// Metrics of both stages and the table's statistics.
+    pub report: RunReport,
+    /// The SAN table built from the selected stage-1 model.
+    pub table: ConfusabilityTable,
+    /// The test split's fine-grained benchmark.
+    pub test_benchmark: Option<FineGrainedBenchmark>,
+}
+
+/// Runs the whole protocol on a loaded corpus.
+///
+/// Deterministic for a seed on ndarray, as long as nothing else in the process draws from
+/// the backend's RNG meanwhile: `B::seed` seeds a process-global generator, which model
+/// initialisation and dropout read.
 pub fn run<B: AutodiffBackend>(
     corpus: &Corpus,
     config: &TrainConfig,
     device: &B::Device,
     hook: EpochHook<'_>,
-) -> RunReport {
+) -> RunOutput {
     B::seed(device, config.seed);
     let mut rng = StdRng::seed_from_u64(config.seed);
     let inner = device.clone();
@@ -397,7 +412,7 @@ pub fn run<B: AutodiffBackend>(
         config.stage2_epochs,
         corpus,
         config,
-        Some(table),
+        Some(table.clone()),
         dev_fg.as_ref(),
         &mut rng,
         device,
@@ -406,7 +421,7 @@ pub fn run<B: AutodiffBackend>(
     let secs2 = t2.elapsed().as_secs_f64();
     let test2 = eval_split(&stage2.valid(), &corpus.test, test_fg.as_ref());
 
-    RunReport {
+    let report = RunReport {
         stage1: StageReport {
             best_epoch: epoch1,
             epochs: config.stage1_epochs,
@@ -425,6 +440,11 @@ pub fn run<B: AutodiffBackend>(
         table_seconds: table_secs,
         final_table_words: final_table.map_or(0, |t| t.len()),
         fine_grained: test_fg.as_ref().map(BenchmarkReport::new),
+    };
+    RunOutput {
+        report,
+        table,
+        test_benchmark: test_fg,
     }
 }
 
