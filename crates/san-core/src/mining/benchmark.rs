@@ -72,31 +72,17 @@ impl FineGrainedBenchmark {
         seed: u64,
         source: impl Into<String>,
     ) -> Self {
-        let videos = t2v_distractors(queries, table, max_distractors);
-        let items = queries
-            .iter()
-            .zip(videos)
-            .map(|((name, caption), distractor_videos)| {
-                let mut rng = StdRng::seed_from_u64(seed ^ fnv1a(name));
-                FineGrainedItem {
-                    name: name.clone(),
-                    caption: caption.clone(),
-                    distractors: single_word_substitutions(
-                        caption,
-                        table,
-                        max_distractors,
-                        &mut rng,
-                    ),
-                    distractor_videos,
-                }
-            })
-            .collect();
-        Self {
-            source: source.into(),
+        Self::assemble(
+            queries,
+            table,
             max_distractors,
             seed,
-            items,
-        }
+            source,
+            |name, caption| {
+                let mut rng = StdRng::seed_from_u64(seed ^ fnv1a(name));
+                single_word_substitutions(caption, table, max_distractors, &mut rng)
+            },
+        )
     }
 
     /// Wraps distractors given by a ground truth (signsim writes them): name → distractor
@@ -109,32 +95,51 @@ impl FineGrainedBenchmark {
         max_distractors: usize,
         source: impl Into<String>,
     ) -> Self {
-        let videos = t2v_distractors(queries, table, max_distractors);
-        let items = queries
-            .iter()
-            .zip(videos)
-            .map(|((name, caption), distractor_videos)| {
+        Self::assemble(
+            queries,
+            table,
+            max_distractors,
+            0,
+            source,
+            |name, caption| {
                 let mut seen = BTreeSet::new();
-                let distractors = truth
+                truth
                     .get(name)
                     .into_iter()
                     .flatten()
                     .map(|s| s.split_whitespace().map(String::from).collect::<Vec<_>>())
                     .filter(|d| d != caption && seen.insert(d.clone()))
                     .take(max_distractors)
-                    .collect();
-                FineGrainedItem {
-                    name: name.clone(),
-                    caption: caption.clone(),
-                    distractors,
-                    distractor_videos,
-                }
+                    .collect()
+            },
+        )
+    }
+
+    /// The benchmark with each query's distractor captions from `distractors(name,
+    /// caption)` and its distractor videos from `table`.
+    fn assemble(
+        queries: &[(String, Vec<String>)],
+        table: &ConfusabilityTable,
+        max_distractors: usize,
+        seed: u64,
+        source: impl Into<String>,
+        distractors: impl Fn(&str, &[String]) -> Vec<Vec<String>>,
+    ) -> Self {
+        let videos = t2v_distractors(queries, table, max_distractors);
+        let items = queries
+            .iter()
+            .zip(videos)
+            .map(|((name, caption), distractor_videos)| FineGrainedItem {
+                name: name.clone(),
+                caption: caption.clone(),
+                distractors: distractors(name, caption),
+                distractor_videos,
             })
             .collect();
         Self {
             source: source.into(),
             max_distractors,
-            seed: 0,
+            seed,
             items,
         }
     }

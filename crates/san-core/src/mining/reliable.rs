@@ -218,8 +218,30 @@ impl ReliablePairs {
     }
 }
 
+/// Hand-built batches for the mining tests.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use burn::tensor::{Bool, Tensor, TensorData};
+
+    use crate::test_backend::B;
+
+    /// One video with two valid clips, (1,0) and (0,1), and the given 2-d word tokens.
+    pub(crate) fn two_clips(words: Vec<f32>) -> (Tensor<B, 3>, Tensor<B, 2, Bool>, Tensor<B, 3>) {
+        let dev = Default::default();
+        let sign = Tensor::<B, 3>::from_data(
+            TensorData::new(vec![1.0f32, 0.0, 0.0, 1.0], [1, 2, 2]),
+            &dev,
+        );
+        let mask = Tensor::<B, 2, Bool>::from_data(TensorData::from([[true, true]]), &dev);
+        let l = words.len() / 2;
+        let words = Tensor::<B, 3>::from_data(TensorData::new(words, [1, l, 2]), &dev);
+        (sign, mask, words)
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::fixtures::two_clips;
     use super::*;
     use burn::tensor::TensorData;
 
@@ -230,15 +252,8 @@ mod tests {
         // Two clips (1,0) and (0,1). Word 0 = (1,0): softmax over clips of (1, 0)/0.07 gives
         // max 1/(1+e^{-1/0.07}) ≈ 1 > 0.7 → reliable at clip 0.
         // Word 1 = (0.7071, 0.7071): equal scores → max 0.5 ≤ 0.7 → not reliable.
-        let dev = Default::default();
-        let sign = Tensor::<B, 3>::from_data(
-            TensorData::new(vec![1.0f32, 0.0, 0.0, 1.0], [1, 2, 2]),
-            &dev,
-        );
         let h = std::f32::consts::FRAC_1_SQRT_2;
-        let words =
-            Tensor::<B, 3>::from_data(TensorData::new(vec![1.0f32, 0.0, h, h], [1, 2, 2]), &dev);
-        let mask = Tensor::<B, 2, Bool>::from_data(TensorData::from([[true, true]]), &dev);
+        let (sign, mask, words) = two_clips(vec![1.0, 0.0, h, h]);
         let mut r = ReliablePairs::new(4);
         r.add_batch(sign, mask, words, &[vec![Some(10), Some(11)]], 0.07, 0.7);
         assert_eq!(r.seen(), 2);
@@ -268,19 +283,8 @@ mod tests {
         // cosines 0.894 / 0.447 with the clips → softmax max 1/(1+e^{-0.447/0.07}) ≈ 0.998,
         // reliable at clip 0 (its first piece alone would pick clip 1). Word 1 is one piece
         // (0,1) → clip 1. Word 2 is a stop word (id None); the last token is padding.
-        let dev = Default::default();
-        let sign = Tensor::<B, 3>::from_data(
-            TensorData::new(vec![1.0f32, 0.0, 0.0, 1.0], [1, 2, 2]),
-            &dev,
-        );
-        let tokens = Tensor::<B, 3>::from_data(
-            TensorData::new(
-                vec![0.6f32, 0.8, 1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0],
-                [1, 5, 2],
-            ),
-            &dev,
-        );
-        let mask = Tensor::<B, 2, Bool>::from_data(TensorData::from([[true, true]]), &dev);
+        let (sign, mask, tokens) =
+            two_clips(vec![0.6, 0.8, 1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0]);
         let pieces = WordPieces {
             token_word: vec![vec![Some(0), Some(0), Some(1), Some(2), None]],
             word_ids: vec![vec![Some(5), Some(6), None]],

@@ -601,18 +601,10 @@ mod tests {
 
     #[test]
     fn word_below_alpha_is_absent() {
-        use crate::test_backend::B;
-        use burn::tensor::{Bool, Tensor, TensorData};
         // Word 0 sits between the two clips → softmax max 0.5 ≤ α; word 1 aligns sharply.
-        let dev = Default::default();
-        let sign = Tensor::<B, 3>::from_data(
-            TensorData::new(vec![1.0f32, 0.0, 0.0, 1.0], [1, 2, 2]),
-            &dev,
-        );
         let h = std::f32::consts::FRAC_1_SQRT_2;
-        let words =
-            Tensor::<B, 3>::from_data(TensorData::new(vec![h, h, 0.0, 1.0], [1, 2, 2]), &dev);
-        let mask = Tensor::<B, 2, Bool>::from_data(TensorData::from([[true, true]]), &dev);
+        let (sign, mask, words) =
+            crate::mining::reliable::fixtures::two_clips(vec![h, h, 0.0, 1.0]);
         let mut r = ReliablePairs::new(4);
         r.add_batch(sign, mask, words, &[vec![Some(0), Some(1)]], 0.07, 0.7);
         r.record(2, &[0.0, 1.0]);
