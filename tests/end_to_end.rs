@@ -153,18 +153,46 @@ fn reads_the_official_phoenix_csvs_when_present() {
         eprintln!("skipping: {} not found", root.display());
         return;
     }
-    let train =
-        san_data::phoenix::read_corpus_csv(&san_data::sample::corpus_csv_path(&root, "train"))
-            .unwrap();
-    assert_eq!(train.len(), 7096);
-    // DESIGN.md §3.2: 42 repeated sentences covering 285 videos in train. Checked
-    // independently in Python: collections.Counter over the normalised translations.
-    let mut counts = std::collections::HashMap::new();
-    for r in &train {
-        *counts
-            .entry(san_core::text::normalize(&r.translation))
-            .or_insert(0usize) += 1;
-    }
-    let repeated: Vec<usize> = counts.values().copied().filter(|&c| c > 1).collect();
-    assert_eq!((repeated.len(), repeated.iter().sum::<usize>()), (42, 285));
+    let read = |split: &str| {
+        san_data::phoenix::read_corpus_csv(&san_data::sample::corpus_csv_path(&root, split))
+            .unwrap()
+    };
+    let (train, dev, test) = (read("train"), read("dev"), read("test"));
+    let stats = san_data::phoenix::CorpusStats::compute(&[
+        ("train", &train),
+        ("dev", &dev),
+        ("test", &test),
+    ]);
+    println!("{stats}");
+    // Expected values computed independently in Python over the raw CSVs: whitespace
+    // tokens of `translation` and `orth`, collections.Counter for repeats, set differences
+    // against train for OOV.
+    let row = |name: &str| {
+        let s = stats.split(name).unwrap();
+        (
+            s.rows,
+            s.unique_translations,
+            s.duplicate_groups,
+            s.duplicate_videos,
+            s.words,
+            s.glosses,
+            s.signers,
+        )
+    };
+    assert_eq!(row("train"), (7096, 6853, 42, 285, 2887, 1085, 9));
+    assert_eq!(row("dev"), (519, 509, 5, 15, 951, 393, 9));
+    assert_eq!(row("test"), (642, 630, 6, 18, 1001, 411, 9));
+    let oov = |name: &str| {
+        let s = stats.split(name).unwrap();
+        (
+            s.oov_words,
+            s.oov_word_tokens,
+            s.word_tokens,
+            s.oov_glosses,
+            s.oov_gloss_tokens,
+            s.gloss_tokens,
+        )
+    };
+    assert_eq!(oov("dev"), (57, 57, 6820, 12, 14, 3748));
+    assert_eq!(oov("test"), (59, 60, 7816, 19, 19, 4264));
 }

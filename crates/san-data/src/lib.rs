@@ -18,6 +18,7 @@
 #![warn(missing_docs)]
 
 pub mod batch;
+pub mod clips;
 pub mod error;
 pub mod io;
 pub mod phoenix;

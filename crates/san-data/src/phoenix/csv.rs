@@ -29,6 +29,18 @@ pub struct CorpusEntry {
     pub translation: String,
 }
 
+impl CorpusEntry {
+    /// The words of the normalised translation (lower-case, punctuation removed).
+    pub fn words(&self) -> Vec<String> {
+        san_core::text::words(&self.translation)
+    }
+
+    /// The glosses of `orth`, split on whitespace.
+    pub fn glosses(&self) -> Vec<String> {
+        self.orth.split_whitespace().map(String::from).collect()
+    }
+}
+
 /// Parses corpus CSV text; `path` is used in errors only. An empty corpus is an error.
 pub fn parse_corpus_csv(text: &str, path: &Path) -> Result<Vec<CorpusEntry>> {
     let mut rows = Vec::new();

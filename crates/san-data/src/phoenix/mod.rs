@@ -1,5 +1,7 @@
 //! The PHOENIX-2014-T corpus layout.
 
 mod csv;
+mod stats;
 
 pub use csv::{CorpusEntry, HEADER, parse_corpus_csv, read_corpus_csv, write_corpus_csv};
+pub use stats::{CorpusStats, SplitStats};
