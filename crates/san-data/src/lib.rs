@@ -17,6 +17,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod augment;
 pub mod batch;
 pub mod clips;
 pub mod error;
