@@ -492,7 +492,7 @@ mod tests {
         let sum: f64 = n.values.iter().map(|&x| f64::from(x)).sum();
         let abs: f64 = n.values.iter().map(|&x| f64::from(x.abs())).sum();
         assert!(
-            (sum + 181.077_414).abs() < 1e-2 && (abs - 3390.513_567).abs() < 1e-2,
+            (sum + 181.077_414).abs() < 1e-2 && (abs - 3_390.513_567).abs() < 1e-2,
             "{sum} {abs}"
         );
         let at = |f: usize, p: usize| &n.values[(f * 29 + p) * 3..(f * 29 + p) * 3 + 3];
