@@ -21,6 +21,7 @@ pub mod augment;
 pub mod batch;
 pub mod clips;
 pub mod error;
+pub mod frames;
 pub mod io;
 pub mod phoenix;
 pub mod pose;
