@@ -27,6 +27,7 @@ pub mod phoenix;
 pub mod pose;
 pub mod sample;
 pub mod signsim;
+pub mod subword;
 pub mod tables;
 pub mod vocab;
 pub mod wordvec;
