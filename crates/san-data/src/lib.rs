@@ -29,6 +29,8 @@ pub mod sample;
 pub mod signsim;
 pub mod subword;
 pub mod tables;
+#[cfg(feature = "video")]
+pub mod video;
 pub mod vocab;
 pub mod wordvec;
 
