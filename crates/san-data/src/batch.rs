@@ -36,6 +36,18 @@ pub struct PoseTextBatch<B: Backend> {
     pub word_ids: Vec<Vec<usize>>,
 }
 
+/// The visiting order of `n` items in epoch `epoch`: a permutation seeded by `seed + epoch`,
+/// the same on every platform and run.
+pub fn epoch_order(n: usize, seed: u64, epoch: u64) -> Vec<usize> {
+    use rand::SeedableRng;
+    use rand::seq::SliceRandom;
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(
+        seed.wrapping_add(epoch),
+    ));
+    order
+}
+
 /// Frame indices kept from a clip of `frames` frames: all when short enough, else
 /// `max` strided positions, jittered within their stride when `rng` is given.
 pub fn sample_frames<R: Rng + ?Sized>(

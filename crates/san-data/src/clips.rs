@@ -477,3 +477,148 @@ mod tests {
         }
     }
 }
+
+/// A lazy dataset of clip-feature files, one per video; each read checks the feature
+/// dimension against `dim`. Items are `Result`s, so a bad file is an error of its own;
+/// visit them in [`crate::batch::epoch_order`] for a seeded shuffle.
+#[derive(Debug, Clone)]
+pub struct ClipFeatureFiles {
+    /// One `.npy` or `.safetensors` file per video.
+    pub paths: Vec<std::path::PathBuf>,
+    /// Expected features per clip (e.g. 1024 for I3D); `None` accepts any.
+    pub dim: Option<usize>,
+}
+
+impl burn_dataset::Dataset<crate::Result<ClipFeatures>> for ClipFeatureFiles {
+    fn get(&self, index: usize) -> Option<crate::Result<ClipFeatures>> {
+        self.paths
+            .get(index)
+            .map(|p| read_clip_features(p, self.dim))
+    }
+
+    fn len(&self) -> usize {
+        self.paths.len()
+    }
+}
+
+/// A padded batch of clip features.
+#[derive(Debug, Clone)]
+pub struct ClipBatch<B: burn::tensor::backend::Backend> {
+    /// `[B, max_clips, F]`, zero rows after each video's clips.
+    pub features: burn::tensor::Tensor<B, 3>,
+    /// `[B, max_clips]`, true for real clips.
+    pub mask: burn::tensor::Tensor<B, 2, burn::tensor::Bool>,
+}
+
+/// Batches videos' clip features, each sampled CiCo-style to `max_clips` rows (linspace
+/// when longer, zero-padded and masked when shorter).
+///
+/// Errors (naming no file, since items are already read) when the items disagree on the
+/// feature dimension or there are none.
+pub fn batch_clips<B: burn::tensor::backend::Backend>(
+    items: &[ClipFeatures],
+    max_clips: usize,
+    device: &B::Device,
+) -> std::result::Result<ClipBatch<B>, String> {
+    use burn::tensor::{Bool, Tensor, TensorData};
+    let Some(dim) = items.first().map(|f| f.dim) else {
+        return Err("expected at least one video in the batch".into());
+    };
+    if let Some((i, f)) = items.iter().enumerate().find(|(_, f)| f.dim != dim) {
+        return Err(format!(
+            "batch item {i}: expected {dim} features per clip like item 0, got {}",
+            f.dim
+        ));
+    }
+    let mut values = Vec::with_capacity(items.len() * max_clips * dim);
+    let mut mask = Vec::with_capacity(items.len() * max_clips);
+    for f in items {
+        let (v, m) = sample_clips(f, max_clips);
+        values.extend(v);
+        mask.extend(m);
+    }
+    let n = items.len();
+    Ok(ClipBatch {
+        features: Tensor::from_data(TensorData::new(values, [n, max_clips, dim]), device),
+        mask: Tensor::<B, 2, Bool>::from_data(TensorData::new(mask, [n, max_clips]), device),
+    })
+}
+
+#[cfg(test)]
+mod batch_tests {
+    use super::*;
+    use burn::backend::NdArray;
+    use burn_dataset::Dataset;
+
+    fn feats(clips: usize, dim: usize, v: f32) -> ClipFeatures {
+        ClipFeatures {
+            clips,
+            dim,
+            values: vec![v; clips * dim],
+        }
+    }
+
+    #[test]
+    fn batch_pads_samples_and_checks_dims() {
+        let dev = Default::default();
+        let b = batch_clips::<NdArray<f32>>(&[feats(2, 3, 1.0), feats(5, 3, 2.0)], 4, &dev)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(b.features.dims(), [2, 4, 3]);
+        let m: Vec<bool> = b.mask.into_data().to_vec().unwrap_or_default();
+        assert_eq!(m, vec![true, true, false, false, true, true, true, true]);
+        let v: Vec<f32> = b.features.into_data().to_vec().unwrap_or_default();
+        assert_eq!(&v[..12], &[1., 1., 1., 1., 1., 1., 0., 0., 0., 0., 0., 0.]);
+        let err = batch_clips::<NdArray<f32>>(&[feats(2, 3, 1.0), feats(2, 4, 1.0)], 4, &dev)
+            .err()
+            .unwrap_or_default();
+        assert!(
+            err.contains("item 1") && err.contains("expected 3"),
+            "{err}"
+        );
+        assert!(batch_clips::<NdArray<f32>>(&[], 4, &dev).is_err());
+    }
+
+    #[test]
+    fn file_dataset_is_lazy_and_shuffles_with_a_seed() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let mut paths = Vec::new();
+        for i in 0..6 {
+            let p = dir.path().join(format!("v{i}.safetensors"));
+            let bytes: Vec<u8> = [i as f32, 0.0]
+                .iter()
+                .flat_map(|x| x.to_le_bytes())
+                .collect();
+            let view =
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![1, 2], &bytes)
+                    .unwrap_or_else(|e| panic!("{e}"));
+            safetensors::serialize_to_file([("x", view)], None, &p)
+                .unwrap_or_else(|e| panic!("{e}"));
+            paths.push(p);
+        }
+        paths.push(dir.path().join("missing.npy"));
+        let ds = ClipFeatureFiles {
+            paths,
+            dim: Some(2),
+        };
+        assert_eq!(ds.len(), 7);
+        let err = ds
+            .get(6)
+            .and_then(|r| r.err())
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("missing.npy"), "{err}");
+        let order = |seed, epoch| {
+            crate::batch::epoch_order(6, seed, epoch)
+                .into_iter()
+                .filter_map(|i| ds.get(i))
+                .filter_map(|r| r.ok())
+                .map(|f| f.values[0] as usize)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(order(3, 0), order(3, 0), "seeded");
+        assert_ne!(order(3, 0), order(3, 1), "a new order each epoch");
+        let mut all = order(3, 0);
+        all.sort_unstable();
+        assert_eq!(all, (0..6).collect::<Vec<_>>());
+    }
+}

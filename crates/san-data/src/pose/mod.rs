@@ -7,6 +7,6 @@ mod select;
 pub use features::{PoseFeatures, feature_dim, pose_features};
 pub use format::{Pose, PoseComponent, PoseHeader, encode_pose, parse_pose, read_pose, write_pose};
 pub use select::{
-    ComponentSelection, KeypointSelection, NormalizedPose, normalize_shoulders, pose_from_array,
-    select,
+    ComponentSelection, KeypointSelection, NormalizedPose, PoseFiles, normalize_shoulders,
+    pose_from_array, select,
 };

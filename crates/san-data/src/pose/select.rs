@@ -506,3 +506,71 @@ mod tests {
         assert!(n.values.iter().all(|x| x.is_finite()));
     }
 }
+
+/// A lazy dataset of `.pose` files, one per video: each read selects the keypoints (when
+/// a selection is given) and normalises them to the shoulders. Items are `Result`s, so a
+/// bad file is an error of its own.
+#[derive(Debug, Clone)]
+pub struct PoseFiles {
+    /// One `.pose` file per video.
+    pub paths: Vec<std::path::PathBuf>,
+    /// Keypoints to keep (`None`: all).
+    pub selection: Option<KeypointSelection>,
+}
+
+impl burn_dataset::Dataset<Result<NormalizedPose>> for PoseFiles {
+    fn get(&self, index: usize) -> Option<Result<NormalizedPose>> {
+        let path = self.paths.get(index)?;
+        Some((|| {
+            let pose = super::format::read_pose(path)?;
+            let pose = match &self.selection {
+                Some(s) => select(&pose, s, path)?,
+                None => pose,
+            };
+            normalize_shoulders(&pose, path)
+        })())
+    }
+
+    fn len(&self) -> usize {
+        self.paths.len()
+    }
+}
+
+#[cfg(test)]
+mod dataset_tests {
+    use super::*;
+    use burn_dataset::Dataset;
+
+    #[test]
+    fn pose_files_read_lazily_with_their_own_errors() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/pose");
+        if !dir.exists() {
+            eprintln!("skipping: {} not found", dir.display());
+            return;
+        }
+        let ds = PoseFiles {
+            paths: vec![
+                dir.join("mediapipe.pose"),
+                dir.join("openpose.pose"),
+                dir.join("none.pose"),
+            ],
+            selection: None,
+        };
+        assert_eq!(ds.len(), 3);
+        // expected.json: mediapipe.pose has 170 frames, 178 points; openpose.pose 93 frames.
+        let a = ds.get(0).and_then(|r| r.ok()).map(|n| (n.frames, n.points));
+        assert_eq!(a, Some((170, 178)));
+        assert_eq!(ds.get(1).and_then(|r| r.ok()).map(|n| n.frames), Some(93));
+        let err = ds
+            .get(2)
+            .and_then(|r| r.err())
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("none.pose"), "{err}");
+        let hands = PoseFiles {
+            selection: Some(KeypointSelection::openpose_body_hands()),
+            ..ds
+        };
+        assert!(hands.get(1).is_some_and(|r| r.is_ok()));
+    }
+}
