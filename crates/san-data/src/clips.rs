@@ -360,12 +360,9 @@ mod tests {
 
     #[test]
     fn reads_pose_formats_fortran_float64_reference_array() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/data/pose/optical_flow.npy");
-        if !path.exists() {
-            eprintln!("skipping: {} not found", path.display());
+        let Some(path) = crate::shared_data("pose/optical_flow.npy") else {
             return;
-        }
+        };
         let a = read_npy(&path).unwrap_or_else(|e| panic!("{e}"));
         // numpy: shape (169, 50) '<f8' Fortran; a.sum() = 1785230.3022502176;
         // a[1, :3] = [4.42369095, 13.30760036, 79.16685481]; a[168, 49] = 0.

@@ -307,12 +307,9 @@ mod tests {
 
     #[test]
     fn official_dummy_frames_load() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/data/other/phoenix14t_tfds_dummy/frames");
-        if !dir.exists() {
-            eprintln!("skipping: {} not found", dir.display());
+        let Some(dir) = crate::shared_data("other/phoenix14t_tfds_dummy/frames") else {
             return;
-        }
+        };
         let f = read_frames(&dir, &raw()).unwrap_or_else(|e| panic!("{e}"));
         // `file` reports both as 210 × 260 8-bit RGB PNGs.
         assert_eq!((f.frames, f.width, f.height), (2, 210, 260));

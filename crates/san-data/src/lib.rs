@@ -35,3 +35,18 @@ pub mod vocab;
 pub mod wordvec;
 
 pub use error::{DataError, Result};
+
+/// A path under `../shared/data` (real data CI has), or `None` with the skip reason printed
+/// when it is absent, as in a fresh clone.
+#[cfg(test)]
+pub(crate) fn shared_data(relative: &str) -> Option<std::path::PathBuf> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data")
+        .join(relative);
+    if path.exists() {
+        Some(path)
+    } else {
+        eprintln!("skipping: {} not found", path.display());
+        None
+    }
+}

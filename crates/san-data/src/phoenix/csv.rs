@@ -141,11 +141,9 @@ mod tests {
 
     #[test]
     fn official_csvs_have_the_documented_sizes() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/phoenix14t");
-        if !root.exists() {
-            eprintln!("skipping: {} not found", root.display());
+        let Some(root) = crate::shared_data("phoenix14t") else {
             return;
-        }
+        };
         for (split, n) in [("train", 7096), ("dev", 519), ("test", 642)] {
             let rows =
                 read_corpus_csv(&root.join(format!("PHOENIX-2014-T.{split}.corpus.csv"))).unwrap();

@@ -120,12 +120,11 @@ mod tests {
 
     #[test]
     fn official_header_row_of_the_tfds_dummy_loads() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/data/other/phoenix14t_tfds_dummy/annotations/PHOENIX-2014-T.test.corpus.csv");
-        if !path.exists() {
-            eprintln!("skipping: {} not found", path.display());
+        let Some(path) = crate::shared_data(
+            "other/phoenix14t_tfds_dummy/annotations/PHOENIX-2014-T.test.corpus.csv",
+        ) else {
             return;
-        }
+        };
         let rows = crate::phoenix::read_corpus_csv(&path).unwrap_or_else(|e| panic!("{e}"));
         let s = annotate(Split::Test, &rows);
         assert!(!s.is_empty());

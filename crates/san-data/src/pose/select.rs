@@ -469,12 +469,9 @@ mod tests {
 
     #[test]
     fn mediapipe_file_matches_numpy() {
-        let path =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/pose/mediapipe.pose");
-        if !path.exists() {
-            eprintln!("skipping: {} not found", path.display());
+        let Some(path) = crate::shared_data("pose/mediapipe.pose") else {
             return;
-        }
+        };
         let pose = read_pose(&path).unwrap_or_else(|e| panic!("{e}"));
         let sel = KeypointSelection(vec![
             ComponentSelection::all("POSE_LANDMARKS"),
@@ -543,11 +540,9 @@ mod dataset_tests {
 
     #[test]
     fn pose_files_read_lazily_with_their_own_errors() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/pose");
-        if !dir.exists() {
-            eprintln!("skipping: {} not found", dir.display());
+        let Some(dir) = crate::shared_data("pose") else {
             return;
-        }
+        };
         let ds = PoseFiles {
             paths: vec![
                 dir.join("mediapipe.pose"),
