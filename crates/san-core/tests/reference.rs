@@ -83,8 +83,17 @@ fn clcl_losses_and_gradients_match_pytorch() {
     let Some(doc) = reference("clcl_losses.json") else {
         return;
     };
+    // The float64 check runs on one rayon thread. With burn-ndarray's default pool, about
+    // 1 process in 15 that ran another test first got gradients 1.8e-4 off (always the
+    // same wrong value) — never in 40 runs with one thread: a data race in the
+    // multi-threaded CPU backend, not a precision question. See BENCHMARKS.md, "Known
+    // issues".
     #[cfg(not(feature = "test-wgpu"))]
-    check::<Autodiff<NdArray<f64>>>(&doc, 1e-6, 1e-6);
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap()
+        .install(|| check::<Autodiff<NdArray<f64>>>(&doc, 1e-6, 1e-6));
     check::<Autodiff<F32>>(&doc, 1e-5, 3e-4);
 }
 

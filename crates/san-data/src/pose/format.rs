@@ -349,6 +349,20 @@ mod tests {
         assert!(e.contains("version"), "{e}");
     }
 
+    #[test]
+    fn unknown_version_is_named() {
+        // The file opens with its version as a little-endian f32; 0.3 does not exist.
+        let mut bytes = encode_pose(&tiny());
+        bytes[..4].copy_from_slice(&0.3f32.to_le_bytes());
+        let e = parse_pose(&bytes, Path::new("future.pose"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("future.pose") && e.contains("version 0.0, 0.1 or 0.2, got 0.3"),
+            "{e}"
+        );
+    }
+
     /// The real files of pose-format, checked against `expected.json`, which an independent
     /// parser produced and cross-checked against pose-format 0.15.0 (PyPI).
     #[test]
