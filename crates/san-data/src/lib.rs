@@ -1,8 +1,20 @@
 //! # san-data
 //!
-//! Data for sign-language retrieval: the PHOENIX-2014-T corpus CSVs, `.pose` files and
-//! per-frame pose features, a word-level vocabulary, batching with padding, masks and clip
-//! sampling, and signsim, a synthetic corpus with known visual confusability.
+//! Data for sign-language retrieval, read directly from what researchers have on disk:
+//!
+//! - [`phoenix`]: the PHOENIX-2014-T corpus CSVs, typed samples, [`phoenix::CorpusStats`];
+//! - [`frames`]: the official PNG frame folders; `video` (feature `video`): any video
+//!   FFmpeg decodes;
+//! - [`pose`]: `.pose` files (v0.0–0.2) and `[T, J, C]` arrays, keypoint selection,
+//!   shoulder normalisation, per-frame features;
+//! - [`clips`]: precomputed clip features (`.npy`, safetensors) sampled as CiCo does;
+//! - [`vocab`], [`subword`], [`wordvec`], [`augment`]: word vocabulary, HuggingFace
+//!   tokenizers with word indices, FastText vectors, EDA random swap;
+//! - [`batch`], [`sample`]: batching with padding and masks, seeded epoch order;
+//! - [`tables`]: JSON files of SAN tables and fine-grained benchmarks;
+//! - [`signsim`]: a synthetic corpus with known visual confusability.
+//!
+//! Every error names the file, and the line or frame where there is one.
 //!
 //! ```
 //! use std::path::Path;
