@@ -5,6 +5,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Int, Tensor, TensorData};
 use rand::{Rng, RngExt};
 
+use crate::augment::RandomSwap;
 use crate::sample::Sample;
 use crate::vocab::{PAD, Vocabulary};
 
@@ -17,6 +18,11 @@ pub struct BatcherConfig {
     /// Words kept per sentence.
     #[config(default = 32)]
     pub max_words: usize,
+    /// EDA random swap applied to training captions (only when batching with an rng);
+    /// `None` (the default) leaves captions as they are. CiCo and SAN use
+    /// `Some(RandomSwap::default())`, p = 0.5.
+    #[config(default = "None")]
+    pub text_swap: Option<RandomSwap>,
 }
 
 /// A padded batch of pose features and word ids.
@@ -115,16 +121,20 @@ impl BatcherConfig {
                 pose_mask[b * t + k] = true;
             }
         }
-        let word_ids: Vec<Vec<usize>> = items
-            .iter()
-            .map(|s| {
+        let mut word_ids: Vec<Vec<usize>> = Vec::with_capacity(n);
+        for s in items {
+            let words = match (self.text_swap, rng.as_deref_mut()) {
+                (Some(swap), Some(rng)) => swap.apply(&s.words, rng),
+                _ => s.words.clone(),
+            };
+            word_ids.push(
                 vocab
-                    .encode(&s.words)
+                    .encode(&words)
                     .into_iter()
                     .take(self.max_words)
-                    .collect()
-            })
-            .collect();
+                    .collect(),
+            );
+        }
         let (tokens, token_mask) = pad_ids(&word_ids);
         let l = tokens.len() / n.max(1);
         PoseTextBatch {
@@ -199,5 +209,26 @@ mod tests {
         assert_eq!(m, vec![true, true, false, true, true, true]);
         let tm: Vec<bool> = batch.token_mask.into_data().to_vec().unwrap();
         assert_eq!(tm, vec![true, true, true, false]);
+    }
+
+    #[test]
+    fn text_swap_applies_only_in_training_batches() {
+        let dev = Default::default();
+        let vocab = Vocabulary::build([["a".to_string(), "b".to_string()].as_slice()], 1);
+        let s = sample(2, &["a", "b"]);
+        let cfg = BatcherConfig::new().with_text_swap(Some(RandomSwap { p: 1.0, alpha: 0.1 }));
+        let ids = |b: &PoseTextBatch<NdArray<f32>>| b.word_ids[0].clone();
+        let eval = cfg.batch::<NdArray<f32>, StdRng>(&[&s], &vocab, None, &dev);
+        assert_eq!(ids(&eval), vocab.encode(&s.words), "no rng: unchanged");
+        let mut rng = StdRng::seed_from_u64(1);
+        let train = cfg.batch::<NdArray<f32>, StdRng>(&[&s], &vocab, Some(&mut rng), &dev);
+        // Two words and p = 1: always swapped (hand).
+        assert_eq!(
+            ids(&train),
+            vocab.encode(&["b".to_string(), "a".to_string()])
+        );
+        let off =
+            BatcherConfig::new().batch::<NdArray<f32>, StdRng>(&[&s], &vocab, Some(&mut rng), &dev);
+        assert_eq!(ids(&off), vocab.encode(&s.words), "off by default");
     }
 }
