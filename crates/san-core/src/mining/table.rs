@@ -155,7 +155,7 @@ impl ConfusabilityTable {
         let mut rows: Vec<Vec<f32>> = Vec::new();
         let mut owner: Vec<usize> = Vec::new();
         for (&id, f) in pairs.words() {
-            if f.count < config.min_count || f.count == 0 {
+            if f.count < config.min_count {
                 continue;
             }
             let Some(word) = vocab.get(id).map(String::as_str) else {

@@ -53,23 +53,31 @@ pub struct CorpusStats {
 impl CorpusStats {
     /// Computes the statistics of `splits` (name, rows); the first is the OOV reference.
     pub fn compute(splits: &[(&str, &[CorpusEntry])]) -> Self {
-        let vocab = |rows: &[CorpusEntry]| -> (BTreeSet<String>, BTreeSet<String>) {
-            let words = rows.iter().flat_map(|r| r.words()).collect();
-            let glosses = rows.iter().flat_map(|r| r.glosses()).collect();
-            (words, glosses)
-        };
-        let (ref_words, ref_glosses) = splits.first().map(|(_, r)| vocab(r)).unwrap_or_default();
+        // Each row is normalised once; every count below derives from these lists.
+        let tokens: Vec<(Vec<Vec<String>>, Vec<String>)> = splits
+            .iter()
+            .map(|(_, rows)| {
+                let words = rows.iter().map(CorpusEntry::words).collect();
+                let glosses = rows.iter().flat_map(CorpusEntry::glosses).collect();
+                (words, glosses)
+            })
+            .collect();
+        let (ref_words, ref_glosses): (BTreeSet<&String>, BTreeSet<&String>) = tokens
+            .first()
+            .map(|(w, g)| (w.iter().flatten().collect(), g.iter().collect()))
+            .unwrap_or_default();
         let splits = splits
             .iter()
-            .map(|(name, rows)| {
-                let mut texts: BTreeMap<String, usize> = BTreeMap::new();
-                for r in rows.iter() {
-                    *texts.entry(r.words().join(" ")).or_default() += 1;
+            .zip(&tokens)
+            .map(|((name, rows), (row_words, glosses))| {
+                let mut texts: BTreeMap<&[String], usize> = BTreeMap::new();
+                for w in row_words {
+                    *texts.entry(w.as_slice()).or_default() += 1;
                 }
                 let shared = texts.values().filter(|&&c| c > 1);
-                let words: Vec<String> = rows.iter().flat_map(|r| r.words()).collect();
-                let glosses: Vec<String> = rows.iter().flat_map(|r| r.glosses()).collect();
-                let (word_set, gloss_set) = vocab(rows);
+                let words: Vec<&String> = row_words.iter().flatten().collect();
+                let word_set: BTreeSet<&String> = words.iter().copied().collect();
+                let gloss_set: BTreeSet<&String> = glosses.iter().collect();
                 SplitStats {
                     split: name.to_string(),
                     rows: rows.len(),
@@ -88,7 +96,7 @@ impl CorpusStats {
                     oov_words: word_set.difference(&ref_words).count(),
                     oov_word_tokens: words.iter().filter(|w| !ref_words.contains(*w)).count(),
                     oov_glosses: gloss_set.difference(&ref_glosses).count(),
-                    oov_gloss_tokens: glosses.iter().filter(|g| !ref_glosses.contains(*g)).count(),
+                    oov_gloss_tokens: glosses.iter().filter(|g| !ref_glosses.contains(g)).count(),
                 }
             })
             .collect();
