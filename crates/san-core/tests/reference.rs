@@ -86,7 +86,8 @@ fn clcl_losses_and_gradients_match_pytorch() {
     // The float64 check runs on one rayon thread. With burn-ndarray's default pool, about
     // 1 process in 15 that ran another test first got gradients 1.8e-4 off (always the
     // same wrong value) — never in 40 runs with one thread: a data race in the
-    // multi-threaded CPU backend, not a precision question. See BENCHMARKS.md, "Known
+    // multi-threaded CPU backend, not a precision question. The one-thread pool made it
+    // rarer but did not remove it (it failed once more in CI). See BENCHMARKS.md, "Known
     // issues".
     #[cfg(not(feature = "test-wgpu"))]
     rayon::ThreadPoolBuilder::new()
