@@ -498,7 +498,7 @@ impl burn_dataset::Dataset<crate::Result<ClipFeatures>> for ClipFeatureFiles {
     }
 }
 
-/// A padded batch of clip features.
+/// A padded batch of clip features, made by [`ClipBatcher`](crate::loader::ClipBatcher).
 #[derive(Debug, Clone)]
 pub struct ClipBatch<B: burn::tensor::backend::Backend> {
     /// `[B, max_clips, F]`, zero rows after each video's clips.
@@ -507,73 +507,10 @@ pub struct ClipBatch<B: burn::tensor::backend::Backend> {
     pub mask: burn::tensor::Tensor<B, 2, burn::tensor::Bool>,
 }
 
-/// Batches videos' clip features, each sampled CiCo-style to `max_clips` rows (linspace
-/// when longer, zero-padded and masked when shorter).
-///
-/// Errors (naming no file, since items are already read) when the items disagree on the
-/// feature dimension or there are none.
-pub fn batch_clips<B: burn::tensor::backend::Backend>(
-    items: &[ClipFeatures],
-    max_clips: usize,
-    device: &B::Device,
-) -> std::result::Result<ClipBatch<B>, String> {
-    use burn::tensor::{Bool, Tensor, TensorData};
-    let Some(dim) = items.first().map(|f| f.dim) else {
-        return Err("expected at least one video in the batch".into());
-    };
-    if let Some((i, f)) = items.iter().enumerate().find(|(_, f)| f.dim != dim) {
-        return Err(format!(
-            "batch item {i}: expected {dim} features per clip like item 0, got {}",
-            f.dim
-        ));
-    }
-    let mut values = Vec::with_capacity(items.len() * max_clips * dim);
-    let mut mask = Vec::with_capacity(items.len() * max_clips);
-    for f in items {
-        let (v, m) = sample_clips(f, max_clips);
-        values.extend(v);
-        mask.extend(m);
-    }
-    let n = items.len();
-    Ok(ClipBatch {
-        features: Tensor::from_data(TensorData::new(values, [n, max_clips, dim]), device),
-        mask: Tensor::<B, 2, Bool>::from_data(TensorData::new(mask, [n, max_clips]), device),
-    })
-}
-
 #[cfg(test)]
 mod batch_tests {
     use super::*;
-    use burn::backend::NdArray;
     use burn_dataset::Dataset;
-
-    fn feats(clips: usize, dim: usize, v: f32) -> ClipFeatures {
-        ClipFeatures {
-            clips,
-            dim,
-            values: vec![v; clips * dim],
-        }
-    }
-
-    #[test]
-    fn batch_pads_samples_and_checks_dims() {
-        let dev = Default::default();
-        let b = batch_clips::<NdArray<f32>>(&[feats(2, 3, 1.0), feats(5, 3, 2.0)], 4, &dev)
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(b.features.dims(), [2, 4, 3]);
-        let m: Vec<bool> = b.mask.into_data().to_vec().unwrap_or_default();
-        assert_eq!(m, vec![true, true, false, false, true, true, true, true]);
-        let v: Vec<f32> = b.features.into_data().to_vec().unwrap_or_default();
-        assert_eq!(&v[..12], &[1., 1., 1., 1., 1., 1., 0., 0., 0., 0., 0., 0.]);
-        let err = batch_clips::<NdArray<f32>>(&[feats(2, 3, 1.0), feats(2, 4, 1.0)], 4, &dev)
-            .err()
-            .unwrap_or_default();
-        assert!(
-            err.contains("item 1") && err.contains("expected 3"),
-            "{err}"
-        );
-        assert!(batch_clips::<NdArray<f32>>(&[], 4, &dev).is_err());
-    }
 
     #[test]
     fn file_dataset_is_lazy_and_shuffles_with_a_seed() {

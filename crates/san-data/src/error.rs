@@ -1,9 +1,13 @@
 //! The error type of san-data: every variant names the file and says what was expected.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Errors reading or writing corpora, poses and vocabularies.
-#[derive(Debug, thiserror::Error)]
+///
+/// `Clone` (the underlying errors are shared), so a dataset item can be a `Result` that Burn's
+/// data loader moves between threads.
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum DataError {
     /// The file or folder could not be read or written.
@@ -13,7 +17,7 @@ pub enum DataError {
         path: PathBuf,
         /// The underlying error.
         #[source]
-        source: std::io::Error,
+        source: Arc<std::io::Error>,
     },
     /// A malformed line of a text file.
     #[error("{path}:{line}: expected {expected}, got {got}")]
@@ -54,7 +58,18 @@ pub enum DataError {
         path: PathBuf,
         /// The parser's error, with line and column.
         #[source]
-        source: serde_json::Error,
+        source: Arc<serde_json::Error>,
+    },
+    /// Items of one batch that cannot be stacked (different feature, point or frame sizes),
+    /// or an empty batch.
+    #[error("batch item {item}: expected {expected}, got {got}")]
+    Batch {
+        /// 0-based position of the first item at fault.
+        item: usize,
+        /// What it should have been.
+        expected: String,
+        /// What it was.
+        got: String,
     },
 }
 
@@ -63,7 +78,7 @@ impl DataError {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Self::Io {
             path: path.into(),
-            source,
+            source: Arc::new(source),
         }
     }
 

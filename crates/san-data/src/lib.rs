@@ -11,6 +11,8 @@
 //! - [`vocab`], [`subword`], [`wordvec`], [`augment`]: word vocabulary, HuggingFace
 //!   tokenizers with word indices, FastText vectors, EDA random swap;
 //! - [`batch`], [`sample`]: batching with padding and masks, seeded epoch order;
+//! - [`loader`]: a batcher per input kind (clip features, poses, frames, pose–text
+//!   samples), implementing Burn's `Batcher` with the `dataloader` feature;
 //! - [`tables`]: JSON files of SAN tables and fine-grained benchmarks;
 //! - [`signsim`]: a synthetic corpus with known visual confusability.
 //!
@@ -35,6 +37,7 @@ pub mod clips;
 pub mod error;
 pub mod frames;
 pub mod io;
+pub mod loader;
 pub mod phoenix;
 pub mod pose;
 pub mod sample;

@@ -44,7 +44,7 @@ pub fn read_benchmark(path: &Path) -> Result<FineGrainedBenchmark> {
 fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let mut bytes = serde_json::to_vec_pretty(value).map_err(|source| DataError::Json {
         path: path.to_path_buf(),
-        source,
+        source: source.into(),
     })?;
     bytes.push(b'\n');
     write_atomic(path, &bytes)
@@ -54,7 +54,7 @@ fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
     let bytes = read(path)?;
     serde_json::from_slice(&bytes).map_err(|source| DataError::Json {
         path: path.to_path_buf(),
-        source,
+        source: source.into(),
     })
 }
 

@@ -93,7 +93,10 @@ impl SignsimMeta {
     pub fn load(root: &Path) -> crate::Result<Self> {
         let path = root.join("signsim.json");
         let text = fs::read_to_string(&path).map_err(|e| DataError::io(&path, e))?;
-        serde_json::from_str(&text).map_err(|source| DataError::Json { path, source })
+        serde_json::from_str(&text).map_err(|source| DataError::Json {
+            path,
+            source: source.into(),
+        })
     }
 
     /// Ground-truth pairs as a set.
@@ -259,7 +262,7 @@ pub fn generate(root: &Path, config: &SignsimConfig) -> crate::Result<()> {
     };
     let json = serde_json::to_vec_pretty(&meta).map_err(|source| DataError::Json {
         path: root.join("signsim.json"),
-        source,
+        source: source.into(),
     })?;
     write_atomic(&root.join("signsim.json"), &json)
 }
