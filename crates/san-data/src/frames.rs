@@ -58,7 +58,13 @@ pub struct Frames {
 /// Files that are not `.png` (a stray `.DS_Store`, `Thumbs.db`, …) are ignored. A missing
 /// folder or one with no PNG is an error naming it.
 pub fn frame_paths(dir: &Path) -> crate::Result<Vec<PathBuf>> {
-    let entries = std::fs::read_dir(dir).map_err(|e| DataError::io(dir, e))?;
+    let entries = std::fs::read_dir(dir).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => DataError::invalid(
+            dir,
+            "expected a folder of PNG frames (images0001.png, …); it does not exist",
+        ),
+        _ => DataError::io(dir, e),
+    })?;
     let mut paths: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.is_file() && p.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")))

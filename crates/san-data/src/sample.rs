@@ -54,7 +54,22 @@ pub fn load_split(root: &Path, split: &str) -> Result<Vec<Sample>> {
     }
     let csv = corpus_csv_path(root, split);
     let rows = read_corpus_csv(&csv)?;
-    samples_from_rows(root, split, &rows)
+    samples_from_rows(root, split, &rows).map_err(|e| match e {
+        DataError::Io { path, source } if source.kind() == std::io::ErrorKind::NotFound => {
+            let name = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            DataError::invalid(
+                path,
+                format!(
+                    "expected the pose file of sample {name} (listed in {}); it does not exist",
+                    csv.display()
+                ),
+            )
+        }
+        e => e,
+    })
 }
 
 /// Builds samples from corpus rows, reading their poses.
