@@ -21,16 +21,23 @@ use san_core::metrics::{DuplicatePolicy, RetrievalMetrics, coarse_report, ranks}
 use san_core::mining::{Embeddings, InstanceMinerConfig, MiningSpace, mine_instances};
 use san_core::similarity::{ClclConfig, ClclKernel, clcl_gallery};
 
-/// The definitions in float32, where the token softmax (1/τ = 14.3) and the logit scale
-/// (14.3) amplify rounding in the gradients, so they get a looser bound than the values.
-/// The float64 check, with tight bounds, is `reference_f64.rs`: a process has one default
-/// float type per device, so the two precisions cannot share a test binary.
+/// Relative bound on float32 gradients. PyTorch's own float32 run of these cases stays
+/// within 7.1e-7 of its float64 values (an independent re-implementation of DESIGN.md
+/// §3.1–3.2, measured), so 1e-5 leaves a 14× margin on the CPU. WGPU keeps the bound its
+/// first runs passed with (see BENCHMARKS.md).
+#[cfg(not(feature = "test-wgpu"))]
+const GRAD_REL: f64 = 1e-5;
+#[cfg(feature = "test-wgpu")]
+const GRAD_REL: f64 = 3e-4;
+
+/// The definitions in float32. The float64 check is `reference_f64.rs`: a process has one
+/// default float type per device, so the two precisions cannot share a test binary.
 #[test]
 fn clcl_losses_and_gradients_match_pytorch() {
     let Some(doc) = reference("clcl_losses.json") else {
         return;
     };
-    check::<Autodiff<F32>>(&doc, 1e-5, 3e-4);
+    check::<Autodiff<F32>>(&doc, 1e-5, GRAD_REL);
 }
 
 /// The fused CPU kernel (values only) against the same PyTorch values, in float32.
