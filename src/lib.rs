@@ -21,4 +21,5 @@ pub use san_models;
 pub use san_train;
 
 pub mod backend;
+pub mod experiment_job;
 pub mod main_job;

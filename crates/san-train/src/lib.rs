@@ -17,6 +17,7 @@ pub mod config;
 pub mod corpus;
 pub mod error;
 pub mod eval;
+pub mod experiment;
 pub mod report;
 pub mod training;
 

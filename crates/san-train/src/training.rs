@@ -54,7 +54,7 @@ pub fn init_model<B: Backend>(
     .init(device)
 }
 
-fn clcl(config: &TrainConfig) -> ClclConfig {
+pub(crate) fn clcl(config: &TrainConfig) -> ClclConfig {
     ClclConfig::new()
         .with_tau_tok(config.tau_tok)
         .with_chunk(config.eval_chunk)
@@ -258,7 +258,7 @@ fn selection_score(r: &RetrievalReport) -> f64 {
 
 /// Trains one stage, selecting the epoch with the best dev score.
 #[allow(clippy::too_many_arguments)]
-fn train_stage<B: AutodiffBackend>(
+pub(crate) fn train_stage<B: AutodiffBackend>(
     model: RetrievalModel<B>,
     stage: Stage,
     epochs: usize,

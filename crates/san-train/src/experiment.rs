@@ -1,0 +1,345 @@
+//! The signsim experiment: which hard negatives teach fine-grained retrieval?
+//!
+//! For each seed, one stage-1 model (coarse loss) is trained and selected on dev. From it,
+//! four stage-2 arms train for the same number of epochs with the same data order:
+//!
+//! | arm | stage-2 loss | hard captions from |
+//! |---|---|---|
+//! | (a) [`Arm::Coarse`] | coarse only | – |
+//! | (b) [`Arm::Semantic`] | coarse + λ·fine | a semantic table (word vectors, same β) |
+//! | (c) [`Arm::San`] | coarse + λ·fine | the SAN table of the stage-1 model |
+//! | (d) [`Arm::SanSynonymFilter`] | coarse + λ·fine | (c) less links whose words are near-synonyms in the text space |
+//!
+//! Each arm selects its epoch on dev (coarse R@1 and fine-grained R@1 against the
+//! ground-truth distractors) and is evaluated once on test. Tables are scored against
+//! signsim's true families.
+
+use std::time::Instant;
+
+use burn::module::AutodiffModule;
+use burn::tensor::backend::AutodiffBackend;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use san_core::metrics::{DuplicatePolicy, RetrievalReport};
+use san_core::mining::ConfusabilityTable;
+use san_models::retrieval::RetrievalModel;
+use serde::{Deserialize, Serialize};
+
+use crate::config::TrainConfig;
+use crate::corpus::Corpus;
+use crate::eval::evaluate;
+use crate::training::{
+    EpochHook, Stage, build_table, clcl, fine_grained_benchmark, init_model, train_stage,
+};
+
+/// One arm of the experiment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Arm {
+    /// (a) Coarse loss only in stage 2.
+    Coarse,
+    /// (b) Hard captions from a semantic table.
+    Semantic,
+    /// (c) Hard captions from the SAN table.
+    San,
+    /// (d) The SAN table with the synonym filter.
+    SanSynonymFilter,
+}
+
+impl Arm {
+    /// All four, in the order of the issue.
+    pub const ALL: [Arm; 4] = [Arm::Coarse, Arm::Semantic, Arm::San, Arm::SanSynonymFilter];
+
+    /// The row label of the results table.
+    pub fn label(self) -> &'static str {
+        match self {
+            Arm::Coarse => "(a) coarse only",
+            Arm::Semantic => "(b) + SemanticTable negatives",
+            Arm::San => "(c) + SAN table negatives",
+            Arm::SanSynonymFilter => "(d) (c) + synonym filter",
+        }
+    }
+}
+
+/// Settings beyond the training configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExperimentConfig {
+    /// Seeds; each trains its own stage-1 model and four arms.
+    pub seeds: Vec<u64>,
+    /// Text-space cosine at or above which arm (d) drops a link as a near-synonym.
+    pub tau_syn: f64,
+}
+
+impl Default for ExperimentConfig {
+    fn default() -> Self {
+        Self {
+            seeds: vec![1, 2, 3],
+            tau_syn: 0.95,
+        }
+    }
+}
+
+/// A table's size and its agreement with the true families.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TableScore {
+    /// Unordered links.
+    pub links: usize,
+    /// Precision of the links against the families.
+    pub precision: f64,
+    /// Recall of the family pairs.
+    pub recall: f64,
+}
+
+/// One arm trained with one seed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArmResult {
+    /// The arm.
+    pub arm: Arm,
+    /// The seed.
+    pub seed: u64,
+    /// Stage-2 epoch selected on dev.
+    pub best_epoch: usize,
+    /// Test metrics of the selected model (coarse both ways, fine-grained V2T).
+    pub test: RetrievalReport,
+    /// The table the arm drew hard captions from.
+    pub table: Option<TableScore>,
+    /// Stage-2 training time, seconds.
+    pub seconds: f64,
+}
+
+/// Everything the experiment measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExperimentReport {
+    /// The settings.
+    pub config: ExperimentConfig,
+    /// Stage-1 test metrics per seed (the common starting point of the arms).
+    pub stage1: Vec<(u64, RetrievalReport)>,
+    /// One entry per arm and seed.
+    pub runs: Vec<ArmResult>,
+    /// Wall time, seconds.
+    pub seconds: f64,
+}
+
+fn score(table: &ConfusabilityTable, corpus: &Corpus) -> Option<TableScore> {
+    let truth = corpus.signsim.as_ref()?.truth();
+    let (precision, recall) = table.precision_recall(&truth);
+    Some(TableScore {
+        links: table.pairs().len(),
+        precision,
+        recall,
+    })
+}
+
+/// The semantic baseline table: word vectors of `wordvecs.vec`, linked above the same β
+/// with the same top-k and stop words as the SAN table. `None` without word vectors.
+pub fn semantic_table(corpus: &Corpus, config: &TrainConfig) -> Option<ConfusabilityTable> {
+    let vectors =
+        san_data::wordvec::read_word_vectors(&corpus.root.join("wordvecs.vec")).ok()?;
+    let stop = corpus.stop_words.iter().cloned().collect();
+    Some(ConfusabilityTable::semantic(
+        &vectors,
+        &config
+            .table
+            .clone()
+            .with_stop_words(stop)
+            .with_tau_syn(None),
+    ))
+}
+
+/// Runs the arms for every seed. `config.seed` is replaced by each seed in turn.
+pub fn run_experiment<B: AutodiffBackend>(
+    corpus: &Corpus,
+    config: &TrainConfig,
+    experiment: &ExperimentConfig,
+    arms: &[Arm],
+    device: &B::Device,
+    hook: EpochHook<'_>,
+) -> ExperimentReport {
+    let t0 = Instant::now();
+    let inner = device.clone();
+    let mut runs = Vec::new();
+    let mut stage1 = Vec::new();
+    let semantic = semantic_table(corpus, config);
+    for &seed in &experiment.seeds {
+        let cfg = config.clone().with_seed(seed);
+        let clcl_cfg = clcl(&cfg);
+        let dev_fg = fine_grained_benchmark(corpus, "dev", &corpus.dev, None, &cfg);
+        let test_fg = fine_grained_benchmark(corpus, "test", &corpus.test, None, &cfg);
+        let test_of = |model: &RetrievalModel<B>| {
+            evaluate(
+                &model.valid(),
+                &corpus.test,
+                &corpus.vocab,
+                &cfg.batcher,
+                &clcl_cfg,
+                test_fg.as_ref(),
+                DuplicatePolicy::Strict,
+                &inner,
+            )
+        };
+
+        B::seed(device, seed);
+        let mut rng = StdRng::seed_from_u64(seed);
+        let model = init_model::<B>(&cfg, corpus, device);
+        let (base, _, _, _) = train_stage(
+            model,
+            Stage::Coarse,
+            cfg.stage1_epochs,
+            corpus,
+            &cfg,
+            None,
+            dev_fg.as_ref(),
+            &mut rng,
+            device,
+            hook,
+        );
+        stage1.push((seed, test_of(&base)));
+
+        let san = build_table(&base.valid(), corpus, &cfg, &inner).0;
+        let filtered = build_table(
+            &base.valid(),
+            corpus,
+            &cfg.clone()
+                .with_table(cfg.table.clone().with_tau_syn(Some(experiment.tau_syn))),
+            &inner,
+        )
+        .0;
+        for &arm in arms {
+            let (stage, table) = match arm {
+                Arm::Coarse => (Stage::Coarse, None),
+                Arm::Semantic => (Stage::San, semantic.clone()),
+                Arm::San => (Stage::San, Some(san.clone())),
+                Arm::SanSynonymFilter => (Stage::San, Some(filtered.clone())),
+            };
+            if stage == Stage::San && table.is_none() {
+                continue; // no word vectors for the semantic table
+            }
+            // Every arm sees the same dropout stream and data order.
+            B::seed(device, seed ^ 0x5A);
+            let mut arm_rng = StdRng::seed_from_u64(seed ^ 0x5A);
+            let t = Instant::now();
+            let (model, best_epoch, _, _) = train_stage(
+                base.clone(),
+                stage,
+                cfg.stage2_epochs,
+                corpus,
+                &cfg,
+                table.clone(),
+                dev_fg.as_ref(),
+                &mut arm_rng,
+                device,
+                hook,
+            );
+            let seconds = t.elapsed().as_secs_f64();
+            runs.push(ArmResult {
+                arm,
+                seed,
+                best_epoch,
+                test: test_of(&model),
+                table: table.as_ref().and_then(|t| score(t, corpus)),
+                seconds,
+            });
+        }
+    }
+    ExperimentReport {
+        config: experiment.clone(),
+        stage1,
+        runs,
+        seconds: t0.elapsed().as_secs_f64(),
+    }
+}
+
+/// Mean and sample standard deviation (0 for one value).
+pub fn mean_std(values: &[f64]) -> (f64, f64) {
+    let n = values.len();
+    if n == 0 {
+        return (f64::NAN, f64::NAN);
+    }
+    let mean = values.iter().sum::<f64>() / n as f64;
+    if n == 1 {
+        return (mean, 0.0);
+    }
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+    (mean, var.sqrt())
+}
+
+impl ExperimentReport {
+    /// The runs of one arm.
+    pub fn arm(&self, arm: Arm) -> Vec<&ArmResult> {
+        self.runs.iter().filter(|r| r.arm == arm).collect()
+    }
+
+    /// Mean and std over seeds of (T2V R@1, V2T R@1, FG-V2T R@1) for one arm.
+    pub fn summary(&self, arm: Arm) -> [(f64, f64); 3] {
+        let runs = self.arm(arm);
+        let pick = |f: &dyn Fn(&ArmResult) -> f64| -> (f64, f64) {
+            mean_std(&runs.iter().map(|r| f(r)).collect::<Vec<_>>())
+        };
+        [
+            pick(&|r| r.test.t2v.r1),
+            pick(&|r| r.test.v2t.r1),
+            pick(&|r| r.test.fine_grained.as_ref().map_or(f64::NAN, |m| m.r1)),
+        ]
+    }
+
+    /// The results as a markdown table (mean ± std over seeds), with the tables'
+    /// precision and recall against the true families.
+    pub fn markdown(&self) -> String {
+        let pm = |(m, s): (f64, f64)| format!("{m:.1} ± {s:.1}");
+        let mut out = String::from(
+            "| arm | T2V R@1 | V2T R@1 | FG-V2T R@1 | table links | table P | table R |\n\
+             |---|---:|---:|---:|---:|---:|---:|\n",
+        );
+        for arm in Arm::ALL {
+            let runs = self.arm(arm);
+            if runs.is_empty() {
+                continue;
+            }
+            let [t2v, v2t, fg] = self.summary(arm);
+            let tables: Vec<&TableScore> = runs.iter().filter_map(|r| r.table.as_ref()).collect();
+            let (links, p, r) = if tables.is_empty() {
+                ("–".to_string(), "–".to_string(), "–".to_string())
+            } else {
+                let col = |f: &dyn Fn(&TableScore) -> f64| {
+                    pm(mean_std(&tables.iter().map(|t| f(t)).collect::<Vec<_>>()))
+                };
+                (
+                    col(&|t| t.links as f64),
+                    col(&|t| t.precision),
+                    col(&|t| t.recall),
+                )
+            };
+            out.push_str(&format!(
+                "| {} | {} | {} | {} | {links} | {p} | {r} |\n",
+                arm.label(),
+                pm(t2v),
+                pm(v2t),
+                pm(fg)
+            ));
+        }
+        let s1 = |f: &dyn Fn(&RetrievalReport) -> f64| {
+            pm(mean_std(&self.stage1.iter().map(|(_, r)| f(r)).collect::<Vec<_>>()))
+        };
+        out.push_str(&format!(
+            "\nStage 1 (common start): T2V R@1 {}, V2T R@1 {}, FG-V2T R@1 {}. Seeds {:?}; {:.0} s in all.\n",
+            s1(&|r| r.t2v.r1),
+            s1(&|r| r.v2t.r1),
+            s1(&|r| r.fine_grained.as_ref().map_or(f64::NAN, |m| m.r1)),
+            self.config.seeds,
+            self.seconds
+        ));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mean_and_sample_std_by_hand() {
+        // Values 1, 2, 3: mean 2, sample variance (1 + 0 + 1) / 2 = 1.
+        assert_eq!(mean_std(&[1.0, 2.0, 3.0]), (2.0, 1.0));
+        assert_eq!(mean_std(&[4.0]), (4.0, 0.0));
+        assert!(mean_std(&[]).0.is_nan());
+    }
+}
