@@ -49,6 +49,12 @@ pub struct Args {
     /// signsim handshape difference within a family (default 0.05).
     #[arg(long)]
     pub signsim_delta: Option<f32>,
+    /// SAN table α: a word's most-attended clip is reliable above this softmax weight.
+    #[arg(long)]
+    pub alpha: Option<f64>,
+    /// Table β: two words are linked above this cosine (SAN and semantic tables alike).
+    #[arg(long)]
+    pub beta: Option<f64>,
     /// Text cosine at or above which arm (d) drops a link as a near-synonym.
     #[arg(long, default_value_t = 0.95)]
     pub tau_syn: f64,
@@ -63,17 +69,19 @@ struct Job {
 impl BackendJob for Job {
     type Output = ExperimentReport;
     fn run<B: AutodiffBackend>(self, device: B::Device) -> ExperimentReport {
-        let mut hook =
-            |stage: Stage, epoch: usize, loss: f64, dev: &san_core::metrics::RetrievalReport| {
-                let fg = dev
-                    .fine_grained
-                    .map(|m| format!(" FG R@1 {:5.1}", m.r1))
-                    .unwrap_or_default();
-                println!(
-                    "  {stage:?} epoch {epoch:>2}: loss {loss:.4}  dev T2V R@1 {:5.1}  V2T R@1 {:5.1}{fg}",
-                    dev.t2v.r1, dev.v2t.r1
-                );
-            };
+        let mut hook = |stage: Stage,
+                        epoch: usize,
+                        loss: f64,
+                        dev: &san_core::metrics::RetrievalReport| {
+            let fg = dev
+                .fine_grained
+                .map(|m| format!(" FG R@1 {:5.1}", m.r1))
+                .unwrap_or_default();
+            println!(
+                "  {stage:?} epoch {epoch:>2}: loss {loss:.4}  dev T2V R@1 {:5.1}  V2T R@1 {:5.1}{fg}",
+                dev.t2v.r1, dev.v2t.r1
+            );
+        };
         run_experiment::<B>(
             &self.corpus,
             &self.config,
@@ -109,9 +117,15 @@ pub fn experiment_job(args: Args) -> Result<ExperimentReport, String> {
     if corpus.signsim.is_none() {
         return Err(format!("{}: not a signsim corpus", root.display()));
     }
-    let config = TrainConfig::new()
+    let mut config = TrainConfig::new()
         .with_stage1_epochs(pick(args.stage1_epochs, 12, 8))
         .with_stage2_epochs(pick(args.stage2_epochs, 6, 4));
+    if let Some(alpha) = args.alpha {
+        config.table.alpha = alpha;
+    }
+    if let Some(beta) = args.beta {
+        config.table.beta = beta;
+    }
     let seeds = args
         .seeds
         .clone()
@@ -121,11 +135,13 @@ pub fn experiment_job(args: Args) -> Result<ExperimentReport, String> {
         tau_syn: args.tau_syn,
     };
     println!(
-        "signsim {train}/{eval}/{eval} at {}; seeds {:?}; stage 1 {} epochs, stage 2 {} epochs per arm; device {}",
+        "signsim {train}/{eval}/{eval} at {}; seeds {:?}; stage 1 {} epochs, stage 2 {} epochs per arm; α {} β {}; device {}",
         root.display(),
         experiment.seeds,
         config.stage1_epochs,
         config.stage2_epochs,
+        config.table.alpha,
+        config.table.beta,
         args.device
     );
     let report = dispatch(

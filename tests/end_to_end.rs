@@ -196,3 +196,73 @@ fn reads_the_official_phoenix_csvs_when_present() {
     assert_eq!(oov("dev"), (57, 57, 6820, 12, 14, 3748));
     assert_eq!(oov("test"), (59, 60, 7816, 19, 19, 4264));
 }
+
+#[test]
+fn signsim_experiment_runs_every_arm_and_writes_its_table() {
+    use san::experiment_job::{Args as ExperimentArgs, experiment_job};
+    use san_train::experiment::{Arm, ExperimentReport};
+    let _turn = training_turn();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let run = || {
+        let args = ExperimentArgs::try_parse_from([
+            "signsim_experiment",
+            "--out",
+            out,
+            "--seeds",
+            "5",
+            "--signsim-train",
+            "64",
+            "--signsim-eval",
+            "12",
+            "--stage1-epochs",
+            "2",
+            "--stage2-epochs",
+            "1",
+            "--alpha",
+            "0.3",
+        ])
+        .unwrap();
+        experiment_job(args).unwrap()
+    };
+    let report = run();
+    assert_eq!(report.runs.len(), 4, "one run per arm");
+    for (run, arm) in report.runs.iter().zip(Arm::ALL) {
+        assert_eq!((run.arm, run.seed), (arm, 5));
+        let fg = run.test.fine_grained.expect("ground-truth distractors");
+        assert_eq!(fg.queries, 12);
+        assert_eq!(run.table.is_none(), arm == Arm::Coarse, "{arm:?}");
+    }
+    // signsim's families cross semantic classes, so the semantic table's links are not
+    // family pairs (by construction, DESIGN §3.7).
+    let semantic = report.runs[1].table.as_ref().unwrap();
+    assert!(
+        semantic.links > 0 && semantic.precision < 0.2,
+        "{semantic:?}"
+    );
+    let md = std::fs::read_to_string(dir.path().join("experiment.md")).unwrap();
+    assert_eq!(md, report.markdown());
+    assert_eq!(md.lines().filter(|l| l.starts_with("| (")).count(), 4);
+    let saved: ExperimentReport =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("experiment.json")).unwrap())
+            .unwrap();
+    // serde_json's default float parser may move the last digit, so compare what is read
+    // back through the printed table and the run keys.
+    assert_eq!(saved.markdown(), report.markdown());
+    let keys = |r: &ExperimentReport| {
+        r.runs
+            .iter()
+            .map(|x| (x.arm, x.seed, x.best_epoch))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(keys(&saved), keys(&report));
+    // Same seed, same numbers.
+    let again = run();
+    let strip = |r: &ExperimentReport| {
+        r.runs
+            .iter()
+            .map(|x| (x.arm, x.best_epoch, x.test.clone(), x.table.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(strip(&again), strip(&report));
+}

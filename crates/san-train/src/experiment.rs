@@ -115,6 +115,9 @@ pub struct ExperimentReport {
     pub stage1: Vec<(u64, RetrievalReport)>,
     /// One entry per arm and seed.
     pub runs: Vec<ArmResult>,
+    /// FG-V2T R@1 of a random ranking (%): the mean over test queries of
+    /// 1 / (1 + distractor captions).
+    pub fine_grained_chance: f64,
     /// Wall time, seconds.
     pub seconds: f64,
 }
@@ -132,8 +135,7 @@ fn score(table: &ConfusabilityTable, corpus: &Corpus) -> Option<TableScore> {
 /// The semantic baseline table: word vectors of `wordvecs.vec`, linked above the same β
 /// with the same top-k and stop words as the SAN table. `None` without word vectors.
 pub fn semantic_table(corpus: &Corpus, config: &TrainConfig) -> Option<ConfusabilityTable> {
-    let vectors =
-        san_data::wordvec::read_word_vectors(&corpus.root.join("wordvecs.vec")).ok()?;
+    let vectors = san_data::wordvec::read_word_vectors(&corpus.root.join("wordvecs.vec")).ok()?;
     let stop = corpus.stop_words.iter().cloned().collect();
     Some(ConfusabilityTable::semantic(
         &vectors,
@@ -158,12 +160,22 @@ pub fn run_experiment<B: AutodiffBackend>(
     let inner = device.clone();
     let mut runs = Vec::new();
     let mut stage1 = Vec::new();
+    let mut fine_grained_chance = f64::NAN;
     let semantic = semantic_table(corpus, config);
     for &seed in &experiment.seeds {
         let cfg = config.clone().with_seed(seed);
         let clcl_cfg = clcl(&cfg);
         let dev_fg = fine_grained_benchmark(corpus, "dev", &corpus.dev, None, &cfg);
         let test_fg = fine_grained_benchmark(corpus, "test", &corpus.test, None, &cfg);
+        if let Some(b) = &test_fg {
+            let items = b.items.len().max(1) as f64;
+            fine_grained_chance = 100.0
+                * b.items
+                    .iter()
+                    .map(|i| 1.0 / (1.0 + i.distractors.len() as f64))
+                    .sum::<f64>()
+                / items;
+        }
         let test_of = |model: &RetrievalModel<B>| {
             evaluate(
                 &model.valid(),
@@ -244,6 +256,7 @@ pub fn run_experiment<B: AutodiffBackend>(
         config: experiment.clone(),
         stage1,
         runs,
+        fine_grained_chance,
         seconds: t0.elapsed().as_secs_f64(),
     }
 }
@@ -317,13 +330,16 @@ impl ExperimentReport {
             ));
         }
         let s1 = |f: &dyn Fn(&RetrievalReport) -> f64| {
-            pm(mean_std(&self.stage1.iter().map(|(_, r)| f(r)).collect::<Vec<_>>()))
+            pm(mean_std(
+                &self.stage1.iter().map(|(_, r)| f(r)).collect::<Vec<_>>(),
+            ))
         };
         out.push_str(&format!(
-            "\nStage 1 (common start): T2V R@1 {}, V2T R@1 {}, FG-V2T R@1 {}. Seeds {:?}; {:.0} s in all.\n",
+            "\nStage 1 (common start): T2V R@1 {}, V2T R@1 {}, FG-V2T R@1 {}. FG-V2T R@1 of a random ranking: {:.1}. Seeds {:?}; {:.0} s in all.\n",
             s1(&|r| r.t2v.r1),
             s1(&|r| r.v2t.r1),
             s1(&|r| r.fine_grained.as_ref().map_or(f64::NAN, |m| m.r1)),
+            self.fine_grained_chance,
             self.config.seeds,
             self.seconds
         ));
