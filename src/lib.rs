@@ -23,3 +23,4 @@ pub use san_train;
 pub mod backend;
 pub mod experiment_job;
 pub mod main_job;
+pub mod synth_job;

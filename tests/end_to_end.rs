@@ -266,3 +266,38 @@ fn signsim_experiment_runs_every_arm_and_writes_its_table() {
     };
     assert_eq!(strip(&again), strip(&report));
 }
+
+#[test]
+fn signsim_synth_writes_a_corpus_the_trainer_reads() {
+    use san::synth_job::{Args as SynthArgs, synth_job};
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("corpus");
+    let args = SynthArgs::try_parse_from([
+        "signsim_synth",
+        "--out",
+        root.to_str().unwrap(),
+        "--train",
+        "10",
+        "--dev",
+        "3",
+        "--test",
+        "4",
+        "--delta",
+        "0.2",
+        "--seed",
+        "9",
+    ])
+    .unwrap();
+    let config = synth_job(args).unwrap();
+    assert_eq!((config.train, config.delta, config.seed), (10, 0.2, 9));
+    let corpus = Corpus::load(&root).unwrap();
+    assert_eq!(
+        (corpus.train.len(), corpus.dev.len(), corpus.test.len()),
+        (10, 3, 4)
+    );
+    let meta = corpus.signsim.expect("signsim.json");
+    assert_eq!(meta.config.delta, 0.2);
+    let bad =
+        SynthArgs::try_parse_from(["signsim_synth", "--out", "x", "--family-size", "1"]).unwrap();
+    assert!(synth_job(bad).unwrap_err().contains("--family-size"));
+}
