@@ -342,6 +342,35 @@ mod tests {
     }
 
     #[test]
+    fn poses_read_through_the_mediapipe_holistic_selection() {
+        use crate::pose::{KeypointSelection, normalize_shoulders, read_pose, select};
+        let dir = tempfile::tempdir().unwrap();
+        generate(dir.path(), &small()).unwrap();
+        let path = dir.path().join("pose/train/signsim-train-00000.pose");
+        let pose = read_pose(&path).unwrap();
+        let names: Vec<&str> = pose
+            .header
+            .components
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "POSE_LANDMARKS",
+                "LEFT_HAND_LANDMARKS",
+                "RIGHT_HAND_LANDMARKS"
+            ]
+        );
+        assert_eq!(pose.header.components[1].points[4], "THUMB_TIP");
+        assert_eq!(pose.header.components[2].points[20], "PINKY_TIP");
+        let picked = select(&pose, &KeypointSelection::mediapipe_body_hands(), &path).unwrap();
+        assert_eq!(picked.header.total_points(), 7 + 21 + 21);
+        let norm = normalize_shoulders(&picked, &path).unwrap();
+        assert!(norm.values.iter().all(|v| v.is_finite()));
+    }
+
+    #[test]
     fn same_seed_and_config_give_byte_identical_trees() {
         let dir = tempfile::tempdir().unwrap();
         let cfg = small().with_seed(11);

@@ -12,9 +12,10 @@ use serde::{Deserialize, Serialize};
 use super::lexicon::normal;
 use crate::pose::{Pose, PoseComponent, PoseHeader};
 
-/// Body joints of the signsim skeleton.
+/// Body joints of the signsim skeleton, named as MediaPipe Pose names them where it has
+/// the joint (`NECK` and `CENTER`, the shoulder midpoint and the torso centre, it has not).
 pub const BODY: [&str; 7] = [
-    "HEAD",
+    "NOSE",
     "NECK",
     "LEFT_SHOULDER",
     "RIGHT_SHOULDER",
@@ -22,7 +23,30 @@ pub const BODY: [&str; 7] = [
     "RIGHT_ELBOW",
     "CENTER",
 ];
-const FINGERS: [&str; 5] = ["THUMB", "INDEX", "MIDDLE", "RING", "PINKY"];
+/// Hand points after the wrist, four per finger from the palm out, named as MediaPipe Hands
+/// names them.
+const HAND_POINTS: [[&str; 4]; 5] = [
+    ["THUMB_CMC", "THUMB_MCP", "THUMB_IP", "THUMB_TIP"],
+    [
+        "INDEX_FINGER_MCP",
+        "INDEX_FINGER_PIP",
+        "INDEX_FINGER_DIP",
+        "INDEX_FINGER_TIP",
+    ],
+    [
+        "MIDDLE_FINGER_MCP",
+        "MIDDLE_FINGER_PIP",
+        "MIDDLE_FINGER_DIP",
+        "MIDDLE_FINGER_TIP",
+    ],
+    [
+        "RING_FINGER_MCP",
+        "RING_FINGER_PIP",
+        "RING_FINGER_DIP",
+        "RING_FINGER_TIP",
+    ],
+    ["PINKY_MCP", "PINKY_PIP", "PINKY_DIP", "PINKY_TIP"],
+];
 
 /// The path a hand draws.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -304,9 +328,9 @@ pub fn header() -> PoseHeader {
     let hand = |name: &str| {
         let mut points = vec!["WRIST".to_string()];
         let mut limbs = Vec::new();
-        for (k, f) in FINGERS.iter().enumerate() {
-            for (j, joint) in ["MCP", "PIP", "DIP", "TIP"].iter().enumerate() {
-                points.push(format!("{f}_{joint}"));
+        for (k, finger) in HAND_POINTS.iter().enumerate() {
+            for (j, point) in finger.iter().enumerate() {
+                points.push((*point).to_string());
                 let idx = (1 + 4 * k + j) as u16;
                 limbs.push((if j == 0 { 0 } else { idx - 1 }, idx));
             }
@@ -320,7 +344,7 @@ pub fn header() -> PoseHeader {
         }
     };
     let body = PoseComponent {
-        name: "BODY".into(),
+        name: "POSE_LANDMARKS".into(),
         format: "XYC".into(),
         points: BODY.iter().map(|s| s.to_string()).collect(),
         limbs: vec![(0, 1), (1, 2), (1, 3), (2, 4), (3, 5), (1, 6)],
@@ -331,7 +355,11 @@ pub fn header() -> PoseHeader {
         width: 210,
         height: 260,
         depth: 0,
-        components: vec![body, hand("LEFT_HAND"), hand("RIGHT_HAND")],
+        components: vec![
+            body,
+            hand("LEFT_HAND_LANDMARKS"),
+            hand("RIGHT_HAND_LANDMARKS"),
+        ],
     }
 }
 
