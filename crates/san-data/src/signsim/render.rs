@@ -255,7 +255,8 @@ pub struct RenderNoise {
     pub hand_dropout: f64,
 }
 
-/// Renders hand states into a pose (3 components: BODY, LEFT_HAND, RIGHT_HAND; XYC).
+/// Renders hand states into a pose (3 components: POSE_LANDMARKS, LEFT_HAND_LANDMARKS,
+/// RIGHT_HAND_LANDMARKS; XYC).
 pub fn render<R: Rng + ?Sized>(
     states: &[HandState],
     signer: &Signer,
