@@ -58,18 +58,7 @@ impl TableReport {
     ) -> Self {
         let truth = corpus.signsim.as_ref().map(|m| m.truth());
         let semantic_pr = truth.as_ref().and_then(|t| {
-            let vectors =
-                san_data::wordvec::read_word_vectors(&corpus.root.join("wordvecs.vec")).ok()?;
-            let stop = corpus.stop_words.iter().cloned().collect();
-            let semantic = ConfusabilityTable::semantic(
-                &vectors,
-                &config
-                    .table
-                    .clone()
-                    .with_stop_words(stop)
-                    .with_tau_syn(None),
-            );
-            Some(semantic.precision_recall(t))
+            crate::experiment::semantic_table(corpus, config).map(|s| s.precision_recall(t))
         });
         let captions: Vec<Vec<String>> = corpus.train.iter().map(|s| s.words.clone()).collect();
         let summary = table.summary(&captions);
