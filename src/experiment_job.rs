@@ -27,8 +27,8 @@ pub struct Args {
     /// Backend device.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
     pub device: DeviceChoice,
-    /// The CI size: 1 seed, 400/100/100 sentences, 8 + 4 epochs (direction of the effect
-    /// only). Explicit size options below override it.
+    /// A small size: 1 seed, 400/100/100 sentences, 8 + 4 epochs (about 2.5 minutes on 2
+    /// cores; its differences are within noise). Explicit size options below override it.
     #[arg(long)]
     pub quick: bool,
     /// Seeds (comma-separated).

@@ -29,7 +29,8 @@ use crate::config::TrainConfig;
 use crate::corpus::Corpus;
 use crate::eval::evaluate;
 use crate::training::{
-    EpochHook, Stage, build_table, clcl, fine_grained_benchmark, init_model, train_stage,
+    EpochHook, Stage, clcl, fine_grained_benchmark, init_model, reliable_pairs, sign_aware_table,
+    train_stage,
 };
 
 /// One arm of the experiment.
@@ -160,22 +161,21 @@ pub fn run_experiment<B: AutodiffBackend>(
     let inner = device.clone();
     let mut runs = Vec::new();
     let mut stage1 = Vec::new();
-    let mut fine_grained_chance = f64::NAN;
     let semantic = semantic_table(corpus, config);
+    // signsim's ground-truth benchmarks: the same for every seed.
+    let dev_fg = fine_grained_benchmark(corpus, "dev", &corpus.dev, None, config);
+    let test_fg = fine_grained_benchmark(corpus, "test", &corpus.test, None, config);
+    let fine_grained_chance = test_fg.as_ref().map_or(f64::NAN, |b| {
+        100.0
+            * b.items
+                .iter()
+                .map(|i| 1.0 / (1.0 + i.distractors.len() as f64))
+                .sum::<f64>()
+            / b.items.len().max(1) as f64
+    });
     for &seed in &experiment.seeds {
         let cfg = config.clone().with_seed(seed);
         let clcl_cfg = clcl(&cfg);
-        let dev_fg = fine_grained_benchmark(corpus, "dev", &corpus.dev, None, &cfg);
-        let test_fg = fine_grained_benchmark(corpus, "test", &corpus.test, None, &cfg);
-        if let Some(b) = &test_fg {
-            let items = b.items.len().max(1) as f64;
-            fine_grained_chance = 100.0
-                * b.items
-                    .iter()
-                    .map(|i| 1.0 / (1.0 + i.distractors.len() as f64))
-                    .sum::<f64>()
-                / items;
-        }
         let test_of = |model: &RetrievalModel<B>| {
             evaluate(
                 &model.valid(),
@@ -206,15 +206,15 @@ pub fn run_experiment<B: AutodiffBackend>(
         );
         stage1.push((seed, test_of(&base)));
 
-        let san = build_table(&base.valid(), corpus, &cfg, &inner).0;
-        let filtered = build_table(
-            &base.valid(),
+        // One pass over the training split; the two SAN tables differ only in the filter.
+        let pairs = reliable_pairs(&base.valid(), corpus, &cfg, &inner);
+        let san = sign_aware_table(&pairs, corpus, &cfg);
+        let filtered = sign_aware_table(
+            &pairs,
             corpus,
             &cfg.clone()
                 .with_table(cfg.table.clone().with_tau_syn(Some(experiment.tau_syn))),
-            &inner,
-        )
-        .0;
+        );
         for &arm in arms {
             let (stage, table) = match arm {
                 Arm::Coarse => (Stage::Coarse, None),

@@ -100,6 +100,17 @@ pub fn build_table<B: Backend>(
     config: &TrainConfig,
     device: &B::Device,
 ) -> (ConfusabilityTable, ReliablePairs) {
+    let pairs = reliable_pairs(model, corpus, config, device);
+    (sign_aware_table(&pairs, corpus, config), pairs)
+}
+
+/// The reliable sign–word pairs (α) of the training split under `model`.
+pub fn reliable_pairs<B: Backend>(
+    model: &RetrievalModel<B>,
+    corpus: &Corpus,
+    config: &TrainConfig,
+    device: &B::Device,
+) -> ReliablePairs {
     let mut pairs = ReliablePairs::new(16);
     for chunk in corpus.train.chunks(config.batch_size.max(1)) {
         let (sign, text) = encode_split(
@@ -127,6 +138,16 @@ pub fn build_table<B: Backend>(
             config.table.alpha,
         );
     }
+    pairs
+}
+
+/// The SAN table from reliable pairs with `config.table` (β, aggregation, filters); the
+/// synonym filter scores words with signsim's `wordvecs.vec` when the corpus has one.
+pub fn sign_aware_table(
+    pairs: &ReliablePairs,
+    corpus: &Corpus,
+    config: &TrainConfig,
+) -> ConfusabilityTable {
     let vectors = corpus
         .signsim
         .as_ref()
@@ -135,9 +156,7 @@ pub fn build_table<B: Backend>(
         let v = vectors.as_ref()?;
         Some(san_core::mining::cosine(v.get(a)?, v.get(b)?))
     };
-    let table =
-        ConfusabilityTable::sign_aware(&pairs, corpus.vocab.words(), &config.table, Some(&sim));
-    (table, pairs)
+    ConfusabilityTable::sign_aware(pairs, corpus.vocab.words(), &config.table, Some(&sim))
 }
 
 /// Word ids of `[own caption, hard captions…]` for each item of a batch; what the table
