@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use san_data::phoenix::{CorpusEntry, CorpusStats, read_corpus_csv};
 use san_data::signsim::{SignsimConfig, generate};
 
 /// Command-line arguments of the generator.
@@ -43,12 +44,16 @@ pub struct Args {
     /// Probability that a hand is missing in a frame.
     #[arg(long, default_value_t = 0.02)]
     pub hand_dropout: f64,
-    /// Probability that a sentence repeats an earlier one.
-    #[arg(long, default_value_t = 0.03)]
+    /// Probability that a sentence is a stock greeting or closing, repeated verbatim (about
+    /// the share of videos with a repeated translation; PHOENIX-2014-T train: 4.0%).
+    #[arg(long, default_value_t = 0.035)]
     pub duplicate_rate: f64,
     /// Most fine-grained distractors per dev/test item.
     #[arg(long, default_value_t = 40)]
     pub distractors: usize,
+    /// Also draw every frame as a stick-figure PNG (official full-frame layout).
+    #[arg(long)]
+    pub frames: bool,
 }
 
 impl Args {
@@ -66,6 +71,7 @@ impl Args {
             .with_hand_dropout(self.hand_dropout)
             .with_duplicate_rate(self.duplicate_rate)
             .with_distractors(self.distractors)
+            .with_frames(self.frames)
     }
 }
 
@@ -92,5 +98,26 @@ pub fn synth_job(args: Args) -> Result<SignsimConfig, String> {
         args.out.display(),
         started.elapsed().as_secs_f64()
     );
+    let mut splits = Vec::new();
+    for split in ["train", "dev", "test"] {
+        let csv = args
+            .out
+            .join("annotations/manual")
+            .join(format!("PHOENIX-2014-T.{split}.corpus.csv"));
+        splits.push((split, read_corpus_csv(&csv).map_err(|e| e.to_string())?));
+    }
+    let refs: Vec<(&str, &[CorpusEntry])> =
+        splits.iter().map(|(n, r)| (*n, r.as_slice())).collect();
+    let stats = CorpusStats::compute(&refs);
+    print!("{stats}");
+    for s in &stats.splits {
+        println!(
+            "{}: {:.2} words and {:.2} glosses per sentence, {:.1}% of videos share their translation",
+            s.split,
+            s.word_tokens as f64 / s.rows as f64,
+            s.gloss_tokens as f64 / s.rows as f64,
+            100.0 * s.duplicate_videos as f64 / s.rows as f64
+        );
+    }
     Ok(config)
 }
