@@ -15,13 +15,16 @@ use std::fs;
 use std::path::Path;
 
 use burn::config::Config;
+use image::ImageEncoder;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 pub use lexicon::{Gloss, Lexicon, STOP_WORDS};
-pub use render::{Handshape, Motion, PathKind, RenderNoise, Signer, header, render, timeline};
+pub use render::{
+    Handshape, Motion, PathKind, RenderNoise, Signer, draw_frame, header, render, timeline,
+};
 
 use crate::error::DataError;
 use crate::io::write_atomic;
@@ -128,6 +131,28 @@ pub fn family_substitutions(lex: &Lexicon, words: &[String]) -> Vec<String> {
     out.into_iter().collect()
 }
 
+/// Writes every frame of `pose` as `images0001.png`, `images0002.png`, … into `dir`.
+fn write_frames(dir: &Path, pose: &crate::pose::Pose) -> crate::Result<()> {
+    fs::create_dir_all(dir).map_err(|e| DataError::io(dir, e))?;
+    for t in 0..pose.frames {
+        let path = dir.join(format!("images{:04}.png", t + 1));
+        let img = draw_frame(pose, t);
+        let mut png = Vec::new();
+        image::codecs::png::PngEncoder::new(&mut png)
+            .write_image(
+                img.as_raw(),
+                img.width(),
+                img.height(),
+                image::ExtendedColorType::Rgb8,
+            )
+            .map_err(|e| {
+                DataError::invalid(&path, format!("frame {}: PNG encoding failed: {e}", t + 1))
+            })?;
+        write_atomic(&path, &png)?;
+    }
+    Ok(())
+}
+
 /// Generates the corpus under `root` unless a corpus generated with the same config is
 /// already there. Writes into a temporary sibling folder and renames it into place, so an
 /// interrupted run leaves nothing half-written. Returns true when it generated.
@@ -213,6 +238,9 @@ pub fn generate(root: &Path, config: &SignsimConfig) -> crate::Result<()> {
             let pose = render(&timeline(&signs, signer.speed), signer, noise, &mut rng);
             let name = format!("signsim-{split}-{i:05}");
             write_pose(&crate::sample::pose_path(root, split, &name), &pose)?;
+            if config.frames {
+                write_frames(&crate::frames::frames_dir(root, split, &name), &pose)?;
+            }
             if split != "train" {
                 let words: Vec<String> = text.split(' ').map(String::from).collect();
                 let mut subs = family_substitutions(&lex, &words);
@@ -306,6 +334,40 @@ mod tests {
             "{stock} of {}",
             train.duplicate_videos
         );
+    }
+
+    #[test]
+    fn frames_are_written_one_png_per_pose_frame_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = SignsimConfig::new()
+            .with_train(2)
+            .with_dev(1)
+            .with_test(1)
+            .with_frames(true);
+        generate(dir.path(), &config).unwrap();
+        let name = "signsim-dev-00000";
+        let pose =
+            crate::pose::read_pose(&crate::sample::pose_path(dir.path(), "dev", name)).unwrap();
+        let folder = crate::frames::frames_dir(dir.path(), "dev", name);
+        let paths = crate::frames::frame_paths(&folder).unwrap();
+        assert_eq!(paths.len(), pose.frames);
+        assert!(paths[0].ends_with("images0001.png"));
+        let frames = crate::frames::read_frames(
+            &folder,
+            &crate::frames::FrameConfig::new()
+                .with_max_frames(None)
+                .with_resize(None)
+                .with_crop(None),
+        )
+        .unwrap();
+        assert_eq!(
+            (frames.frames, frames.height, frames.width),
+            (pose.frames, 260, 210)
+        );
+        // without frames, no frame folder
+        let plain = tempfile::tempdir().unwrap();
+        generate(plain.path(), &config.clone().with_frames(false)).unwrap();
+        assert!(!crate::frames::frames_dir(plain.path(), "dev", name).exists());
     }
 
     #[test]

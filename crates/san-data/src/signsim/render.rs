@@ -364,6 +364,75 @@ pub fn header() -> PoseHeader {
     }
 }
 
+/// Draws frame `t` of a pose as a stick figure on a `width × height` image (the header's
+/// size, 210 × 260 for signsim): every limb of every component in the component's colour
+/// on a grey background, body limbs 3 px wide and hand limbs 2 px. Missing points
+/// (confidence 0) and the limbs that touch them are not drawn; a frame past the end is
+/// blank.
+pub fn draw_frame(pose: &Pose, t: usize) -> image::RgbImage {
+    let (w, h) = (pose.header.width.max(1), pose.header.height.max(1));
+    let mut img = image::RgbImage::from_pixel(w as u32, h as u32, image::Rgb([96, 96, 96]));
+    let n_points: usize = pose.header.components.iter().map(|c| c.points.len()).sum();
+    let dims = pose
+        .header
+        .components
+        .first()
+        .map_or(2, |c| c.format.len().max(2) - 1);
+    if t >= pose.frames || n_points == 0 {
+        return img;
+    }
+    let base = t * pose.people * n_points;
+    let mut offset = 0;
+    for comp in &pose.header.components {
+        let colour = comp.colors.first().copied().unwrap_or((255, 255, 255));
+        let rgb = image::Rgb([colour.0, colour.1, colour.2].map(|c| c.min(255) as u8));
+        let radius = if comp.points.len() > 10 { 1.0 } else { 1.5 };
+        for person in 0..pose.people {
+            let at = |k: usize| {
+                let i = base + person * n_points + offset + k;
+                let c = pose.confidence.get(i).copied().unwrap_or(0.0);
+                let x = pose.data.get(i * dims).copied().unwrap_or(f32::NAN);
+                let y = pose.data.get(i * dims + 1).copied().unwrap_or(f32::NAN);
+                (c > 0.0 && x.is_finite() && y.is_finite()).then_some([x, y])
+            };
+            for &(a, b) in &comp.limbs {
+                if let (Some(p), Some(q)) = (at(a as usize), at(b as usize)) {
+                    draw_segment(&mut img, p, q, radius, rgb);
+                }
+            }
+        }
+        offset += comp.points.len();
+    }
+    img
+}
+
+/// Paints a segment as a chain of discs of `radius` pixels, half a pixel apart.
+fn draw_segment(
+    img: &mut image::RgbImage,
+    p: [f32; 2],
+    q: [f32; 2],
+    radius: f32,
+    rgb: image::Rgb<u8>,
+) {
+    let len = ((q[0] - p[0]).powi(2) + (q[1] - p[1]).powi(2)).sqrt();
+    let steps = (len * 2.0).ceil().max(1.0) as usize;
+    let (w, h) = (img.width() as i64, img.height() as i64);
+    let r = radius.ceil() as i64;
+    for s in 0..=steps {
+        let u = s as f32 / steps as f32;
+        let (cx, cy) = (p[0] + u * (q[0] - p[0]), p[1] + u * (q[1] - p[1]));
+        let (ix, iy) = (cx.round() as i64, cy.round() as i64);
+        for y in iy - r..=iy + r {
+            for x in ix - r..=ix + r {
+                let inside = (x as f32 - cx).powi(2) + (y as f32 - cy).powi(2) <= radius * radius;
+                if inside && (0..w).contains(&x) && (0..h).contains(&y) {
+                    img.put_pixel(x as u32, y as u32, rgb);
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -408,5 +477,45 @@ mod tests {
         assert_eq!(pose.header.total_points(), 49);
         // Neck at (105, 105) for the default signer.
         assert_eq!(&pose.data[2..4], &[105.0, 105.0]);
+    }
+
+    #[test]
+    fn draw_frame_paints_limbs_in_component_colours_and_skips_missing_points() {
+        // One frame, header from `header()`: body points at the neck (100, 100) and the
+        // right shoulder (130, 100); everything else missing except the right wrist (60, 200)
+        // and its thumb CMC (60, 220).
+        let h = header();
+        let n = 7 + 21 + 21;
+        let mut data = vec![0.0; n * 2];
+        let mut confidence = vec![0.0; n];
+        let mut set = |k: usize, x: f32, y: f32| {
+            data[2 * k] = x;
+            data[2 * k + 1] = y;
+            confidence[k] = 1.0;
+        };
+        set(1, 100.0, 100.0); // NECK
+        set(3, 130.0, 100.0); // RIGHT_SHOULDER
+        set(7 + 21, 60.0, 200.0); // right WRIST
+        set(7 + 21 + 1, 60.0, 220.0); // right THUMB_CMC
+        let pose = Pose {
+            header: h,
+            fps: 25.0,
+            frames: 1,
+            people: 1,
+            data,
+            confidence,
+        };
+        let img = draw_frame(&pose, 0);
+        assert_eq!(img.dimensions(), (210, 260));
+        let px = |x: u32, y: u32| img.get_pixel(x, y).0;
+        // the neck–shoulder limb (1, 3) in the body colour (0, 128, 255), midway at (115, 100)
+        assert_eq!(px(115, 100), [0, 128, 255]);
+        // the wrist–thumb limb (0, 1) of the right hand in the hand colour (255, 128, 0)
+        assert_eq!(px(60, 210), [255, 128, 0]);
+        // the nose (missing) to neck limb is not drawn: (100, 80) stays grey
+        assert_eq!(px(100, 80), [96, 96, 96]);
+        assert_eq!(px(0, 0), [96, 96, 96]);
+        // past the end: blank
+        assert!(draw_frame(&pose, 1).pixels().all(|p| p.0 == [96, 96, 96]));
     }
 }
