@@ -37,7 +37,8 @@ impl std::fmt::Debug for SubwordTokenizer {
 }
 
 impl SubwordTokenizer {
-    /// Loads a `tokenizer.json` (any model the `tokenizers` crate reads).
+    /// Loads a `tokenizer.json` (any model the `tokenizers` crate reads). Its truncation
+    /// setting is kept; its padding setting is dropped, because batchers pad.
     pub fn from_tokenizer_json(path: &Path) -> crate::Result<Self> {
         if !path.is_file() {
             return Err(DataError::io(
@@ -45,9 +46,12 @@ impl SubwordTokenizer {
                 std::io::Error::new(std::io::ErrorKind::NotFound, "no such tokenizer.json"),
             ));
         }
-        let inner = Tokenizer::from_file(path).map_err(|e| {
+        let mut inner = Tokenizer::from_file(path).map_err(|e| {
             DataError::invalid(path, format!("expected a HuggingFace tokenizer.json: {e}"))
         })?;
+        // Batchers pad (with masks); a padding setting in the file (sentence-transformers
+        // files pad every caption to 128) would add pieces that belong to no word.
+        inner.with_padding(None);
         Ok(Self {
             inner,
             source: path.to_path_buf(),
@@ -231,6 +235,32 @@ mod tests {
         );
         assert_eq!(pieces.word_ids, vec![vec![None, Some(12)], vec![Some(5)]]);
         assert_eq!(j.token_id("[PAD]"), Some(0));
+    }
+
+    #[test]
+    fn a_padding_setting_in_tokenizer_json_is_dropped() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let mut t = SubwordTokenizer::from_wordpiece_vocab(&vocab_file(dir.path()), false)
+            .unwrap_or_else(|e| panic!("{e}"));
+        // as sentence-transformers ships them: every caption padded to a fixed length
+        t.inner.with_padding(Some(tokenizers::PaddingParams {
+            strategy: tokenizers::PaddingStrategy::Fixed(16),
+            ..Default::default()
+        }));
+        let json = dir.path().join("tokenizer.json");
+        t.tokenizer()
+            .save(&json, false)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let j = SubwordTokenizer::from_tokenizer_json(&json).unwrap_or_else(|e| panic!("{e}"));
+        let tok = j
+            .encode_words(&words("sonne"), true)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            tok.ids.len(),
+            3,
+            "[CLS] sonne [SEP], not padded: {:?}",
+            tok.ids
+        );
     }
 
     #[test]

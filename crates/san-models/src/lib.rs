@@ -16,6 +16,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod bert;
 pub mod pose_encoder;
 pub mod retrieval;
 pub mod text_encoder;
