@@ -294,6 +294,32 @@ impl ExperimentReport {
         ]
     }
 
+    /// Checks the direction of the effect. With `fine_grained`, SAN negatives (c) must
+    /// give a higher mean FG-V2T R@1 than (a) and than (b); always, the SAN table must be
+    /// more precise than the semantic table and recall some true link. `Ok` holds a
+    /// one-line summary, `Err` says which comparison failed.
+    pub fn direction(&self, fine_grained: bool) -> Result<String, String> {
+        let fg = |arm| self.summary(arm)[2].0;
+        let table = |arm, f: fn(&TableScore) -> f64| {
+            mean_std(
+                &self
+                    .arm(arm)
+                    .iter()
+                    .filter_map(|r| r.table.as_ref().map(f))
+                    .collect::<Vec<_>>(),
+            )
+            .0
+        };
+        direction_check(
+            fine_grained.then(|| [fg(Arm::Coarse), fg(Arm::Semantic), fg(Arm::San)]),
+            [
+                table(Arm::Semantic, |t| t.precision),
+                table(Arm::San, |t| t.precision),
+            ],
+            table(Arm::San, |t| t.recall),
+        )
+    }
+
     /// The results as a markdown table (mean ± std over seeds), with the tables'
     /// precision and recall against the true families.
     pub fn markdown(&self) -> String {
@@ -313,12 +339,13 @@ impl ExperimentReport {
                 ("–".to_string(), "–".to_string(), "–".to_string())
             } else {
                 let col = |f: &dyn Fn(&TableScore) -> f64| {
-                    pm(mean_std(&tables.iter().map(|t| f(t)).collect::<Vec<_>>()))
+                    mean_std(&tables.iter().map(|t| f(t)).collect::<Vec<_>>())
                 };
+                let pm2 = |(m, s): (f64, f64)| format!("{m:.2} ± {s:.2}");
                 (
-                    col(&|t| t.links as f64),
-                    col(&|t| t.precision),
-                    col(&|t| t.recall),
+                    pm(col(&|t| t.links as f64)),
+                    pm2(col(&|t| t.precision)),
+                    pm2(col(&|t| t.recall)),
                 )
             };
             out.push_str(&format!(
@@ -347,9 +374,64 @@ impl ExperimentReport {
     }
 }
 
+/// The comparisons of [`ExperimentReport::direction`]: `fg` = FG-V2T R@1 of (a), (b),
+/// (c) when checked; `precision` = table precision of (b) and (c); `recall` = the SAN
+/// table's recall. A missing value (NaN) fails.
+pub fn direction_check(
+    fg: Option<[f64; 3]>,
+    precision: [f64; 2],
+    recall: f64,
+) -> Result<String, String> {
+    let [p_sem, p_san] = precision;
+    let mut failed = Vec::new();
+    let mut held = Vec::new();
+    if let Some([a, b, c]) = fg {
+        if !(c > a) {
+            failed.push(format!("FG-V2T R@1 of (c) {c:.1} is not above (a) {a:.1}"));
+        }
+        if !(c > b) {
+            failed.push(format!("FG-V2T R@1 of (c) {c:.1} is not above (b) {b:.1}"));
+        }
+        held.push(format!("FG-V2T R@1 (c) {c:.1} > (a) {a:.1}, (b) {b:.1}"));
+    }
+    if !(p_san > p_sem) {
+        failed.push(format!(
+            "SAN table precision {p_san:.2} is not above the semantic table's {p_sem:.2}"
+        ));
+    }
+    if !(recall > 0.0) {
+        failed.push(format!("SAN table recall {recall:.2} is not above 0"));
+    }
+    held.push(format!(
+        "table precision SAN {p_san:.2} > semantic {p_sem:.2}, SAN recall {recall:.2}"
+    ));
+    if failed.is_empty() {
+        Ok(format!("direction holds: {}", held.join("; ")))
+    } else {
+        Err(format!("direction does not hold: {}", failed.join("; ")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn direction_check_compares_each_pair_and_fails_on_missing_values() {
+        assert!(direction_check([4.0, 1.0, 13.0], [0.0, 1.0]).is_ok());
+        let e = direction_check([4.0, 14.0, 13.0], [0.0, 1.0]).unwrap_err();
+        assert!(
+            e.contains("not above (b) 14.0") && !e.contains("(a)"),
+            "{e}"
+        );
+        let e = direction_check([4.0, 1.0, 13.0], [0.5, 0.5]).unwrap_err();
+        assert!(e.contains("precision"), "{e}");
+        assert!(direction_check([4.0, 1.0, f64::NAN], [0.0, 1.0]).is_err());
+        assert!(
+            direction_check([4.0, 1.0, 4.0], [0.0, 1.0]).is_err(),
+            "a tie is no effect"
+        );
+    }
 
     #[test]
     fn mean_and_sample_std_by_hand() {

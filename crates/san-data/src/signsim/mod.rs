@@ -81,9 +81,16 @@ pub struct SignsimConfig {
     pub frames: bool,
 }
 
+/// Version of the generator's output. It changes whenever the same config would give
+/// different files, so that [`ensure_corpus`] regenerates a corpus left by an older build.
+pub const GENERATOR_VERSION: u32 = 2;
+
 /// The contents of `signsim.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SignsimMeta {
+    /// [`GENERATOR_VERSION`] of the generator that wrote the corpus (0 before versions).
+    #[serde(default)]
+    pub generator: u32,
     /// The generator settings.
     pub config: SignsimConfig,
     /// Lexicon with families and synonyms.
@@ -153,12 +160,13 @@ fn write_frames(dir: &Path, pose: &crate::pose::Pose) -> crate::Result<()> {
     Ok(())
 }
 
-/// Generates the corpus under `root` unless a corpus generated with the same config is
-/// already there. Writes into a temporary sibling folder and renames it into place, so an
+/// Generates the corpus under `root` unless a corpus generated with the same config by
+/// this generator version is already there. Writes into a temporary sibling folder and renames it into place, so an
 /// interrupted run leaves nothing half-written. Returns true when it generated.
 pub fn ensure_corpus(root: &Path, config: &SignsimConfig) -> crate::Result<bool> {
     if let Ok(meta) = SignsimMeta::load(root)
         && meta.config == *config
+        && meta.generator == GENERATOR_VERSION
     {
         return Ok(false);
     }
@@ -281,6 +289,7 @@ pub fn generate(root: &Path, config: &SignsimConfig) -> crate::Result<()> {
     }
     write_atomic(&root.join("wordvecs.vec"), vec_text.as_bytes())?;
     let meta = SignsimMeta {
+        generator: GENERATOR_VERSION,
         config: config.clone(),
         confusable_pairs: lex.confusable_pairs(),
         lexicon: lex,
@@ -378,6 +387,19 @@ mod tests {
         assert!(
             !ensure_corpus(&a, &small()).unwrap(),
             "reused when the config matches"
+        );
+        // a corpus from an older generator version is regenerated
+        let json = a.join("signsim.json");
+        let text = fs::read_to_string(&json).unwrap();
+        let old = text.replace(
+            &format!("\"generator\": {GENERATOR_VERSION}"),
+            "\"generator\": 1",
+        );
+        assert_ne!(text, old);
+        fs::write(&json, old).unwrap();
+        assert!(
+            ensure_corpus(&a, &small()).unwrap(),
+            "regenerated after a version change"
         );
         ensure_corpus(&b, &small()).unwrap();
         for rel in [
