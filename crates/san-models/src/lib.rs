@@ -17,6 +17,7 @@
 #![warn(missing_docs)]
 
 pub mod bert;
+pub mod feature_encoder;
 pub mod pose_encoder;
 pub mod retrieval;
 pub mod text_encoder;
