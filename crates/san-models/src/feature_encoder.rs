@@ -3,7 +3,9 @@
 
 use burn::config::Config;
 use burn::module::Module;
-use burn::nn::transformer::{TransformerEncoder, TransformerEncoderConfig, TransformerEncoderInput};
+use burn::nn::transformer::{
+    TransformerEncoder, TransformerEncoderConfig, TransformerEncoderInput,
+};
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Tensor, TensorData};
@@ -46,7 +48,7 @@ impl FeatureEncoderConfig {
     /// Initialises the encoder on `device`. Returns an error when the heads do not divide
     /// the width.
     pub fn init<B: Backend>(&self, device: &B::Device) -> Result<FeatureEncoder<B>, String> {
-        if self.heads == 0 || self.hidden % self.heads != 0 {
+        if self.heads == 0 || !self.hidden.is_multiple_of(self.heads) {
             return Err(format!(
                 "FeatureEncoderConfig: hidden {} is not a multiple of heads {}",
                 self.hidden, self.heads
@@ -147,16 +149,27 @@ mod tests {
         // three more clips of noise behind the mask change nothing at the real ones
         let noise = Tensor::<B, 3>::random([1, 3, 12], Distribution::Normal(0.0, 5.0), &dev);
         let mask = Tensor::<B, 2, Bool>::from_data(
-            TensorData::new(vec![true, true, true, true, true, false, false, false], [1, 8]),
+            TensorData::new(
+                vec![true, true, true, true, true, false, false, false],
+                [1, 8],
+            ),
             &dev,
         );
         let long = enc.forward(Tensor::cat(vec![x, noise], 1), mask);
-        let diff = (long.tokens.slice([0..1, 0..5]) - short.tokens).abs().max().into_scalar();
+        let diff = (long.tokens.slice([0..1, 0..5]) - short.tokens)
+            .abs()
+            .max()
+            .into_scalar();
         assert!(diff < 1e-5, "{diff}");
     }
 
     #[test]
     fn heads_must_divide_the_width() {
-        assert!(small().with_heads(3).init::<B>(&Default::default()).is_err());
+        assert!(
+            small()
+                .with_heads(3)
+                .init::<B>(&Default::default())
+                .is_err()
+        );
     }
 }

@@ -374,6 +374,11 @@ impl ExperimentReport {
     }
 }
 
+/// `x > y`, false when either is NaN.
+fn above(x: f64, y: f64) -> bool {
+    x.partial_cmp(&y) == Some(std::cmp::Ordering::Greater)
+}
+
 /// The comparisons of [`ExperimentReport::direction`]: `fg` = FG-V2T R@1 of (a), (b),
 /// (c) when checked; `precision` = table precision of (b) and (c); `recall` = the SAN
 /// table's recall. A missing value (NaN) fails.
@@ -386,20 +391,20 @@ pub fn direction_check(
     let mut failed = Vec::new();
     let mut held = Vec::new();
     if let Some([a, b, c]) = fg {
-        if !(c > a) {
+        if !above(c, a) {
             failed.push(format!("FG-V2T R@1 of (c) {c:.1} is not above (a) {a:.1}"));
         }
-        if !(c > b) {
+        if !above(c, b) {
             failed.push(format!("FG-V2T R@1 of (c) {c:.1} is not above (b) {b:.1}"));
         }
         held.push(format!("FG-V2T R@1 (c) {c:.1} > (a) {a:.1}, (b) {b:.1}"));
     }
-    if !(p_san > p_sem) {
+    if !above(p_san, p_sem) {
         failed.push(format!(
             "SAN table precision {p_san:.2} is not above the semantic table's {p_sem:.2}"
         ));
     }
-    if !(recall > 0.0) {
+    if !above(recall, 0.0) {
         failed.push(format!("SAN table recall {recall:.2} is not above 0"));
     }
     held.push(format!(
@@ -418,19 +423,23 @@ mod tests {
 
     #[test]
     fn direction_check_compares_each_pair_and_fails_on_missing_values() {
-        assert!(direction_check([4.0, 1.0, 13.0], [0.0, 1.0]).is_ok());
-        let e = direction_check([4.0, 14.0, 13.0], [0.0, 1.0]).unwrap_err();
+        assert!(direction_check(Some([4.0, 1.0, 13.0]), [0.0, 1.0], 0.7).is_ok());
+        let e = direction_check(Some([4.0, 14.0, 13.0]), [0.0, 1.0], 0.7).unwrap_err();
         assert!(
             e.contains("not above (b) 14.0") && !e.contains("(a)"),
             "{e}"
         );
-        let e = direction_check([4.0, 1.0, 13.0], [0.5, 0.5]).unwrap_err();
+        let e = direction_check(Some([4.0, 1.0, 13.0]), [0.5, 0.5], 0.7).unwrap_err();
         assert!(e.contains("precision"), "{e}");
-        assert!(direction_check([4.0, 1.0, f64::NAN], [0.0, 1.0]).is_err());
+        assert!(direction_check(Some([4.0, 1.0, f64::NAN]), [0.0, 1.0], 0.7).is_err());
         assert!(
-            direction_check([4.0, 1.0, 4.0], [0.0, 1.0]).is_err(),
+            direction_check(Some([4.0, 1.0, 4.0]), [0.0, 1.0], 0.7).is_err(),
             "a tie is no effect"
         );
+        // tables only: FG values are not looked at; an empty SAN table fails
+        assert!(direction_check(None, [0.0, 0.94], 0.67).is_ok());
+        assert!(direction_check(None, [0.0, f64::NAN], f64::NAN).is_err());
+        assert!(direction_check(None, [0.0, 1.0], 0.0).is_err());
     }
 
     #[test]

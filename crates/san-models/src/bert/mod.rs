@@ -63,7 +63,7 @@ impl BertConfig {
     /// Returns an error when the heads do not divide the hidden size.
     pub fn init<B: Backend>(&self, device: &B::Device) -> Result<BertModel<B>, String> {
         let (h, heads) = (self.hidden_size, self.num_attention_heads);
-        if heads == 0 || h % heads != 0 {
+        if heads == 0 || !h.is_multiple_of(heads) {
             return Err(format!(
                 "BERT config: hidden_size {h} is not a multiple of num_attention_heads {heads}"
             ));
