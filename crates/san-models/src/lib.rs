@@ -18,6 +18,8 @@
 
 pub mod bert;
 pub mod feature_encoder;
+pub mod frame_encoder;
+pub mod keypoint_encoder;
 pub mod pose_encoder;
 pub mod retrieval;
 pub mod text_encoder;

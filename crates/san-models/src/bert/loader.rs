@@ -410,7 +410,8 @@ fn hf_key(name: &str) -> String {
     name.into()
 }
 
-fn to_f32(dtype: Dtype, data: &[u8]) -> Option<Vec<f32>> {
+/// Little-endian F32, F64, F16 or BF16 bytes as f32 values; `None` for other dtypes.
+pub(crate) fn to_f32(dtype: Dtype, data: &[u8]) -> Option<Vec<f32>> {
     Some(match dtype {
         Dtype::F32 => data
             .chunks_exact(4)

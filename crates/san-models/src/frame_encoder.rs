@@ -1,0 +1,505 @@
+//! An RGB frame encoder (the GFSLT-VLP setting): a per-frame CNN in the ResNet-18 layout
+//! (configurable depth and width), a temporal convolution that halves the frame rate, and
+//! a pre-norm transformer encoder. ImageNet weights load from a local torchvision
+//! checkpoint ([`load_resnet_weights`]).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use burn::config::Config;
+use burn::module::{Module, Param, RunningState};
+use burn::nn::conv::{Conv1d, Conv1dConfig, Conv2d, Conv2dConfig};
+use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
+use burn::nn::transformer::{
+    TransformerEncoder, TransformerEncoderConfig, TransformerEncoderInput,
+};
+use burn::nn::{
+    BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig1d, PaddingConfig2d,
+};
+use burn::tensor::activation::{gelu, relu};
+use burn::tensor::backend::Backend;
+use burn::tensor::{Bool, Int, Tensor, TensorData};
+use safetensors::SafeTensors;
+
+use crate::bert::LoadError;
+use crate::feature_encoder::sinusoidal_positions;
+use crate::tokens::Tokens;
+
+/// The per-frame CNN: ResNet with basic blocks (ResNet-18: `[2, 2, 2, 2]`, width 64).
+#[derive(Config, Debug)]
+pub struct ResNetConfig {
+    /// Basic blocks in each of the four stages (at least one each; 0 counts as 1).
+    #[config(default = "[2, 2, 2, 2]")]
+    pub blocks: [usize; 4],
+    /// Channels of the first stage; each later stage doubles them.
+    #[config(default = 64)]
+    pub width: usize,
+}
+
+impl ResNetConfig {
+    /// Output features per frame: `8 · width`.
+    pub fn features(&self) -> usize {
+        8 * self.width
+    }
+
+    /// Initialises the CNN on `device`.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> ResNet<B> {
+        let w = self.width.max(1);
+        let conv = |i: usize, o: usize, k: usize, s: usize, p: usize| {
+            Conv2dConfig::new([i, o], [k, k])
+                .with_stride([s, s])
+                .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
+                .with_bias(false)
+                .init(device)
+        };
+        let bn = |c: usize| BatchNormConfig::new(c).init(device);
+        let mut stages = Vec::new();
+        let mut channels = w;
+        for (stage, &n) in self.blocks.iter().enumerate() {
+            let n = n.max(1);
+            let out = w << stage;
+            let stride = if stage == 0 { 1 } else { 2 };
+            let blocks = (0..n)
+                .map(|b| {
+                    let (cin, s) = if b == 0 { (channels, stride) } else { (out, 1) };
+                    BasicBlock {
+                        conv1: conv(cin, out, 3, s, 1),
+                        bn1: bn(out),
+                        conv2: conv(out, out, 3, 1, 1),
+                        bn2: bn(out),
+                        downsample: (s != 1 || cin != out).then(|| Downsample {
+                            conv: conv(cin, out, 1, s, 0),
+                            bn: bn(out),
+                        }),
+                    }
+                })
+                .collect();
+            stages.push(blocks);
+            channels = out;
+        }
+        ResNet {
+            conv1: conv(3, w, 7, 2, 3),
+            bn1: bn(w),
+            maxpool: MaxPool2dConfig::new([3, 3])
+                .with_strides([2, 2])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .init(),
+            stages,
+            pool: AdaptiveAvgPool2dConfig::new([1, 1]).init(),
+        }
+    }
+}
+
+/// The 1×1 projection of a block whose shape changes.
+#[derive(Module, Debug)]
+pub struct Downsample<B: Backend> {
+    /// 1×1 convolution.
+    pub conv: Conv2d<B>,
+    /// Its batch norm.
+    pub bn: BatchNorm<B>,
+}
+
+/// A ResNet basic block: two 3×3 convolutions and a residual.
+#[derive(Module, Debug)]
+pub struct BasicBlock<B: Backend> {
+    /// First 3×3 convolution (carries the stride).
+    pub conv1: Conv2d<B>,
+    /// Its batch norm.
+    pub bn1: BatchNorm<B>,
+    /// Second 3×3 convolution.
+    pub conv2: Conv2d<B>,
+    /// Its batch norm.
+    pub bn2: BatchNorm<B>,
+    /// Projection of the residual, when the shape changes.
+    pub downsample: Option<Downsample<B>>,
+}
+
+impl<B: Backend> BasicBlock<B> {
+    fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let y = relu(self.bn1.forward(self.conv1.forward(x.clone())));
+        let y = self.bn2.forward(self.conv2.forward(y));
+        let skip = match &self.downsample {
+            Some(d) => d.bn.forward(d.conv.forward(x)),
+            None => x,
+        };
+        relu(y + skip)
+    }
+}
+
+/// The per-frame CNN.
+#[derive(Module, Debug)]
+pub struct ResNet<B: Backend> {
+    /// 7×7 stride-2 stem.
+    pub conv1: Conv2d<B>,
+    /// Its batch norm.
+    pub bn1: BatchNorm<B>,
+    maxpool: MaxPool2d,
+    /// Four stages of basic blocks (torchvision's `layer1` … `layer4`).
+    pub stages: Vec<Vec<BasicBlock<B>>>,
+    pool: AdaptiveAvgPool2d,
+}
+
+impl<B: Backend> ResNet<B> {
+    /// # Shapes
+    /// - `images`: `[N, 3, H, W]`; output `[N, 8·width]`
+    pub fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
+        let x = relu(self.bn1.forward(self.conv1.forward(images)));
+        let mut x = self.maxpool.forward(x);
+        for stage in &self.stages {
+            for block in stage {
+                x = block.forward(x);
+            }
+        }
+        let [n, c, _, _] = x.dims();
+        self.pool.forward(x).reshape([n, c])
+    }
+}
+
+/// Settings of the frame encoder.
+#[derive(Config, Debug)]
+pub struct FrameEncoderConfig {
+    /// The per-frame CNN.
+    #[config(default = "ResNetConfig::new()")]
+    pub cnn: ResNetConfig,
+    /// Transformer width.
+    #[config(default = 512)]
+    pub hidden: usize,
+    /// Transformer layers.
+    #[config(default = 2)]
+    pub layers: usize,
+    /// Attention heads (divides `hidden`).
+    #[config(default = 8)]
+    pub heads: usize,
+    /// Token dimension `D`.
+    #[config(default = 256)]
+    pub dim: usize,
+    /// Dropout of the transformer.
+    #[config(default = 0.1)]
+    pub dropout: f64,
+}
+
+/// Frames → clip tokens; see the module docs.
+#[derive(Module, Debug)]
+pub struct FrameEncoder<B: Backend> {
+    /// The per-frame CNN.
+    pub cnn: ResNet<B>,
+    temporal: Conv1d<B>,
+    encoder: TransformerEncoder<B>,
+    output: Linear<B>,
+}
+
+impl FrameEncoderConfig {
+    /// Initialises the encoder on `device`. Returns an error when the heads do not divide
+    /// the width.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Result<FrameEncoder<B>, String> {
+        if self.heads == 0 || !self.hidden.is_multiple_of(self.heads) {
+            return Err(format!(
+                "FrameEncoderConfig: hidden {} is not a multiple of heads {}",
+                self.hidden, self.heads
+            ));
+        }
+        Ok(FrameEncoder {
+            cnn: self.cnn.init(device),
+            temporal: Conv1dConfig::new(self.cnn.features(), self.hidden, 3)
+                .with_stride(2)
+                .with_padding(PaddingConfig1d::Explicit(1, 1))
+                .init(device),
+            encoder: TransformerEncoderConfig::new(
+                self.hidden,
+                4 * self.hidden,
+                self.heads,
+                self.layers,
+            )
+            .with_dropout(self.dropout)
+            .with_norm_first(true)
+            .init(device),
+            output: LinearConfig::new(self.hidden, self.dim).init(device),
+        })
+    }
+}
+
+impl<B: Backend> FrameEncoder<B> {
+    /// Encodes frames into clip tokens, one per two frames.
+    ///
+    /// # Shapes
+    /// - `frames`: `[B, T, 3, H, W]`; `mask`: `[B, T]` (true = real frame, a prefix per row)
+    /// - output tokens `[B, M, D]` with `M = ceil(T / 2)` (rows L2-normalised), mask
+    ///   `[B, M]`: clip `j` is real when frame `2j` is
+    pub fn forward(&self, frames: Tensor<B, 5>, mask: Tensor<B, 2, Bool>) -> Tokens<B> {
+        let [b, t, c, h, w] = frames.dims();
+        let device = frames.device();
+        let feats = self.cnn.forward(frames.reshape([b * t, c, h, w])); // [B·T, F]
+        let [_, f] = feats.dims();
+        // Padded frames contribute zeros, exactly like the convolution's own padding.
+        let valid = mask.clone().float().reshape([b, t, 1]);
+        let feats = feats.reshape([b, t, f]) * valid; // [B, T, F]
+        let x = self.temporal.forward(feats.swap_dims(1, 2)).swap_dims(1, 2); // [B, M, H]
+        let [_, m, hidden] = x.dims();
+        let x = gelu(x) + sinusoidal_positions::<B>(m, hidden, &device).unsqueeze::<3>();
+        let lengths = mask.int().sum_dim(1); // [B, 1]
+        let starts = Tensor::<B, 1, Int>::arange(0..m as i64, &device)
+            .mul_scalar(2)
+            .reshape([1, m])
+            .expand([b, m]); // [B, M]
+        let clip_mask = starts.lower(lengths.expand([b, m])); // [B, M]
+        let x = self
+            .encoder
+            .forward(TransformerEncoderInput::new(x).mask_pad(clip_mask.clone().bool_not()));
+        Tokens {
+            tokens: san_core::similarity::l2_normalize(self.output.forward(x)),
+            mask: clip_mask,
+        }
+    }
+}
+
+/// Loads torchvision ResNet weights (a `state_dict` saved as safetensors, e.g. with
+/// `safetensors.torch.save_file(torchvision.models.resnet18(weights="IMAGENET1K_V1")
+/// .state_dict(), path)`) into `cnn`.
+///
+/// Keys: `conv1.weight`, `bn1.{weight,bias,running_mean,running_var}`, and for stage `s`
+/// (1-based) and block `k`: `layer{s}.{k}.conv{1,2}.weight`, `layer{s}.{k}.bn{1,2}.*`,
+/// `layer{s}.{k}.downsample.0.weight` and `layer{s}.{k}.downsample.1.*`. Convolution
+/// weights keep PyTorch's `[out, in, kh, kw]` layout, which is Burn's. `fc.*` (the
+/// ImageNet classifier) and `*.num_batches_tracked` are skipped. Any other key, a missing
+/// one, or a shape that differs from the configuration is an error naming the file and key.
+pub fn load_resnet_weights<B: Backend>(
+    cnn: ResNet<B>,
+    path: &Path,
+) -> Result<ResNet<B>, LoadError> {
+    let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
+        path: path.into(),
+        source,
+    })?;
+    let format = |message: String| LoadError::Format {
+        path: path.into(),
+        message,
+    };
+    let st = SafeTensors::deserialize(&bytes)
+        .map_err(|e| format(format!("expected a safetensors file: {e}")))?;
+    let mut tensors: BTreeMap<String, (Vec<usize>, Vec<f32>)> = BTreeMap::new();
+    for key in st.names() {
+        if key.starts_with("fc.") || key.ends_with(".num_batches_tracked") {
+            continue;
+        }
+        let view = st
+            .tensor(key)
+            .map_err(|e| format(format!("tensor {key:?}: {e}")))?;
+        let values = crate::bert::loader::to_f32(view.dtype(), view.data()).ok_or_else(|| {
+            format(format!(
+                "tensor {key:?}: expected F32, F16, BF16 or F64, got {:?}",
+                view.dtype()
+            ))
+        })?;
+        tensors.insert(key.to_string(), (view.shape().to_vec(), values));
+    }
+    let mut loader = ResNetLoader { path, tensors };
+    let mut cnn = cnn;
+    cnn.conv1 = loader.conv("conv1", cnn.conv1)?;
+    cnn.bn1 = loader.bn("bn1", cnn.bn1)?;
+    let mut stages = Vec::new();
+    for (s, stage) in std::mem::take(&mut cnn.stages).into_iter().enumerate() {
+        let mut blocks = Vec::new();
+        for (k, mut block) in stage.into_iter().enumerate() {
+            let p = format!("layer{}.{k}", s + 1);
+            block.conv1 = loader.conv(&format!("{p}.conv1"), block.conv1)?;
+            block.bn1 = loader.bn(&format!("{p}.bn1"), block.bn1)?;
+            block.conv2 = loader.conv(&format!("{p}.conv2"), block.conv2)?;
+            block.bn2 = loader.bn(&format!("{p}.bn2"), block.bn2)?;
+            if let Some(d) = block.downsample.take() {
+                block.downsample = Some(Downsample {
+                    conv: loader.conv(&format!("{p}.downsample.0"), d.conv)?,
+                    bn: loader.bn(&format!("{p}.downsample.1"), d.bn)?,
+                });
+            }
+            blocks.push(block);
+        }
+        stages.push(blocks);
+    }
+    cnn.stages = stages;
+    if let Some(key) = loader.tensors.keys().next() {
+        return Err(LoadError::UnknownKey {
+            path: path.into(),
+            key: key.clone(),
+        });
+    }
+    Ok(cnn)
+}
+
+struct ResNetLoader<'a> {
+    path: &'a Path,
+    tensors: BTreeMap<String, (Vec<usize>, Vec<f32>)>,
+}
+
+impl ResNetLoader<'_> {
+    fn take<const D: usize, B: Backend>(
+        &mut self,
+        key: &str,
+        dims: [usize; D],
+        device: &B::Device,
+    ) -> Result<Tensor<B, D>, LoadError> {
+        let (shape, values) = self
+            .tensors
+            .remove(key)
+            .ok_or_else(|| LoadError::MissingKey {
+                path: self.path.into(),
+                key: key.into(),
+            })?;
+        if shape != dims {
+            return Err(LoadError::Shape {
+                path: self.path.into(),
+                key: key.into(),
+                expected: dims.to_vec(),
+                got: shape,
+            });
+        }
+        Ok(Tensor::from_data(TensorData::new(values, dims), device))
+    }
+
+    fn conv<B: Backend>(
+        &mut self,
+        name: &str,
+        mut conv: Conv2d<B>,
+    ) -> Result<Conv2d<B>, LoadError> {
+        let device = conv.weight.device();
+        let w = self.take(&format!("{name}.weight"), conv.weight.dims(), &device)?;
+        conv.weight = Param::from_tensor(w);
+        Ok(conv)
+    }
+
+    fn bn<B: Backend>(
+        &mut self,
+        name: &str,
+        mut bn: BatchNorm<B>,
+    ) -> Result<BatchNorm<B>, LoadError> {
+        let device = bn.gamma.device();
+        let dims = bn.gamma.dims();
+        bn.gamma = Param::from_tensor(self.take(&format!("{name}.weight"), dims, &device)?);
+        bn.beta = Param::from_tensor(self.take(&format!("{name}.bias"), dims, &device)?);
+        bn.running_mean =
+            RunningState::new(self.take(&format!("{name}.running_mean"), dims, &device)?);
+        bn.running_var =
+            RunningState::new(self.take(&format!("{name}.running_var"), dims, &device)?);
+        Ok(bn)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::NdArray;
+    use burn::tensor::Distribution;
+
+    type B = NdArray<f32>;
+
+    fn fixture(name: &str) -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(name)
+    }
+
+    fn tiny() -> ResNetConfig {
+        ResNetConfig::new().with_blocks([1, 1, 1, 1]).with_width(4)
+    }
+
+    #[test]
+    fn resnet_matches_pytorch_on_torchvision_keys() {
+        // Expected features from scripts/reference/resnet_tiny.py (PyTorch 2.15, eval mode).
+        let dev = Default::default();
+        let cnn = load_resnet_weights(tiny().init::<B>(&dev), &fixture("resnet_tiny.safetensors"))
+            .unwrap();
+        let bytes = std::fs::read(fixture("resnet_tiny_io.safetensors")).unwrap();
+        let io = SafeTensors::deserialize(&bytes).unwrap();
+        let get = |k: &str| {
+            let v = io.tensor(k).unwrap();
+            (
+                v.shape().to_vec(),
+                crate::bert::loader::to_f32(v.dtype(), v.data()).unwrap(),
+            )
+        };
+        let (shape, input) = get("input");
+        assert_eq!(shape, [2, 3, 32, 32]);
+        let (_, expected) = get("output");
+        let out = cnn.forward(Tensor::from_data(
+            TensorData::new(input, [2, 3, 32, 32]),
+            &dev,
+        ));
+        assert_eq!(out.dims(), [2, 32]);
+        let got = out.into_data().to_vec::<f32>().unwrap();
+        let worst = got
+            .iter()
+            .zip(&expected)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(worst < 1e-5, "max |Δ| {worst}");
+    }
+
+    #[test]
+    fn resnet_weights_with_a_wrong_shape_or_a_missing_block_are_errors() {
+        let dev = Default::default();
+        let path = fixture("resnet_tiny.safetensors");
+        let e = load_resnet_weights(tiny().with_width(8).init::<B>(&dev), &path).unwrap_err();
+        assert!(
+            e.to_string().contains("conv1.weight") && e.to_string().contains("[8, 3, 7, 7]"),
+            "{e}"
+        );
+        // two blocks per stage: layer1.1 is not in the file
+        let e = load_resnet_weights(tiny().with_blocks([2, 1, 1, 1]).init::<B>(&dev), &path)
+            .unwrap_err();
+        assert!(
+            matches!(&e, LoadError::MissingKey { key, .. } if key == "layer1.1.conv1.weight"),
+            "{e}"
+        );
+        // a key the model does not have
+        let bytes = std::fs::read(&path).unwrap();
+        let st = SafeTensors::deserialize(&bytes).unwrap();
+        let extra = [0u8; 16];
+        let mut views: Vec<(String, safetensors::tensor::TensorView)> = st.tensors();
+        views.push((
+            "layer5.0.conv1.weight".into(),
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![4], &extra).unwrap(),
+        ));
+        let dir = tempfile::tempdir().unwrap();
+        let extended = dir.path().join("resnet.safetensors");
+        std::fs::write(&extended, safetensors::serialize(views, None).unwrap()).unwrap();
+        let e = load_resnet_weights(tiny().init::<B>(&dev), &extended).unwrap_err();
+        assert!(
+            matches!(&e, LoadError::UnknownKey { key, path } if key == "layer5.0.conv1.weight" && *path == extended),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn frame_encoder_shapes_and_padding_invariance() {
+        let dev = Default::default();
+        let enc = FrameEncoderConfig::new()
+            .with_cnn(tiny())
+            .with_hidden(16)
+            .with_heads(2)
+            .with_layers(1)
+            .with_dim(8)
+            .init::<B>(&dev)
+            .unwrap();
+        let frames =
+            Tensor::<B, 5>::random([1, 5, 3, 16, 16], Distribution::Normal(0.0, 1.0), &dev);
+        let short = enc.forward(frames.clone(), Tensor::ones([1, 5], &dev));
+        assert_eq!(short.tokens.dims(), [1, 3, 8]);
+        let noise = Tensor::<B, 5>::random([1, 3, 3, 16, 16], Distribution::Normal(0.0, 3.0), &dev);
+        let mask = Tensor::<B, 2, Bool>::from_data(
+            TensorData::new((0..8).map(|i| i < 5).collect::<Vec<_>>(), [1, 8]),
+            &dev,
+        );
+        let long = enc.forward(Tensor::cat(vec![frames, noise], 1), mask);
+        assert_eq!(long.tokens.dims(), [1, 4, 8]);
+        let m: Vec<bool> = long.mask.clone().into_data().to_vec().unwrap();
+        assert_eq!(
+            m,
+            [true, true, true, false],
+            "clip j is real when frame 2j is"
+        );
+        let diff = (long.tokens.slice([0..1, 0..3]) - short.tokens)
+            .abs()
+            .max()
+            .into_scalar();
+        assert!(diff < 1e-5, "{diff}");
+    }
+}
