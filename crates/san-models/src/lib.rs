@@ -19,6 +19,7 @@
 pub mod bert;
 pub mod feature_encoder;
 pub mod frame_encoder;
+pub mod fusion_encoder;
 pub mod keypoint_encoder;
 pub mod pose_encoder;
 pub mod retrieval;
