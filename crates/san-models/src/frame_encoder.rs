@@ -18,11 +18,12 @@ use burn::nn::{
 };
 use burn::tensor::activation::{gelu, relu};
 use burn::tensor::backend::Backend;
-use burn::tensor::{Bool, Int, Tensor, TensorData};
+use burn::tensor::{Bool, Tensor, TensorData};
 use safetensors::SafeTensors;
 
 use crate::bert::LoadError;
 use crate::feature_encoder::sinusoidal_positions;
+use crate::pose_encoder::strided_clip_mask;
 use crate::tokens::Tokens;
 
 /// The per-frame CNN: ResNet with basic blocks (ResNet-18: `[2, 2, 2, 2]`, width 64).
@@ -236,12 +237,7 @@ impl<B: Backend> FrameEncoder<B> {
         let x = self.temporal.forward(feats.swap_dims(1, 2)).swap_dims(1, 2); // [B, M, H]
         let [_, m, hidden] = x.dims();
         let x = gelu(x) + sinusoidal_positions::<B>(m, hidden, &device).unsqueeze::<3>();
-        let lengths = mask.int().sum_dim(1); // [B, 1]
-        let starts = Tensor::<B, 1, Int>::arange(0..m as i64, &device)
-            .mul_scalar(2)
-            .reshape([1, m])
-            .expand([b, m]); // [B, M]
-        let clip_mask = starts.lower(lengths.expand([b, m])); // [B, M]
+        let clip_mask = strided_clip_mask(mask, m, 2); // [B, M]
         let x = self
             .encoder
             .forward(TransformerEncoderInput::new(x).mask_pad(clip_mask.clone().bool_not()));

@@ -13,9 +13,10 @@ use burn::nn::transformer::{
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig1d};
 use burn::tensor::activation::gelu;
 use burn::tensor::backend::Backend;
-use burn::tensor::{Bool, Int, Tensor};
+use burn::tensor::{Bool, Tensor};
 
 use crate::feature_encoder::sinusoidal_positions;
+use crate::pose_encoder::strided_clip_mask;
 use crate::tokens::Tokens;
 
 /// One body part: a contiguous range of joints.
@@ -186,12 +187,7 @@ impl<B: Backend> KeypointEncoder<B> {
         let x = self.temporal.forward(x.swap_dims(1, 2)).swap_dims(1, 2); // [B, M, H]
         let [_, m, h] = x.dims();
         let x = gelu(x) + sinusoidal_positions::<B>(m, h, &device).unsqueeze::<3>();
-        let lengths = mask.int().sum_dim(1); // [B, 1]
-        let starts = Tensor::<B, 1, Int>::arange(0..m as i64, &device)
-            .mul_scalar(self.stride as i64)
-            .reshape([1, m])
-            .expand([b, m]); // [B, M]
-        let clip_mask = starts.lower(lengths.expand([b, m])); // [B, M]
+        let clip_mask = strided_clip_mask(mask, m, self.stride); // [B, M]
         let x = self
             .encoder
             .forward(TransformerEncoderInput::new(x).mask_pad(clip_mask.clone().bool_not()));

@@ -106,10 +106,23 @@ impl<B: Backend> PoseEncoder<B> {
 /// # Shapes
 /// - `frame_mask`: `[B, T]`; output `[B, M]`
 pub fn clip_mask<B: Backend>(frame_mask: Tensor<B, 2, Bool>, clips: usize) -> Tensor<B, 2, Bool> {
+    strided_clip_mask(frame_mask, clips, FRAMES_PER_CLIP)
+}
+
+/// Clip `j` is valid when its first frame `stride·j` is a real frame (frame masks are a
+/// prefix per row).
+///
+/// # Shapes
+/// - `frame_mask`: `[B, T]`; output `[B, M]`
+pub fn strided_clip_mask<B: Backend>(
+    frame_mask: Tensor<B, 2, Bool>,
+    clips: usize,
+    stride: usize,
+) -> Tensor<B, 2, Bool> {
     let [b, _] = frame_mask.dims();
     let lengths = frame_mask.int().sum_dim(1); // [B, 1]
     let starts = Tensor::<B, 1, Int>::arange(0..clips as i64, &lengths.device())
-        .mul_scalar(FRAMES_PER_CLIP as i64)
+        .mul_scalar(stride as i64)
         .reshape([1, clips])
         .expand([b, clips]); // [B, M]
     starts.lower(lengths.expand([b, clips]))
