@@ -12,6 +12,17 @@ use burn::tensor::{Bool, Tensor, TensorData};
 
 use crate::tokens::Tokens;
 
+/// `Err` naming `config` unless `heads` divides `hidden` (shared by the transformer
+/// encoders' configs).
+pub(crate) fn check_heads(config: &str, hidden: usize, heads: usize) -> Result<(), String> {
+    if heads == 0 || !hidden.is_multiple_of(heads) {
+        return Err(format!(
+            "{config}: hidden {hidden} is not a multiple of heads {heads}"
+        ));
+    }
+    Ok(())
+}
+
 /// Settings of the feature encoder.
 #[derive(Config, Debug)]
 pub struct FeatureEncoderConfig {
@@ -48,12 +59,7 @@ impl FeatureEncoderConfig {
     /// Initialises the encoder on `device`. Returns an error when the heads do not divide
     /// the width.
     pub fn init<B: Backend>(&self, device: &B::Device) -> Result<FeatureEncoder<B>, String> {
-        if self.heads == 0 || !self.hidden.is_multiple_of(self.heads) {
-            return Err(format!(
-                "FeatureEncoderConfig: hidden {} is not a multiple of heads {}",
-                self.hidden, self.heads
-            ));
-        }
+        check_heads("FeatureEncoderConfig", self.hidden, self.heads)?;
         Ok(FeatureEncoder {
             input: LinearConfig::new(self.input_dim, self.hidden).init(device),
             encoder: TransformerEncoderConfig::new(

@@ -22,7 +22,7 @@ use burn::tensor::{Bool, Tensor, TensorData};
 use safetensors::SafeTensors;
 
 use crate::bert::LoadError;
-use crate::feature_encoder::sinusoidal_positions;
+use crate::feature_encoder::{check_heads, sinusoidal_positions};
 use crate::pose_encoder::strided_clip_mask;
 use crate::tokens::Tokens;
 
@@ -193,12 +193,7 @@ impl FrameEncoderConfig {
     /// Initialises the encoder on `device`. Returns an error when the heads do not divide
     /// the width.
     pub fn init<B: Backend>(&self, device: &B::Device) -> Result<FrameEncoder<B>, String> {
-        if self.heads == 0 || !self.hidden.is_multiple_of(self.heads) {
-            return Err(format!(
-                "FrameEncoderConfig: hidden {} is not a multiple of heads {}",
-                self.hidden, self.heads
-            ));
-        }
+        check_heads("FrameEncoderConfig", self.hidden, self.heads)?;
         Ok(FrameEncoder {
             cnn: self.cnn.init(device),
             temporal: Conv1dConfig::new(self.cnn.features(), self.hidden, 3)

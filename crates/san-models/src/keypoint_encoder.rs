@@ -15,7 +15,7 @@ use burn::tensor::activation::gelu;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Tensor};
 
-use crate::feature_encoder::sinusoidal_positions;
+use crate::feature_encoder::{check_heads, sinusoidal_positions};
 use crate::pose_encoder::strided_clip_mask;
 use crate::tokens::Tokens;
 
@@ -99,12 +99,7 @@ impl KeypointEncoderConfig {
                 p.name
             ));
         }
-        if self.heads == 0 || !self.hidden.is_multiple_of(self.heads) {
-            return Err(format!(
-                "KeypointEncoderConfig: hidden {} is not a multiple of heads {}",
-                self.hidden, self.heads
-            ));
-        }
+        check_heads("KeypointEncoderConfig", self.hidden, self.heads)?;
         let stride = self.stride.max(1);
         Ok(KeypointEncoder {
             parts: self
