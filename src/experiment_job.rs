@@ -84,8 +84,8 @@ struct Job {
 }
 
 impl BackendJob for Job {
-    type Output = ExperimentReport;
-    fn run<B: AutodiffBackend>(self, device: B::Device) -> ExperimentReport {
+    type Output = san_train::Result<ExperimentReport>;
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
         let mut hook = |stage: Stage,
                         epoch: usize,
                         loss: f64,
@@ -168,7 +168,8 @@ pub fn experiment_job(args: Args) -> Result<ExperimentReport, String> {
             config,
             experiment,
         },
-    )?;
+    )?
+    .map_err(|e| e.to_string())?;
     let markdown = report.markdown();
     let save = |name: &str, text: String| {
         san_data::io::write_atomic(&args.out.join(name), text.as_bytes()).map_err(|e| e.to_string())

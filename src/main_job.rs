@@ -58,8 +58,8 @@ struct Job {
 }
 
 impl BackendJob for Job {
-    type Output = RunOutput;
-    fn run<B: AutodiffBackend>(self, device: B::Device) -> RunOutput {
+    type Output = san_train::Result<RunOutput>;
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
         let mut hook = |stage: Stage,
                         epoch: usize,
                         loss: f64,
@@ -140,7 +140,7 @@ pub fn main_job(args: Args) -> Result<RunReport, String> {
         "config.json",
         serde_json::to_string_pretty(&config).map_err(|e| e.to_string())?,
     )?;
-    let output = dispatch(args.device, Job { corpus, config })?;
+    let output = dispatch(args.device, Job { corpus, config })?.map_err(|e| e.to_string())?;
     let report = output.report;
     save(
         "report.json",

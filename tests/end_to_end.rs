@@ -28,7 +28,9 @@ fn tiny_run(corpus: &Corpus) -> RunReport {
         .with_batch_size(16)
         .with_stage1_epochs(6)
         .with_stage2_epochs(2);
-    run::<B>(corpus, &config, &Default::default(), &mut |_, _, _, _| {}).report
+    run::<B>(corpus, &config, &Default::default(), &mut |_, _, _, _| {})
+        .unwrap()
+        .report
 }
 
 fn strip_times(mut r: RunReport) -> RunReport {

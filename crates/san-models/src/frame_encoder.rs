@@ -177,6 +177,11 @@ pub struct FrameEncoderConfig {
     /// Dropout of the transformer.
     #[config(default = 0.1)]
     pub dropout: f64,
+    /// A safetensors file of torchvision ResNet weights (ImageNet) for the CNN, loaded by
+    /// `RetrievalModelConfig::init_pretrained` (see [`load_resnet_weights`]); `None` keeps
+    /// random weights.
+    #[config(default = "None")]
+    pub pretrained: Option<String>,
 }
 
 /// Frames → clip tokens; see the module docs.

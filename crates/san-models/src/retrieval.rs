@@ -9,17 +9,266 @@ use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Int, Tensor};
 
+use crate::bert::{BertTextEncoder, BertTextEncoderConfig, LoadError};
+use crate::feature_encoder::{FeatureEncoder, FeatureEncoderConfig};
+use crate::frame_encoder::{FrameEncoder, FrameEncoderConfig, load_resnet_weights};
+use crate::fusion_encoder::{FusionEncoder, FusionEncoderConfig, SecondInput};
+use crate::keypoint_encoder::{KeypointEncoder, KeypointEncoderConfig};
 use crate::pose_encoder::{PoseEncoder, PoseEncoderConfig};
 use crate::text_encoder::{WordEncoder, WordEncoderConfig};
 use crate::tokens::Tokens;
+
+/// Errors of building or running a [`RetrievalModel`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ModelError {
+    /// Settings that cannot work together.
+    #[error("invalid model configuration: {0}")]
+    Config(String),
+    /// An input the configured encoder cannot take.
+    #[error("invalid model input: {0}")]
+    Input(String),
+    /// Pretrained weights that could not be loaded.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+}
+
+/// Which sign encoder, with its settings. Every variant's `dim` is its token dimension
+/// `D`; the encoder's last linear layer is the projection to it.
+#[derive(Config, Debug)]
+pub enum SignEncoderConfig {
+    /// Flattened per-frame pose features ([`PoseEncoder`]).
+    Pose(PoseEncoderConfig),
+    /// Keypoints with part-wise embeddings ([`KeypointEncoder`]).
+    Keypoints(KeypointEncoderConfig),
+    /// Precomputed clip features, the CiCo/SAN setting ([`FeatureEncoder`]).
+    Features(FeatureEncoderConfig),
+    /// RGB frames through a per-frame CNN, the GFSLT-VLP setting ([`FrameEncoder`]).
+    Frames(FrameEncoderConfig),
+    /// Keypoints plus clip features or frames, fused late ([`FusionEncoder`]).
+    Fusion(FusionEncoderConfig),
+}
+
+/// A sign encoder of any kind.
+#[derive(Module, Debug)]
+#[allow(clippy::large_enum_variant)]
+pub enum SignEncoder<B: Backend> {
+    /// See [`SignEncoderConfig::Pose`].
+    Pose(PoseEncoder<B>),
+    /// See [`SignEncoderConfig::Keypoints`].
+    Keypoints(KeypointEncoder<B>),
+    /// See [`SignEncoderConfig::Features`].
+    Features(FeatureEncoder<B>),
+    /// See [`SignEncoderConfig::Frames`].
+    Frames(FrameEncoder<B>),
+    /// See [`SignEncoderConfig::Fusion`].
+    Fusion(FusionEncoder<B>),
+}
+
+/// A batch for the sign encoder; the variant must match the configured encoder.
+#[derive(Debug, Clone)]
+pub enum SignInput<B: Backend> {
+    /// Pose features `[B, T, F]` and the frame mask `[B, T]`.
+    Pose(Tensor<B, 3>, Tensor<B, 2, Bool>),
+    /// Keypoints `[B, T, J, C]`, the point mask `[B, T, J]` (or `None`) and the frame mask
+    /// `[B, T]`.
+    Keypoints(Tensor<B, 4>, Option<Tensor<B, 3, Bool>>, Tensor<B, 2, Bool>),
+    /// Clip features `[B, T, F]` and their mask `[B, T]`.
+    Features(Tensor<B, 3>, Tensor<B, 2, Bool>),
+    /// Frames `[B, T, 3, H, W]` and their mask `[B, T]`.
+    Frames(Tensor<B, 5>, Tensor<B, 2, Bool>),
+    /// The keypoint stream as in `Keypoints`, plus the second stream.
+    Fusion(
+        Tensor<B, 4>,
+        Option<Tensor<B, 3, Bool>>,
+        Tensor<B, 2, Bool>,
+        SecondInput<B>,
+    ),
+}
+
+/// Which text encoder, with its settings.
+#[derive(Config, Debug)]
+pub enum TextEncoderConfig {
+    /// Word tokens, trained from scratch ([`WordEncoder`]).
+    Word(WordEncoderConfig),
+    /// A BERT-family encoder with a projection ([`BertTextEncoder`]).
+    Bert(BertTextEncoderConfig),
+}
+
+/// A text encoder of either kind.
+#[derive(Module, Debug)]
+#[allow(clippy::large_enum_variant)]
+pub enum TextEncoder<B: Backend> {
+    /// See [`TextEncoderConfig::Word`].
+    Word(WordEncoder<B>),
+    /// See [`TextEncoderConfig::Bert`].
+    Bert(BertTextEncoder<B>),
+}
+
+/// Tokens with their pooled embedding.
+#[derive(Debug, Clone)]
+pub struct Encoded<B: Backend> {
+    /// `[B, N, D]` L2-normalised tokens with mask `[B, N]`.
+    pub tokens: Tokens<B>,
+    /// `[B, D]`, L2-normalised: the masked mean of the tokens, or for fusion the learned
+    /// mix of the two streams' pooled embeddings.
+    pub pooled: Tensor<B, 2>,
+}
+
+impl<B: Backend> From<Tokens<B>> for Encoded<B> {
+    fn from(tokens: Tokens<B>) -> Self {
+        Self {
+            pooled: tokens.pooled(),
+            tokens,
+        }
+    }
+}
+
+impl SignEncoderConfig {
+    /// The token dimension `D`.
+    pub fn dim(&self) -> usize {
+        match self {
+            Self::Pose(c) => c.dim,
+            Self::Keypoints(c) => c.dim,
+            Self::Features(c) => c.dim,
+            Self::Frames(c) => c.dim,
+            Self::Fusion(c) => c.pose.dim,
+        }
+    }
+
+    /// Initialises the encoder with random weights.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Result<SignEncoder<B>, ModelError> {
+        Ok(match self {
+            Self::Pose(c) => SignEncoder::Pose(c.init(device)),
+            Self::Keypoints(c) => {
+                SignEncoder::Keypoints(c.init(device).map_err(ModelError::Config)?)
+            }
+            Self::Features(c) => SignEncoder::Features(c.init(device).map_err(ModelError::Config)?),
+            Self::Frames(c) => SignEncoder::Frames(c.init(device).map_err(ModelError::Config)?),
+            Self::Fusion(c) => SignEncoder::Fusion(c.init(device).map_err(ModelError::Config)?),
+        })
+    }
+
+    /// Initialises the encoder, then loads the CNN weights of a frame stream whose
+    /// `pretrained` file is set.
+    pub fn init_pretrained<B: Backend>(
+        &self,
+        device: &B::Device,
+    ) -> Result<SignEncoder<B>, ModelError> {
+        let load = |c: &FrameEncoderConfig, mut enc: FrameEncoder<B>| -> Result<_, ModelError> {
+            if let Some(path) = &c.pretrained {
+                enc.cnn = load_resnet_weights(enc.cnn, Path::new(path))?;
+            }
+            Ok(enc)
+        };
+        Ok(match (self, self.init(device)?) {
+            (Self::Frames(c), SignEncoder::Frames(enc)) => SignEncoder::Frames(load(c, enc)?),
+            (Self::Fusion(c), SignEncoder::Fusion(mut enc)) => {
+                if let (Some(fc), Some(fe)) = (&c.frames, enc.frames.take()) {
+                    enc.frames = Some(load(fc, fe)?);
+                }
+                SignEncoder::Fusion(enc)
+            }
+            (_, enc) => enc,
+        })
+    }
+}
+
+impl<B: Backend> SignEncoder<B> {
+    /// Encodes a batch. Returns an error when the input is not the kind the encoder takes,
+    /// or keypoints lack the joints its parts need.
+    ///
+    /// # Shapes
+    /// As the variant's encoder; tokens `[B, N, D]`, pooled `[B, D]`.
+    pub fn forward(&self, input: SignInput<B>) -> Result<Encoded<B>, ModelError> {
+        let kind = |input: &SignInput<B>| match input {
+            SignInput::Pose(..) => "pose features",
+            SignInput::Keypoints(..) => "keypoints",
+            SignInput::Features(..) => "clip features",
+            SignInput::Frames(..) => "frames",
+            SignInput::Fusion(..) => "two fused streams",
+        };
+        Ok(match (self, input) {
+            (Self::Pose(e), SignInput::Pose(x, m)) => e.forward(x, m).into(),
+            (Self::Keypoints(e), SignInput::Keypoints(x, p, m)) => {
+                e.forward(x, p, m).map_err(ModelError::Input)?.into()
+            }
+            (Self::Features(e), SignInput::Features(x, m)) => e.forward(x, m).into(),
+            (Self::Frames(e), SignInput::Frames(x, m)) => e.forward(x, m).into(),
+            (Self::Fusion(e), SignInput::Fusion(x, p, m, second)) => {
+                let fused = e.forward(x, p, m, second).map_err(ModelError::Input)?;
+                Encoded {
+                    tokens: fused.tokens,
+                    pooled: fused.pooled,
+                }
+            }
+            (enc, input) => {
+                let expected = match enc {
+                    Self::Pose(_) => "pose features",
+                    Self::Keypoints(_) => "keypoints",
+                    Self::Features(_) => "clip features",
+                    Self::Frames(_) => "frames",
+                    Self::Fusion(_) => "two fused streams",
+                };
+                return Err(ModelError::Input(format!(
+                    "the sign encoder takes {expected}, but got {}",
+                    kind(&input)
+                )));
+            }
+        })
+    }
+}
+
+impl TextEncoderConfig {
+    /// The token dimension `D`.
+    pub fn dim(&self) -> usize {
+        match self {
+            Self::Word(c) => c.dim,
+            Self::Bert(c) => c.dim,
+        }
+    }
+
+    /// Initialises the encoder with random weights.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Result<TextEncoder<B>, ModelError> {
+        Ok(match self {
+            Self::Word(c) => TextEncoder::Word(c.init(device)),
+            Self::Bert(c) => TextEncoder::Bert(c.init(device).map_err(ModelError::Config)?),
+        })
+    }
+
+    /// Initialises the encoder, loading a configured BERT checkpoint.
+    pub fn init_pretrained<B: Backend>(
+        &self,
+        device: &B::Device,
+    ) -> Result<TextEncoder<B>, ModelError> {
+        Ok(match self {
+            Self::Word(c) => TextEncoder::Word(c.init(device)),
+            Self::Bert(c) => TextEncoder::Bert(c.init_pretrained(device)?),
+        })
+    }
+}
+
+impl<B: Backend> TextEncoder<B> {
+    /// Encodes token ids (words or word pieces).
+    ///
+    /// # Shapes
+    /// - `ids`: `[B, L]`; `mask`: `[B, L]`, true for real tokens
+    /// - tokens `[B, L, D]`, pooled `[B, D]`
+    pub fn forward(&self, ids: Tensor<B, 2, Int>, mask: Tensor<B, 2, Bool>) -> Encoded<B> {
+        match self {
+            Self::Word(e) => e.forward(ids, mask).into(),
+            Self::Bert(e) => e.forward(ids, mask).into(),
+        }
+    }
+}
 
 /// Settings of the retrieval model.
 #[derive(Config, Debug)]
 pub struct RetrievalModelConfig {
     /// Sign encoder.
-    pub sign: PoseEncoderConfig,
+    pub sign: SignEncoderConfig,
     /// Text encoder.
-    pub text: WordEncoderConfig,
+    pub text: TextEncoderConfig,
     /// Initial `λ_s`; `ln(1/0.07)` as in CLIP.
     #[config(default = 2.659_260_036_932_778)]
     pub init_log_scale: f64,
@@ -28,24 +277,61 @@ pub struct RetrievalModelConfig {
     pub max_log_scale: f64,
 }
 
-/// Dual encoder with a learnable logit scale.
+/// Dual encoder with a learnable logit scale. Both encoders end in a linear projection to
+/// the shared dimension `D` and give L2-normalised tokens.
 #[derive(Module, Debug)]
 pub struct RetrievalModel<B: Backend> {
     /// Sign encoder.
-    pub sign_encoder: PoseEncoder<B>,
+    pub sign_encoder: SignEncoder<B>,
     /// Text encoder.
-    pub text_encoder: WordEncoder<B>,
+    pub text_encoder: TextEncoder<B>,
     /// `λ_s`, shape `[1]`.
     pub log_scale: Param<Tensor<B, 1>>,
     max_log_scale: f64,
 }
 
 impl RetrievalModelConfig {
-    /// Initialises the model on `device`.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> RetrievalModel<B> {
+    /// The shared token dimension `D`, or an error when the encoders disagree.
+    pub fn dim(&self) -> Result<usize, ModelError> {
+        let (s, t) = (self.sign.dim(), self.text.dim());
+        if s != t {
+            return Err(ModelError::Config(format!(
+                "the sign encoder projects to D = {s} but the text encoder to D = {t}"
+            )));
+        }
+        Ok(s)
+    }
+
+    /// Initialises the model with random weights on `device` (no file is read: this is
+    /// also the skeleton a saved record loads into).
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Result<RetrievalModel<B>, ModelError> {
+        self.dim()?;
+        Ok(self.assemble(self.sign.init(device)?, self.text.init(device)?, device))
+    }
+
+    /// Initialises the model, loading the pretrained weights the config names (a BERT
+    /// checkpoint, ImageNet CNN weights); the rest starts random.
+    pub fn init_pretrained<B: Backend>(
+        &self,
+        device: &B::Device,
+    ) -> Result<RetrievalModel<B>, ModelError> {
+        self.dim()?;
+        Ok(self.assemble(
+            self.sign.init_pretrained(device)?,
+            self.text.init_pretrained(device)?,
+            device,
+        ))
+    }
+
+    fn assemble<B: Backend>(
+        &self,
+        sign_encoder: SignEncoder<B>,
+        text_encoder: TextEncoder<B>,
+        device: &B::Device,
+    ) -> RetrievalModel<B> {
         RetrievalModel {
-            sign_encoder: self.sign.init(device),
-            text_encoder: self.text.init(device),
+            sign_encoder,
+            text_encoder,
             log_scale: Param::from_tensor(Tensor::from_floats(
                 [self.init_log_scale as f32],
                 device,
@@ -56,13 +342,28 @@ impl RetrievalModelConfig {
 }
 
 impl<B: Backend> RetrievalModel<B> {
-    /// Clip tokens of a pose batch; see [`PoseEncoder::forward`].
-    pub fn encode_sign(&self, poses: Tensor<B, 3>, mask: Tensor<B, 2, Bool>) -> Tokens<B> {
-        self.sign_encoder.forward(poses, mask)
+    /// Clip tokens and pooled embedding of a sign batch; see [`SignEncoder::forward`].
+    pub fn encode_sign(&self, input: SignInput<B>) -> Result<Encoded<B>, ModelError> {
+        self.sign_encoder.forward(input)
     }
 
-    /// Word tokens of a text batch; see [`WordEncoder::forward`].
-    pub fn encode_text(&self, ids: Tensor<B, 2, Int>, mask: Tensor<B, 2, Bool>) -> Tokens<B> {
+    /// Clip tokens of a pose-feature batch (`[B, T, F]`, mask `[B, T]`); an error unless
+    /// the sign encoder is [`SignEncoder::Pose`].
+    pub fn encode_poses(
+        &self,
+        poses: Tensor<B, 3>,
+        mask: Tensor<B, 2, Bool>,
+    ) -> Result<Tokens<B>, ModelError> {
+        match &self.sign_encoder {
+            SignEncoder::Pose(e) => Ok(e.forward(poses, mask)),
+            _ => self
+                .encode_sign(SignInput::Pose(poses, mask))
+                .map(|e| e.tokens),
+        }
+    }
+
+    /// Word tokens and pooled embedding of a text batch; see [`TextEncoder::forward`].
+    pub fn encode_text(&self, ids: Tensor<B, 2, Int>, mask: Tensor<B, 2, Bool>) -> Encoded<B> {
         self.text_encoder.forward(ids, mask)
     }
 
@@ -148,6 +449,7 @@ pub fn load_model<B: Backend>(
     let recorder = NamedMpkFileRecorder::<FullPrecisionSettings>::new();
     let model = config
         .init::<B>(device)
+        .map_err(|e| file_error(&config_path, e))?
         .load_file(dir.join("model"), &recorder, device)
         .map_err(|e| {
             file_error(
@@ -165,8 +467,11 @@ mod tests {
 
     #[test]
     fn initial_scale_is_one_over_0_07() {
-        let cfg = RetrievalModelConfig::new(PoseEncoderConfig::new(4), WordEncoderConfig::new(6));
-        let m = cfg.init::<NdArray<f32>>(&Default::default());
+        let cfg = RetrievalModelConfig::new(
+            SignEncoderConfig::Pose(PoseEncoderConfig::new(4)),
+            TextEncoderConfig::Word(WordEncoderConfig::new(6)),
+        );
+        let m = cfg.init::<NdArray<f32>>(&Default::default()).unwrap();
         let s: f32 = m.log_scale().exp().into_scalar();
         assert!((s - 1.0 / 0.07).abs() < 1e-3);
     }
@@ -177,14 +482,16 @@ mod tests {
         type B = NdArray<f32>;
         let dev = Default::default();
         let cfg = RetrievalModelConfig::new(
-            PoseEncoderConfig::new(6).with_hidden(8).with_dim(4),
-            WordEncoderConfig::new(7)
-                .with_dim(4)
-                .with_layers(1)
-                .with_heads(2),
+            SignEncoderConfig::Pose(PoseEncoderConfig::new(6).with_hidden(8).with_dim(4)),
+            TextEncoderConfig::Word(
+                WordEncoderConfig::new(7)
+                    .with_dim(4)
+                    .with_layers(1)
+                    .with_heads(2),
+            ),
         );
         // never run before saving: its parameters are still lazy
-        let model = cfg.init::<B>(&dev);
+        let model = cfg.init::<B>(&dev).unwrap();
         let dir = tempfile::tempdir().unwrap();
         save_model(&model, &cfg, dir.path()).unwrap();
         let names: Vec<String> = std::fs::read_dir(dir.path())
@@ -209,12 +516,15 @@ mod tests {
             a.into_data().to_vec::<f32>().unwrap() == b.into_data().to_vec::<f32>().unwrap()
         };
         assert!(same(
-            model.encode_sign(poses.clone(), mask.clone()).tokens,
-            loaded.encode_sign(poses, mask).tokens
+            model
+                .encode_poses(poses.clone(), mask.clone())
+                .unwrap()
+                .tokens,
+            loaded.encode_poses(poses, mask).unwrap().tokens
         ));
         assert!(same(
-            model.encode_text(ids.clone(), tmask.clone()).tokens,
-            loaded.encode_text(ids, tmask).tokens
+            model.encode_text(ids.clone(), tmask.clone()).tokens.tokens,
+            loaded.encode_text(ids, tmask).tokens.tokens
         ));
         assert_eq!(
             model.log_scale().into_scalar(),

@@ -9,6 +9,9 @@ pub enum TrainError {
     /// Reading or writing data failed.
     #[error(transparent)]
     Data(#[from] san_data::DataError),
+    /// A model that cannot be built, or an input it cannot take.
+    #[error(transparent)]
+    Model(#[from] san_models::retrieval::ModelError),
     /// A setting that cannot work with the data.
     #[error("invalid configuration: {0}")]
     Config(String),

@@ -16,7 +16,7 @@ use san_core::similarity::{ClclConfig, clcl_candidates, clcl_gallery};
 use san_data::batch::{BatcherConfig, pad_ids};
 use san_data::sample::Sample;
 use san_data::vocab::Vocabulary;
-use san_models::retrieval::RetrievalModel;
+use san_models::retrieval::{ModelError, RetrievalModel};
 use san_models::tokens::Tokens;
 
 /// Encodes a whole split in batches, padded to a common clip and word count.
@@ -27,17 +27,17 @@ pub fn encode_split<B: Backend>(
     batcher: &BatcherConfig,
     batch_size: usize,
     device: &B::Device,
-) -> (Tokens<B>, Tokens<B>) {
+) -> Result<(Tokens<B>, Tokens<B>), ModelError> {
     let max_frames = samples.iter().map(|s| s.features.frames).max().unwrap_or(1);
     let refs: Vec<&Sample> = samples.iter().collect();
     let mut signs = Vec::new();
     let mut texts = Vec::new();
     for chunk in refs.chunks(batch_size.max(1)) {
         let b = batcher.batch_padded::<B, StdRng>(chunk, vocab, None, device, max_frames);
-        signs.push(model.encode_sign(b.poses, b.pose_mask));
-        texts.push(model.encode_text(b.tokens, b.token_mask));
+        signs.push(model.encode_poses(b.poses, b.pose_mask)?);
+        texts.push(model.encode_text(b.tokens, b.token_mask).tokens);
     }
-    (concat_tokens(signs), concat_tokens(texts))
+    Ok((concat_tokens(signs), concat_tokens(texts)))
 }
 
 /// Concatenates token batches along the batch axis, zero-padding the token axis.
@@ -85,8 +85,8 @@ pub fn evaluate<B: Backend>(
     benchmark: Option<&FineGrainedBenchmark>,
     policy: DuplicatePolicy,
     device: &B::Device,
-) -> RetrievalReport {
-    let (sign, text) = encode_split(model, samples, vocab, batcher, clcl.chunk, device);
+) -> Result<RetrievalReport, ModelError> {
+    let (sign, text) = encode_split(model, samples, vocab, batcher, clcl.chunk, device)?;
     let n = samples.len();
     let scores = clcl_gallery(
         sign.tokens.clone(),
@@ -99,7 +99,7 @@ pub fn evaluate<B: Backend>(
     let ids: Vec<usize> = samples.iter().map(|s| s.text_id).collect();
     let mut report = coarse_report(&host, n, &ids, policy);
     let Some(benchmark) = benchmark else {
-        return report;
+        return Ok(report);
     };
     let index: HashMap<&str, usize> = samples
         .iter()
@@ -121,10 +121,12 @@ pub fn evaluate<B: Backend>(
             let k = captions.len();
             let (ids, mask) = pad_ids(&captions);
             let l = ids.len() / k;
-            let tokens = model.encode_text(
-                Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [k, l]), device),
-                Tensor::<B, 2, Bool>::from_data(TensorData::new(mask, [k, l]), device),
-            );
+            let tokens = model
+                .encode_text(
+                    Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [k, l]), device),
+                    Tensor::<B, 2, Bool>::from_data(TensorData::new(mask, [k, l]), device),
+                )
+                .tokens;
             let cand = clcl_candidates(
                 sign.tokens.clone().narrow(0, i, 1),
                 sign.mask.clone().narrow(0, i, 1).reshape([1, m]),
@@ -158,5 +160,5 @@ pub fn evaluate<B: Backend>(
     report.fine_grained = Some(RetrievalMetrics::from_ranks(&gallery_ranks(&v2t)));
     report.fine_grained_t2v =
         (!t2v.is_empty()).then(|| RetrievalMetrics::from_ranks(&gallery_ranks(&t2v)));
-    report
+    Ok(report)
 }

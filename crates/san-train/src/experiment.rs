@@ -26,6 +26,7 @@ use san_models::retrieval::RetrievalModel;
 use serde::{Deserialize, Serialize};
 
 use crate::config::TrainConfig;
+
 use crate::corpus::Corpus;
 use crate::eval::evaluate;
 use crate::training::{
@@ -156,7 +157,7 @@ pub fn run_experiment<B: AutodiffBackend>(
     arms: &[Arm],
     device: &B::Device,
     hook: EpochHook<'_>,
-) -> ExperimentReport {
+) -> crate::error::Result<ExperimentReport> {
     let t0 = Instant::now();
     let inner = device.clone();
     let mut runs = Vec::new();
@@ -191,7 +192,7 @@ pub fn run_experiment<B: AutodiffBackend>(
 
         B::seed(device, seed);
         let mut rng = StdRng::seed_from_u64(seed);
-        let model = init_model::<B>(&cfg, corpus, device);
+        let model = init_model::<B>(&cfg, corpus, device)?;
         let (base, _, _, _) = train_stage(
             model,
             Stage::Coarse,
@@ -203,11 +204,11 @@ pub fn run_experiment<B: AutodiffBackend>(
             &mut rng,
             device,
             hook,
-        );
-        stage1.push((seed, test_of(&base)));
+        )?;
+        stage1.push((seed, test_of(&base)?));
 
         // One pass over the training split; the two SAN tables differ only in the filter.
-        let pairs = reliable_pairs(&base.valid(), corpus, &cfg, &inner);
+        let pairs = reliable_pairs(&base.valid(), corpus, &cfg, &inner)?;
         let san = sign_aware_table(&pairs, corpus, &cfg);
         let filtered = sign_aware_table(
             &pairs,
@@ -240,25 +241,25 @@ pub fn run_experiment<B: AutodiffBackend>(
                 &mut arm_rng,
                 device,
                 hook,
-            );
+            )?;
             let seconds = t.elapsed().as_secs_f64();
             runs.push(ArmResult {
                 arm,
                 seed,
                 best_epoch,
-                test: test_of(&model),
+                test: test_of(&model)?,
                 table: table.as_ref().and_then(|t| score(t, corpus)),
                 seconds,
             });
         }
     }
-    ExperimentReport {
+    Ok(ExperimentReport {
         config: experiment.clone(),
         stage1,
         runs,
         fine_grained_chance,
         seconds: t0.elapsed().as_secs_f64(),
-    }
+    })
 }
 
 /// Mean and sample standard deviation (0 for one value).

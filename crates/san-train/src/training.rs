@@ -18,11 +18,14 @@ use san_core::similarity::{ClclConfig, clcl_candidates, clcl_gallery};
 use san_data::batch::pad_ids;
 use san_data::sample::Sample;
 use san_models::pose_encoder::PoseEncoderConfig;
-use san_models::retrieval::{RetrievalModel, RetrievalModelConfig};
+use san_models::retrieval::{
+    RetrievalModel, RetrievalModelConfig, SignEncoderConfig, TextEncoderConfig,
+};
 use san_models::text_encoder::WordEncoderConfig;
 
 use crate::config::{Stage2Init, TrainConfig};
 use crate::corpus::Corpus;
+use crate::error::Result;
 use crate::eval::{encode_split, evaluate};
 use crate::report::{BenchmarkReport, RunReport, StageReport, TableReport};
 
@@ -43,15 +46,17 @@ pub fn init_model<B: Backend>(
     config: &TrainConfig,
     corpus: &Corpus,
     device: &B::Device,
-) -> RetrievalModel<B> {
+) -> Result<RetrievalModel<B>> {
     let input_dim = corpus.train.first().map_or(1, |s| s.features.dim);
-    RetrievalModelConfig::new(
-        PoseEncoderConfig::new(input_dim)
-            .with_hidden(config.hidden)
-            .with_dim(config.dim),
-        WordEncoderConfig::new(corpus.vocab.len()).with_dim(config.dim),
+    Ok(RetrievalModelConfig::new(
+        SignEncoderConfig::Pose(
+            PoseEncoderConfig::new(input_dim)
+                .with_hidden(config.hidden)
+                .with_dim(config.dim),
+        ),
+        TextEncoderConfig::Word(WordEncoderConfig::new(corpus.vocab.len()).with_dim(config.dim)),
     )
-    .init(device)
+    .init(device)?)
 }
 
 pub(crate) fn clcl(config: &TrainConfig) -> ClclConfig {
@@ -99,9 +104,9 @@ pub fn build_table<B: Backend>(
     corpus: &Corpus,
     config: &TrainConfig,
     device: &B::Device,
-) -> (ConfusabilityTable, ReliablePairs) {
-    let pairs = reliable_pairs(model, corpus, config, device);
-    (sign_aware_table(&pairs, corpus, config), pairs)
+) -> Result<(ConfusabilityTable, ReliablePairs)> {
+    let pairs = reliable_pairs(model, corpus, config, device)?;
+    Ok((sign_aware_table(&pairs, corpus, config), pairs))
 }
 
 /// The reliable sign–word pairs (α) of the training split under `model`.
@@ -110,7 +115,7 @@ pub fn reliable_pairs<B: Backend>(
     corpus: &Corpus,
     config: &TrainConfig,
     device: &B::Device,
-) -> ReliablePairs {
+) -> Result<ReliablePairs> {
     let mut pairs = ReliablePairs::new(16);
     for chunk in corpus.train.chunks(config.batch_size.max(1)) {
         let (sign, text) = encode_split(
@@ -120,7 +125,7 @@ pub fn reliable_pairs<B: Backend>(
             &config.batcher,
             config.batch_size,
             device,
-        );
+        )?;
         let ids: Vec<Vec<Option<usize>>> = chunk
             .iter()
             .map(|s| {
@@ -138,7 +143,7 @@ pub fn reliable_pairs<B: Backend>(
             config.table.alpha,
         );
     }
-    pairs
+    Ok(pairs)
 }
 
 /// The SAN table from reliable pairs with `config.table` (β, aggregation, filters); the
@@ -214,7 +219,7 @@ fn train_epoch<B: AutodiffBackend, O: Optimizer<RetrievalModel<B>, B>>(
     table: Option<&ConfusabilityTable>,
     rng: &mut StdRng,
     device: &B::Device,
-) -> (RetrievalModel<B>, f64) {
+) -> Result<(RetrievalModel<B>, f64)> {
     let mut order: Vec<usize> = (0..corpus.train.len()).collect();
     order.shuffle(rng);
     let coarse = CoarseLossConfig::new();
@@ -230,8 +235,8 @@ fn train_epoch<B: AutodiffBackend, O: Optimizer<RetrievalModel<B>, B>>(
         let batch = config
             .batcher
             .batch::<B, StdRng>(&items, &corpus.vocab, Some(rng), device);
-        let sign = model.encode_sign(batch.poses, batch.pose_mask);
-        let text = model.encode_text(batch.tokens, batch.token_mask);
+        let sign = model.encode_poses(batch.poses, batch.pose_mask)?;
+        let text = model.encode_text(batch.tokens, batch.token_mask).tokens;
         let scores = clcl_gallery(
             sign.tokens.clone(),
             sign.mask.clone(),
@@ -245,10 +250,12 @@ fn train_epoch<B: AutodiffBackend, O: Optimizer<RetrievalModel<B>, B>>(
             let k1 = config.n_hard + 1;
             let (ids, mask) = pad_ids(&hard_captions(&items, table, corpus, config, rng));
             let l = ids.len() / (n * k1);
-            let caps = model.encode_text(
-                Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [n * k1, l]), device),
-                Tensor::<B, 2, Bool>::from_data(TensorData::new(mask, [n * k1, l]), device),
-            );
+            let caps = model
+                .encode_text(
+                    Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [n * k1, l]), device),
+                    Tensor::<B, 2, Bool>::from_data(TensorData::new(mask, [n * k1, l]), device),
+                )
+                .tokens;
             let d = config.dim;
             let cand = clcl_candidates(
                 sign.tokens,
@@ -264,7 +271,7 @@ fn train_epoch<B: AutodiffBackend, O: Optimizer<RetrievalModel<B>, B>>(
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         model = optim.step(config.learning_rate, model, grads);
     }
-    (model, total / steps.max(1) as f64)
+    Ok((model, total / steps.max(1) as f64))
 }
 
 /// Dev selection score: mean of T2V and V2T R@1, plus FG R@1 when measured.
@@ -288,12 +295,12 @@ pub(crate) fn train_stage<B: AutodiffBackend>(
     rng: &mut StdRng,
     device: &B::Device,
     hook: EpochHook<'_>,
-) -> (
+) -> Result<(
     RetrievalModel<B>,
     usize,
     RetrievalReport,
     Option<ConfusabilityTable>,
-) {
+)> {
     let mut optim = AdamWConfig::new()
         .with_weight_decay(config.weight_decay)
         .init::<B, RetrievalModel<B>>();
@@ -307,7 +314,7 @@ pub(crate) fn train_stage<B: AutodiffBackend>(
                 .refresh_every
                 .is_some_and(|r| r > 0 && (epoch - 1) % r == 0)
         {
-            table = Some(build_table(&model.valid(), corpus, config, &inner_device).0);
+            table = Some(build_table(&model.valid(), corpus, config, &inner_device)?.0);
         }
         let (m, loss) = train_epoch(
             model,
@@ -317,7 +324,7 @@ pub(crate) fn train_stage<B: AutodiffBackend>(
             table.as_ref(),
             rng,
             device,
-        );
+        )?;
         model = m;
         let report = evaluate(
             &model.valid(),
@@ -328,7 +335,7 @@ pub(crate) fn train_stage<B: AutodiffBackend>(
             dev_fg,
             DuplicatePolicy::Strict,
             &inner_device,
-        );
+        )?;
         hook(stage, epoch, loss, &report);
         let score = selection_score(&report);
         if best.as_ref().is_none_or(|b| score > b.0) {
@@ -336,7 +343,7 @@ pub(crate) fn train_stage<B: AutodiffBackend>(
         }
     }
     match best {
-        Some((_, epoch, m, r)) => (m, epoch, r, table),
+        Some((_, epoch, m, r)) => Ok((m, epoch, r, table)),
         None => unreachable!("at least one epoch runs"),
     }
 }
@@ -362,7 +369,7 @@ pub fn run<B: AutodiffBackend>(
     config: &TrainConfig,
     device: &B::Device,
     hook: EpochHook<'_>,
-) -> RunOutput {
+) -> Result<RunOutput> {
     B::seed(device, config.seed);
     let mut rng = StdRng::seed_from_u64(config.seed);
     let inner = device.clone();
@@ -385,7 +392,7 @@ pub fn run<B: AutodiffBackend>(
 
     // Stage 1.
     let t0 = Instant::now();
-    let model = init_model::<B>(config, corpus, device);
+    let model = init_model::<B>(config, corpus, device)?;
     let (stage1, epoch1, dev1, _) = train_stage(
         model,
         Stage::Coarse,
@@ -397,21 +404,21 @@ pub fn run<B: AutodiffBackend>(
         &mut rng,
         device,
         hook,
-    );
+    )?;
     let secs1 = t0.elapsed().as_secs_f64();
 
     // The SAN table from the selected stage-1 model.
     let t_table = Instant::now();
-    let (table, pairs) = build_table(&stage1.valid(), corpus, config, &inner);
+    let (table, pairs) = build_table(&stage1.valid(), corpus, config, &inner)?;
     let table_report = TableReport::new(&table, &pairs, corpus, config);
     let table_secs = t_table.elapsed().as_secs_f64();
 
     let dev_fg = dev_truth
         .or_else(|| fine_grained_benchmark(corpus, "dev", &corpus.dev, Some(&table), config));
     let test_fg = fine_grained_benchmark(corpus, "test", &corpus.test, Some(&table), config);
-    let test1 = eval_split(&stage1.valid(), &corpus.test, test_fg.as_ref());
+    let test1 = eval_split(&stage1.valid(), &corpus.test, test_fg.as_ref())?;
     let dev1 = if dev1.fine_grained.is_none() {
-        eval_split(&stage1.valid(), &corpus.dev, dev_fg.as_ref())
+        eval_split(&stage1.valid(), &corpus.dev, dev_fg.as_ref())?
     } else {
         dev1
     };
@@ -422,7 +429,7 @@ pub fn run<B: AutodiffBackend>(
         Stage2Init::Continue => stage1,
         Stage2Init::Scratch => {
             B::seed(device, config.seed);
-            init_model::<B>(config, corpus, device)
+            init_model::<B>(config, corpus, device)?
         }
     };
     let (stage2, epoch2, dev2, final_table) = train_stage(
@@ -436,9 +443,9 @@ pub fn run<B: AutodiffBackend>(
         &mut rng,
         device,
         hook,
-    );
+    )?;
     let secs2 = t2.elapsed().as_secs_f64();
-    let test2 = eval_split(&stage2.valid(), &corpus.test, test_fg.as_ref());
+    let test2 = eval_split(&stage2.valid(), &corpus.test, test_fg.as_ref())?;
 
     let report = RunReport {
         stage1: StageReport {
@@ -460,11 +467,11 @@ pub fn run<B: AutodiffBackend>(
         final_table_words: final_table.map_or(0, |t| t.len()),
         fine_grained: test_fg.as_ref().map(BenchmarkReport::new),
     };
-    RunOutput {
+    Ok(RunOutput {
         report,
         table,
         test_benchmark: test_fg,
-    }
+    })
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! positions does not depend on padding.
 
 pub mod loader;
+pub mod text;
 
 use burn::config::Config;
 use burn::module::Module;
@@ -19,6 +20,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Int, Tensor};
 
 pub use loader::{BertCheckpoint, LoadError, load_bert};
+pub use text::{BertTextEncoder, BertTextEncoderConfig};
 
 /// The hyper-parameters of a BERT-family encoder, as in HuggingFace's `config.json`.
 #[derive(Config, Debug, PartialEq)]
