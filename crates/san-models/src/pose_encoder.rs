@@ -79,7 +79,11 @@ impl<B: Backend> PoseEncoder<B> {
         } else {
             x
         };
-        let x = gelu(self.patch.forward(x.reshape([b, m, FRAMES_PER_CLIP * h]))); // [B, M, H]
+        let clips = clip_mask(mask, m); // [B, M]
+        // Padded clips are zeroed, so the context mix of the last real clip sees exactly
+        // what it sees without padding (the zeros past the end).
+        let x = gelu(self.patch.forward(x.reshape([b, m, FRAMES_PER_CLIP * h])))
+            * clips.clone().float().reshape([b, m, 1]); // [B, M, H]
         let zero = Tensor::zeros([b, 1, h], &device);
         let (prev, next) = if m > 1 {
             (
@@ -96,7 +100,7 @@ impl<B: Backend> PoseEncoder<B> {
         let x = self.output.forward(x); // [B, M, D]
         Tokens {
             tokens: san_core::similarity::l2_normalize(x),
-            mask: clip_mask(mask, m),
+            mask: clips,
         }
     }
 }
@@ -164,5 +168,30 @@ mod tests {
             .to_vec()
             .unwrap();
         assert!(norms.iter().all(|n| (n - 1.0).abs() < 1e-4));
+    }
+
+    #[test]
+    fn padding_does_not_change_real_clips() {
+        use burn::tensor::Distribution;
+        let dev = Default::default();
+        let enc = PoseEncoderConfig::new(5)
+            .with_hidden(8)
+            .with_dim(4)
+            .init::<B>(&dev);
+        // 9 real frames: clip 2 holds frame 8 and the encoder's own zero padding.
+        let poses = Tensor::<B, 3>::random([1, 9, 5], Distribution::Normal(0.0, 1.0), &dev);
+        let short = enc.forward(poses.clone(), Tensor::ones([1, 9], &dev));
+        let noise = Tensor::<B, 3>::random([1, 7, 5], Distribution::Normal(0.0, 3.0), &dev);
+        let mask = Tensor::<B, 2, Bool>::from_data(
+            TensorData::new((0..16).map(|i| i < 9).collect::<Vec<_>>(), [1, 16]),
+            &dev,
+        );
+        let long = enc.forward(Tensor::cat(vec![poses, noise], 1), mask);
+        assert_eq!(long.tokens.dims(), [1, 4, 4]);
+        let diff: f32 = (long.tokens.slice([0..1, 0..3]) - short.tokens)
+            .abs()
+            .max()
+            .into_scalar();
+        assert!(diff < 1e-6, "real clips moved by {diff}");
     }
 }
