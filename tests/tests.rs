@@ -5,3 +5,4 @@
 mod backend;
 mod bert_parity;
 mod end_to_end;
+mod models;
