@@ -3,9 +3,9 @@
 //! a pre-norm transformer encoder. ImageNet weights load from a local torchvision
 //! checkpoint ([`load_resnet_weights`]).
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
+use crate::weights::{Target, Weights};
 use burn::config::Config;
 use burn::module::{Module, Param, RunningState};
 use burn::nn::conv::{Conv1d, Conv1dConfig, Conv2d, Conv2dConfig};
@@ -18,8 +18,7 @@ use burn::nn::{
 };
 use burn::tensor::activation::{gelu, relu};
 use burn::tensor::backend::Backend;
-use burn::tensor::{Bool, Tensor, TensorData};
-use safetensors::SafeTensors;
+use burn::tensor::{Bool, Tensor};
 
 use crate::bert::LoadError;
 use crate::feature_encoder::{check_heads, sinusoidal_positions};
@@ -262,33 +261,16 @@ pub fn load_resnet_weights<B: Backend>(
     cnn: ResNet<B>,
     path: &Path,
 ) -> Result<ResNet<B>, LoadError> {
-    let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
-        path: path.into(),
-        source,
-    })?;
-    let format = |message: String| LoadError::Format {
-        path: path.into(),
-        message,
+    let map = |key: &str| {
+        Some(
+            if key.starts_with("fc.") || key.ends_with(".num_batches_tracked") {
+                Target::Skip
+            } else {
+                Target::Param(key.to_string())
+            },
+        )
     };
-    let st = SafeTensors::deserialize(&bytes)
-        .map_err(|e| format(format!("expected a safetensors file: {e}")))?;
-    let mut tensors: BTreeMap<String, (Vec<usize>, Vec<f32>)> = BTreeMap::new();
-    for key in st.names() {
-        if key.starts_with("fc.") || key.ends_with(".num_batches_tracked") {
-            continue;
-        }
-        let view = st
-            .tensor(key)
-            .map_err(|e| format(format!("tensor {key:?}: {e}")))?;
-        let values = crate::bert::loader::to_f32(view.dtype(), view.data()).ok_or_else(|| {
-            format(format!(
-                "tensor {key:?}: expected F32, F16, BF16 or F64, got {:?}",
-                view.dtype()
-            ))
-        })?;
-        tensors.insert(key.to_string(), (view.shape().to_vec(), values));
-    }
-    let mut loader = ResNetLoader { path, tensors };
+    let mut loader = Weights::read(path, map, str::to_string)?;
     let mut cnn = cnn;
     cnn.conv1 = loader.conv("conv1", cnn.conv1)?;
     cnn.bn1 = loader.bn("bn1", cnn.bn1)?;
@@ -312,52 +294,24 @@ pub fn load_resnet_weights<B: Backend>(
         stages.push(blocks);
     }
     cnn.stages = stages;
-    if let Some(key) = loader.tensors.keys().next() {
-        return Err(LoadError::UnknownKey {
-            path: path.into(),
-            key: key.clone(),
-        });
-    }
+    loader.finish()?;
     Ok(cnn)
 }
 
-struct ResNetLoader<'a> {
-    path: &'a Path,
-    tensors: BTreeMap<String, (Vec<usize>, Vec<f32>)>,
+/// ResNet's modules, read from [`Weights`].
+trait ResNetWeights {
+    fn conv<B: Backend>(&mut self, name: &str, conv: Conv2d<B>) -> Result<Conv2d<B>, LoadError>;
+    fn bn<B: Backend>(&mut self, name: &str, bn: BatchNorm<B>) -> Result<BatchNorm<B>, LoadError>;
 }
 
-impl ResNetLoader<'_> {
-    fn take<const D: usize, B: Backend>(
-        &mut self,
-        key: &str,
-        dims: [usize; D],
-        device: &B::Device,
-    ) -> Result<Tensor<B, D>, LoadError> {
-        let (shape, values) = self
-            .tensors
-            .remove(key)
-            .ok_or_else(|| LoadError::MissingKey {
-                path: self.path.into(),
-                key: key.into(),
-            })?;
-        if shape != dims {
-            return Err(LoadError::Shape {
-                path: self.path.into(),
-                key: key.into(),
-                expected: dims.to_vec(),
-                got: shape,
-            });
-        }
-        Ok(Tensor::from_data(TensorData::new(values, dims), device))
-    }
-
+impl ResNetWeights for Weights {
     fn conv<B: Backend>(
         &mut self,
         name: &str,
         mut conv: Conv2d<B>,
     ) -> Result<Conv2d<B>, LoadError> {
         let device = conv.weight.device();
-        let w = self.take(&format!("{name}.weight"), conv.weight.dims(), &device)?;
+        let w = self.tensor(&format!("{name}.weight"), conv.weight.dims(), &device)?;
         conv.weight = Param::from_tensor(w);
         Ok(conv)
     }
@@ -369,12 +323,12 @@ impl ResNetLoader<'_> {
     ) -> Result<BatchNorm<B>, LoadError> {
         let device = bn.gamma.device();
         let dims = bn.gamma.dims();
-        bn.gamma = Param::from_tensor(self.take(&format!("{name}.weight"), dims, &device)?);
-        bn.beta = Param::from_tensor(self.take(&format!("{name}.bias"), dims, &device)?);
+        bn.gamma = Param::from_tensor(self.tensor(&format!("{name}.weight"), dims, &device)?);
+        bn.beta = Param::from_tensor(self.tensor(&format!("{name}.bias"), dims, &device)?);
         bn.running_mean =
-            RunningState::new(self.take(&format!("{name}.running_mean"), dims, &device)?);
+            RunningState::new(self.tensor(&format!("{name}.running_mean"), dims, &device)?);
         bn.running_var =
-            RunningState::new(self.take(&format!("{name}.running_var"), dims, &device)?);
+            RunningState::new(self.tensor(&format!("{name}.running_var"), dims, &device)?);
         Ok(bn)
     }
 }
@@ -382,8 +336,10 @@ impl ResNetLoader<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::weights::to_f32;
     use burn::backend::NdArray;
-    use burn::tensor::Distribution;
+    use burn::tensor::{Distribution, TensorData};
+    use safetensors::SafeTensors;
 
     type B = NdArray<f32>;
 
@@ -407,10 +363,7 @@ mod tests {
         let io = SafeTensors::deserialize(&bytes).unwrap();
         let get = |k: &str| {
             let v = io.tensor(k).unwrap();
-            (
-                v.shape().to_vec(),
-                crate::bert::loader::to_f32(v.dtype(), v.data()).unwrap(),
-            )
+            (v.shape().to_vec(), to_f32(v.dtype(), v.data()).unwrap())
         };
         let (shape, input) = get("input");
         assert_eq!(shape, [2, 3, 32, 32]);

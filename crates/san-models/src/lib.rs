@@ -1,18 +1,64 @@
 //! # san-models
 //!
-//! Encoders for sign-language retrieval, generic over the Burn backend: a pose encoder that
-//! turns per-frame keypoint features into clip tokens, a word-level text encoder, and the
-//! dual-encoder [`RetrievalModel`](retrieval::RetrievalModel) with its learnable logit scale.
+//! Encoders for sign-language retrieval, generic over the Burn backend. Every encoder is a
+//! `XConfig` (`#[derive(Config)]`, saved as JSON) plus a module, and gives L2-normalised
+//! tokens `[B, N, D]` with a mask, plus a pooled `[B, D]`.
+//!
+//! | sign encoder | input | setting |
+//! |---|---|---|
+//! | [`PoseEncoder`](pose_encoder::PoseEncoder) | flattened pose features `[B, T, F]` | the main job |
+//! | [`KeypointEncoder`](keypoint_encoder::KeypointEncoder) | keypoints `[B, T, J, C]`, part-wise | SEDS-style pose |
+//! | [`FeatureEncoder`](feature_encoder::FeatureEncoder) | clip features `[B, T, F]` | CiCo / SAN (I3D, F = 1024) |
+//! | [`FrameEncoder`](frame_encoder::FrameEncoder) | RGB frames `[B, T, 3, H, W]`, ResNet-18 layout | GFSLT-VLP |
+//! | [`FusionEncoder`](fusion_encoder::FusionEncoder) | keypoints plus features or frames | late fusion |
+//!
+//! The text encoders are [`WordEncoder`](text_encoder::WordEncoder) (trained from scratch)
+//! and [`BertTextEncoder`](bert::BertTextEncoder) (a BERT-family checkpoint from a local
+//! HuggingFace folder, with a projection to `D`). [`RetrievalModel`](retrieval::RetrievalModel)
+//! pairs one of each with the learnable logit scale.
 //!
 //! ```
 //! use burn::backend::NdArray;
-//! use burn::tensor::{Bool, Tensor};
-//! use san_models::pose_encoder::PoseEncoderConfig;
+//! use burn::tensor::{Bool, Distribution, Int, Tensor};
+//! use san_models::feature_encoder::FeatureEncoderConfig;
+//! use san_models::retrieval::{
+//!     RetrievalModelConfig, SignEncoderConfig, SignInput, TextEncoderConfig,
+//! };
+//! use san_models::text_encoder::WordEncoderConfig;
 //!
+//! type B = NdArray<f32>;
 //! let dev = Default::default();
-//! let enc = PoseEncoderConfig::new(10).with_hidden(16).with_dim(8).init::<NdArray<f32>>(&dev);
-//! let tokens = enc.forward(Tensor::zeros([2, 12, 10], &dev), Tensor::<NdArray<f32>, 2, Bool>::ones([2, 12], &dev));
-//! assert_eq!(tokens.tokens.dims(), [2, 3, 8]);
+//! let config = RetrievalModelConfig::new(
+//!     SignEncoderConfig::Features(FeatureEncoderConfig::new(1024).with_dim(64)),
+//!     TextEncoderConfig::Word(WordEncoderConfig::new(100).with_dim(64)),
+//! );
+//! let model = config.init::<B>(&dev)?;
+//! let clips = Tensor::<B, 3>::random([2, 16, 1024], Distribution::Normal(0.0, 1.0), &dev);
+//! let sign = model.encode_sign(SignInput::Features(clips, Tensor::<B, 2, Bool>::ones([2, 16], &dev)))?;
+//! assert_eq!(sign.tokens.tokens.dims(), [2, 16, 64]);
+//! assert_eq!(sign.pooled.dims(), [2, 64]);
+//! let words = model.encode_text(Tensor::<B, 2, Int>::ones([2, 5], &dev), Tensor::ones([2, 5], &dev));
+//! assert_eq!(words.tokens.tokens.dims(), [2, 5, 64]);
+//! # Ok::<(), san_models::retrieval::ModelError>(())
+//! ```
+//!
+//! With a pretrained text encoder on disk (`config.json`, `model.safetensors` and the
+//! tokenizer of, say, bert-base-german-cased):
+//!
+//! ```no_run
+//! # use burn::backend::NdArray;
+//! # use san_models::feature_encoder::FeatureEncoderConfig;
+//! # use san_models::retrieval::{RetrievalModelConfig, SignEncoderConfig, TextEncoderConfig};
+//! use san_models::bert::BertTextEncoderConfig;
+//!
+//! let bert = BertTextEncoderConfig::from_checkpoint("models/bert-base-german-cased".as_ref(), 256)?
+//!     .with_freeze_lower(8);
+//! let config = RetrievalModelConfig::new(
+//!     SignEncoderConfig::Features(FeatureEncoderConfig::new(1024)),
+//!     TextEncoderConfig::Bert(bert),
+//! );
+//! let model = config.init_pretrained::<NdArray<f32>>(&Default::default())?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![warn(missing_docs)]
 
@@ -25,3 +71,4 @@ pub mod pose_encoder;
 pub mod retrieval;
 pub mod text_encoder;
 pub mod tokens;
+mod weights;

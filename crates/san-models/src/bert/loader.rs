@@ -31,17 +31,16 @@
 //! differs from `config.json`'s ([`LoadError::Shape`]). F32, F16, BF16 and F64 tensors
 //! are read; the model is built in the backend's float type.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use burn::module::Param;
 use burn::nn::{Embedding, LayerNorm, Linear};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
-use safetensors::{Dtype, SafeTensors};
 use serde::Deserialize;
 
 use super::{BertConfig, BertModel};
+use crate::weights::{Target, Weights};
 
 /// Why a checkpoint did not load. Every variant names the file.
 #[derive(Debug, thiserror::Error)]
@@ -199,16 +198,6 @@ pub fn read_config(path: &Path) -> Result<BertConfig, LoadError> {
     })
 }
 
-/// What a checkpoint key maps to.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum Target {
-    /// A parameter, by its canonical name (`embeddings.layer_norm.gamma`,
-    /// `layers.3.query.weight`, …).
-    Param(String),
-    /// A known key the encoder does not use.
-    Skip,
-}
-
 /// Maps a checkpoint key to its parameter (see the module documentation), or `None` when
 /// the key is unknown.
 fn map_key(key: &str) -> Option<Target> {
@@ -255,76 +244,18 @@ fn map_key(key: &str) -> Option<Target> {
     Some(Target::Param(format!("layers.{i}.{name}")))
 }
 
-/// Host tensors by canonical name, with the checkpoint key each came from.
-struct Weights {
-    path: PathBuf,
-    tensors: BTreeMap<String, (String, Vec<usize>, Vec<f32>)>,
+/// BERT's modules, read from [`Weights`].
+trait BertWeights {
+    fn embedding<B: Backend>(
+        &mut self,
+        name: &str,
+        module: &mut Embedding<B>,
+    ) -> Result<(), LoadError>;
+    fn norm<B: Backend>(&mut self, name: &str, module: &mut LayerNorm<B>) -> Result<(), LoadError>;
+    fn linear<B: Backend>(&mut self, name: &str, module: &mut Linear<B>) -> Result<(), LoadError>;
 }
 
-impl Weights {
-    fn read(path: &Path) -> Result<Self, LoadError> {
-        let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
-            path: path.into(),
-            source,
-        })?;
-        let format = |message: String| LoadError::Format {
-            path: path.into(),
-            message,
-        };
-        let st = SafeTensors::deserialize(&bytes)
-            .map_err(|e| format(format!("expected a safetensors file: {e}")))?;
-        let mut tensors = BTreeMap::new();
-        let mut names: Vec<String> = st.names().into_iter().map(String::from).collect();
-        names.sort();
-        for key in names {
-            match map_key(&key) {
-                None => {
-                    return Err(LoadError::UnknownKey {
-                        path: path.into(),
-                        key,
-                    });
-                }
-                Some(Target::Skip) => {}
-                Some(Target::Param(name)) => {
-                    let view = st
-                        .tensor(&key)
-                        .map_err(|e| format(format!("tensor {key:?}: {e}")))?;
-                    let values = to_f32(view.dtype(), view.data()).ok_or_else(|| {
-                        format(format!(
-                            "tensor {key:?}: expected F32, F16, BF16 or F64, got {:?}",
-                            view.dtype()
-                        ))
-                    })?;
-                    tensors.insert(name, (key, view.shape().to_vec(), values));
-                }
-            }
-        }
-        Ok(Self {
-            path: path.into(),
-            tensors,
-        })
-    }
-
-    /// Takes the tensor of `name` after checking its shape.
-    fn take(&mut self, name: &str, expected: &[usize]) -> Result<Vec<f32>, LoadError> {
-        let (key, shape, values) =
-            self.tensors
-                .remove(name)
-                .ok_or_else(|| LoadError::MissingKey {
-                    path: self.path.clone(),
-                    key: hf_key(name),
-                })?;
-        if shape != expected {
-            return Err(LoadError::Shape {
-                path: self.path.clone(),
-                key,
-                expected: expected.to_vec(),
-                got: shape,
-            });
-        }
-        Ok(values)
-    }
-
+impl BertWeights for Weights {
     fn embedding<B: Backend>(
         &mut self,
         name: &str,
@@ -410,29 +341,6 @@ fn hf_key(name: &str) -> String {
     name.into()
 }
 
-/// Little-endian F32, F64, F16 or BF16 bytes as f32 values; `None` for other dtypes.
-pub(crate) fn to_f32(dtype: Dtype, data: &[u8]) -> Option<Vec<f32>> {
-    Some(match dtype {
-        Dtype::F32 => data
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect(),
-        Dtype::F64 => data
-            .chunks_exact(8)
-            .map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32)
-            .collect(),
-        Dtype::F16 => data
-            .chunks_exact(2)
-            .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
-            .collect(),
-        Dtype::BF16 => data
-            .chunks_exact(2)
-            .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
-            .collect(),
-        _ => return None,
-    })
-}
-
 /// Loads `config.json` and `model.safetensors` from `dir` into a [`BertModel`] on
 /// `device`, and finds the tokenizer file.
 pub fn load_bert<B: Backend>(
@@ -447,7 +355,7 @@ pub fn load_bert<B: Backend>(
             path: config_path.clone(),
             message,
         })?;
-    let mut w = Weights::read(&dir.join("model.safetensors"))?;
+    let mut w = Weights::read(&dir.join("model.safetensors"), map_key, hf_key)?;
     let e = &mut model.embeddings;
     w.embedding("embeddings.word_embeddings", &mut e.word_embeddings)?;
     w.embedding("embeddings.position_embeddings", &mut e.position_embeddings)?;
@@ -468,12 +376,7 @@ pub fn load_bert<B: Backend>(
         w.norm(&p("output_norm"), &mut layer.output_norm)?;
     }
     // Parameters of layers beyond num_hidden_layers are keys the model does not have.
-    if let Some((_, (key, _, _))) = w.tensors.iter().next() {
-        return Err(LoadError::UnknownKey {
-            path: w.path.clone(),
-            key: key.clone(),
-        });
-    }
+    w.finish()?;
     let tokenizer = ["tokenizer.json", "vocab.txt"]
         .iter()
         .map(|f| dir.join(f))
@@ -495,6 +398,7 @@ pub fn load_bert<B: Backend>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use safetensors::Dtype;
 
     #[test]
     fn keys_map_both_ways_and_unknown_keys_are_none() {
