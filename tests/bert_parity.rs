@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use burn::backend::NdArray;
 use burn::tensor::{Bool, Int, Tensor, TensorData};
 use san_data::subword::SubwordTokenizer;
-use san_models::bert::load_bert;
+use san_models::bert::{BertTextEncoderConfig, load_bert};
 
 type B = NdArray<f32>;
 
@@ -82,7 +82,7 @@ fn minilm_matches_pytorch_token_ids_hidden_states_and_pooled_embeddings() {
 
     let ids = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [n, len]), &dev);
     let mask_t = Tensor::<B, 2, Bool>::from_data(TensorData::new(mask.clone(), [n, len]), &dev);
-    let hidden = ckpt.model.forward(ids, mask_t, None); // [n, len, 384]
+    let hidden = ckpt.model.forward(ids.clone(), mask_t.clone(), None); // [n, len, 384]
     let h = ckpt.model.hidden_size();
     let values = hidden.into_data().to_vec::<f32>().unwrap();
 
@@ -119,4 +119,14 @@ fn minilm_matches_pytorch_token_ids_hidden_states_and_pooled_embeddings() {
         println!("MiniLM pooled embedding, sentence {k}: cosine {cos:.8}");
         assert!(cos >= 0.9999, "sentence {k}: cosine {cos}");
     }
+
+    // 4. the retrieval model's text side loads the same weights, and finds the tokenizer
+    let text = BertTextEncoderConfig::from_checkpoint(&dir, 32)
+        .unwrap()
+        .with_freeze(true);
+    assert_eq!(text.tokenizer().unwrap(), ckpt.tokenizer);
+    let encoder = text.init_pretrained::<B>(&dev).unwrap();
+    let again = encoder.bert.forward(ids.clone(), mask_t.clone(), None);
+    assert_eq!(again.into_data().to_vec::<f32>().unwrap(), values);
+    assert_eq!(encoder.forward(ids, mask_t).tokens.dims(), [n, len, 32]);
 }

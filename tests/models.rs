@@ -288,7 +288,11 @@ pub fn padding_invariance<B: Backend>(device: &B::Device) {
 fn valid_tokens<B: Backend>(e: &Encoded<B>) -> Vec<f32> {
     let [b, n, d] = e.tokens.tokens.dims();
     let tokens = values(e.tokens.tokens.clone());
-    let mask: Vec<bool> = e.tokens.mask.clone().into_data().to_vec().unwrap();
+    // through a float tensor: WGPU stores booleans as u32, which bool data cannot read
+    let mask: Vec<bool> = values(e.tokens.mask.clone().float())
+        .into_iter()
+        .map(|m| m > 0.5)
+        .collect();
     let mut out = Vec::new();
     for row in 0..b {
         for j in 0..n {

@@ -535,4 +535,47 @@ mod tests {
         let e = load_model::<B>(dir.path(), &dev).unwrap_err().to_string();
         assert!(e.contains("model.mpk"), "{e}");
     }
+
+    #[test]
+    fn a_frozen_bert_stays_frozen_after_reloading() {
+        use crate::bert::{BertConfig, BertTextEncoderConfig};
+        type AD = burn::backend::Autodiff<NdArray<f32>>;
+        let dev = Default::default();
+        let bert = BertConfig::new(20)
+            .with_hidden_size(8)
+            .with_num_hidden_layers(2)
+            .with_num_attention_heads(2)
+            .with_intermediate_size(16)
+            .with_max_position_embeddings(12);
+        let cfg = RetrievalModelConfig::new(
+            SignEncoderConfig::Pose(PoseEncoderConfig::new(4).with_hidden(8).with_dim(4)),
+            TextEncoderConfig::Bert(
+                BertTextEncoderConfig::new(bert)
+                    .with_dim(4)
+                    .with_freeze_lower(1),
+            ),
+        );
+        fn trainable(m: &RetrievalModel<AD>) -> (usize, usize) {
+            struct Count(usize, usize);
+            impl burn::module::ModuleVisitor<AD> for Count {
+                fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<AD, D>>) {
+                    if p.val().is_require_grad() {
+                        self.0 += 1;
+                    } else {
+                        self.1 += 1;
+                    }
+                }
+            }
+            let mut c = Count(0, 0);
+            m.text_encoder.visit(&mut c);
+            (c.0, c.1)
+        }
+        let model = cfg.init::<AD>(&dev).unwrap();
+        // embeddings (5 tensors) and layer 0 (16) frozen; layer 1 (16) and projection (2) not
+        assert_eq!(trainable(&model), (18, 21));
+        let dir = tempfile::tempdir().unwrap();
+        save_model(&model, &cfg, dir.path()).unwrap();
+        let (_, loaded) = load_model::<AD>(dir.path(), &dev).unwrap();
+        assert_eq!(trainable(&loaded), (18, 21));
+    }
 }

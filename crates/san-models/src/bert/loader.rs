@@ -341,6 +341,22 @@ fn hf_key(name: &str) -> String {
     name.into()
 }
 
+/// The tokenizer file of the checkpoint in `dir`: `tokenizer.json` when present, else
+/// `vocab.txt` (san-data's `SubwordTokenizer` reads either).
+pub fn find_tokenizer(dir: &Path) -> Result<PathBuf, LoadError> {
+    ["tokenizer.json", "vocab.txt"]
+        .iter()
+        .map(|f| dir.join(f))
+        .find(|p| p.exists())
+        .ok_or_else(|| LoadError::Io {
+            path: dir.join("tokenizer.json"),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "expected tokenizer.json or vocab.txt beside the checkpoint",
+            ),
+        })
+}
+
 /// Loads `config.json` and `model.safetensors` from `dir` into a [`BertModel`] on
 /// `device`, and finds the tokenizer file.
 pub fn load_bert<B: Backend>(
@@ -377,17 +393,7 @@ pub fn load_bert<B: Backend>(
     }
     // Parameters of layers beyond num_hidden_layers are keys the model does not have.
     w.finish()?;
-    let tokenizer = ["tokenizer.json", "vocab.txt"]
-        .iter()
-        .map(|f| dir.join(f))
-        .find(|p| p.exists())
-        .ok_or_else(|| LoadError::Io {
-            path: dir.join("tokenizer.json"),
-            source: std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                "expected tokenizer.json or vocab.txt beside the checkpoint",
-            ),
-        })?;
+    let tokenizer = find_tokenizer(dir)?;
     Ok(BertCheckpoint {
         config,
         model,

@@ -4,7 +4,7 @@
 //! Every word piece, `[CLS]` and `[SEP]` included, becomes one token; the pooled embedding
 //! is the masked mean of the projected tokens, as sentence encoders pool.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use burn::config::Config;
 use burn::module::Module;
@@ -12,7 +12,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Int, Tensor};
 
-use super::loader::{LoadError, load_bert, read_config};
+use super::loader::{LoadError, find_tokenizer, load_bert, read_config};
 use super::{BertConfig, BertModel};
 use crate::tokens::Tokens;
 
@@ -53,6 +53,19 @@ impl BertTextEncoderConfig {
         Ok(Self::new(bert)
             .with_dim(dim)
             .with_checkpoint(Some(dir.to_string_lossy().into_owned())))
+    }
+
+    /// The checkpoint's tokenizer file (`tokenizer.json`, else `vocab.txt`), for san-data's
+    /// `SubwordTokenizer`; an error when no checkpoint is configured or it has neither.
+    pub fn tokenizer(&self) -> Result<PathBuf, LoadError> {
+        let dir = self
+            .checkpoint
+            .as_deref()
+            .ok_or_else(|| LoadError::Config {
+                path: "config.json".into(),
+                message: "no checkpoint folder is configured".into(),
+            })?;
+        find_tokenizer(Path::new(dir))
     }
 
     /// Initialises the encoder with random weights (the checkpoint is not read), frozen as
