@@ -379,6 +379,7 @@ mod tests {
             .zip(&expected)
             .map(|(a, b)| (a - b).abs())
             .fold(0.0f32, f32::max);
+        println!("ResNet (tiny) against PyTorch: max |Δ| = {worst:.2e}");
         assert!(worst < 1e-5, "max |Δ| {worst}");
     }
 
