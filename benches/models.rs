@@ -7,7 +7,8 @@
 //!
 //! `cargo bench --bench models` runs them on the CPU backend; add `--features wgpu` or
 //! `--features cuda` for those backends. A ResNet-18 pass over 128 frames takes minutes on a
-//! small CPU, so there the frame encoder runs at T=8 (the shape is in the benchmark's name)
+//! small CPU, so there the frame encoder's forward runs at T=8 (the shape is in the
+//! benchmark's name) and its backward (about 200 s a pass at T=8 on 2 cores) is skipped,
 //! unless `SAN_BENCH_FULL=1` is set. Every encoder uses its default width, depth and
 //! `D = 256`.
 
@@ -39,6 +40,8 @@ struct SignCase {
     name: String,
     config: SignEncoderConfig,
     shape: Vec<usize>,
+    /// Backward pass too slow to repeat on a small CPU.
+    cpu_skip_backward: bool,
 }
 
 fn sign_cases(full_frames: bool) -> Vec<SignCase> {
@@ -50,16 +53,19 @@ fn sign_cases(full_frames: bool) -> Vec<SignCase> {
                 KeypointEncoderConfig::new().with_parts(pose_parts()),
             ),
             shape: vec![32, 256, 75, 3],
+            cpu_skip_backward: false,
         },
         SignCase {
             name: "features/b64_t64_f1024".into(),
             config: SignEncoderConfig::Features(FeatureEncoderConfig::new(1024)),
             shape: vec![64, 64, 1024],
+            cpu_skip_backward: false,
         },
         SignCase {
             name: format!("frames_resnet18/b2_t{frames_t}_224x224"),
             config: SignEncoderConfig::Frames(FrameEncoderConfig::new()),
             shape: vec![2, frames_t, 3, 224, 224],
+            cpu_skip_backward: !full_frames,
         },
     ]
 }
@@ -112,6 +118,15 @@ fn bench_sign<B: AutodiffBackend>(
                 out
             })
         });
+        if case.cpu_skip_backward && !full {
+            eprintln!(
+                "{}/forward_backward skipped on {backend}: one pass takes minutes there; \
+                 set SAN_BENCH_FULL=1 to run it",
+                case.name
+            );
+            group.finish();
+            continue;
+        }
         let x = input::<B>(&case.shape, device);
         group.bench_function(format!("{}/forward_backward", case.name), |b| {
             b.iter(|| {

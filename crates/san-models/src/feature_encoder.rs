@@ -10,7 +10,7 @@ use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Tensor, TensorData};
 
-use crate::tokens::Tokens;
+use crate::tokens::{Tokens, linear_rows};
 
 /// `Err` naming `config` unless `heads` divides `hidden` (shared by the transformer
 /// encoders' configs).
@@ -99,7 +99,7 @@ impl<B: Backend> FeatureEncoder<B> {
     /// - output tokens `[B, T, D]` (rows L2-normalised), mask `[B, T]` (the input mask)
     pub fn forward(&self, features: Tensor<B, 3>, mask: Tensor<B, 2, Bool>) -> Tokens<B> {
         let [_, t, _] = features.dims();
-        let x = self.input.forward(features); // [B, T, H]
+        let x = linear_rows(&self.input, features); // [B, T, H]
         let [_, _, h] = x.dims();
         let x = x + sinusoidal_positions::<B>(t, h, &mask.device()).unsqueeze::<3>(); // [B, T, H]
         let x = self.dropout.forward(x);
@@ -107,7 +107,7 @@ impl<B: Backend> FeatureEncoder<B> {
             .encoder
             .forward(TransformerEncoderInput::new(x).mask_pad(mask.clone().bool_not())); // [B, T, H]
         Tokens {
-            tokens: san_core::similarity::l2_normalize(self.output.forward(x)),
+            tokens: san_core::similarity::l2_normalize(linear_rows(&self.output, x)),
             mask,
         }
     }

@@ -23,7 +23,7 @@ use burn::tensor::{Bool, Tensor};
 use crate::bert::LoadError;
 use crate::feature_encoder::{check_heads, sinusoidal_positions};
 use crate::pose_encoder::strided_clip_mask;
-use crate::tokens::Tokens;
+use crate::tokens::{Tokens, linear_rows};
 
 /// The per-frame CNN: ResNet with basic blocks (ResNet-18: `[2, 2, 2, 2]`, width 64).
 #[derive(Config, Debug)]
@@ -241,7 +241,7 @@ impl<B: Backend> FrameEncoder<B> {
             .encoder
             .forward(TransformerEncoderInput::new(x).mask_pad(clip_mask.clone().bool_not()));
         Tokens {
-            tokens: san_core::similarity::l2_normalize(self.output.forward(x)),
+            tokens: san_core::similarity::l2_normalize(linear_rows(&self.output, x)),
             mask: clip_mask,
         }
     }

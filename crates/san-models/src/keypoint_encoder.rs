@@ -17,7 +17,7 @@ use burn::tensor::{Bool, Tensor};
 
 use crate::feature_encoder::{check_heads, sinusoidal_positions};
 use crate::pose_encoder::strided_clip_mask;
-use crate::tokens::Tokens;
+use crate::tokens::{Tokens, linear_rows};
 
 /// One body part: a contiguous range of joints.
 #[derive(Config, Debug, PartialEq)]
@@ -173,10 +173,10 @@ impl<B: Backend> KeypointEncoder<B> {
                     .clone()
                     .slice([0..b, 0..t, start..start + n, 0..c])
                     .reshape([b, t, n * c]);
-                gelu(linear.forward(part)) // [B, T, P]
+                gelu(linear_rows(linear, part)) // [B, T, P]
             })
             .collect();
-        let x = gelu(self.mix.forward(Tensor::cat(embedded, 2))); // [B, T, H]
+        let x = gelu(linear_rows(&self.mix, Tensor::cat(embedded, 2))); // [B, T, H]
         // Padded frames contribute zeros, like the convolution's own padding.
         let x = self.dropout.forward(x) * mask.clone().float().reshape([b, t, 1]);
         let x = self.temporal.forward(x.swap_dims(1, 2)).swap_dims(1, 2); // [B, M, H]
@@ -187,7 +187,7 @@ impl<B: Backend> KeypointEncoder<B> {
             .encoder
             .forward(TransformerEncoderInput::new(x).mask_pad(clip_mask.clone().bool_not()));
         Ok(Tokens {
-            tokens: san_core::similarity::l2_normalize(self.output.forward(x)),
+            tokens: san_core::similarity::l2_normalize(linear_rows(&self.output, x)),
             mask: clip_mask,
         })
     }

@@ -12,7 +12,7 @@ use burn::tensor::activation::gelu;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Int, Tensor};
 
-use crate::tokens::Tokens;
+use crate::tokens::{Tokens, linear_rows};
 
 /// Frames per clip token.
 pub const FRAMES_PER_CLIP: usize = 4;
@@ -67,7 +67,7 @@ impl<B: Backend> PoseEncoder<B> {
         let [b, t, _] = poses.dims();
         let device = poses.device();
         let frame_valid = mask.clone().float().reshape([b, t, 1]);
-        let x = gelu(self.input.forward(poses)) * frame_valid; // [B, T, H]
+        let x = gelu(linear_rows(&self.input, poses)) * frame_valid; // [B, T, H]
         let x = self.dropout.forward(x);
         let [_, _, h] = x.dims();
         let m = t.div_ceil(FRAMES_PER_CLIP);
@@ -82,8 +82,10 @@ impl<B: Backend> PoseEncoder<B> {
         let clips = clip_mask(mask, m); // [B, M]
         // Padded clips are zeroed, so the context mix of the last real clip sees exactly
         // what it sees without padding (the zeros past the end).
-        let x = gelu(self.patch.forward(x.reshape([b, m, FRAMES_PER_CLIP * h])))
-            * clips.clone().float().reshape([b, m, 1]); // [B, M, H]
+        let x = gelu(linear_rows(
+            &self.patch,
+            x.reshape([b, m, FRAMES_PER_CLIP * h]),
+        )) * clips.clone().float().reshape([b, m, 1]); // [B, M, H]
         let zero = Tensor::zeros([b, 1, h], &device);
         let (prev, next) = if m > 1 {
             (
@@ -93,11 +95,9 @@ impl<B: Backend> PoseEncoder<B> {
         } else {
             (zero.clone(), zero)
         };
-        let mixed = self
-            .context
-            .forward(Tensor::cat(vec![prev, x.clone(), next], 2)); // [B, M, H]
+        let mixed = linear_rows(&self.context, Tensor::cat(vec![prev, x.clone(), next], 2)); // [B, M, H]
         let x = x + gelu(mixed); // [B, M, H]
-        let x = self.output.forward(x); // [B, M, D]
+        let x = linear_rows(&self.output, x); // [B, M, D]
         Tokens {
             tokens: san_core::similarity::l2_normalize(x),
             mask: clips,

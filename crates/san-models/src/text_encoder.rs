@@ -15,7 +15,7 @@ use burn::tensor::{Bool, Int, Tensor, TensorData};
 use std::collections::BTreeMap;
 
 use crate::feature_encoder::sinusoidal_positions;
-use crate::tokens::Tokens;
+use crate::tokens::{Tokens, linear_rows};
 
 /// Settings of the word encoder.
 #[derive(Config, Debug)]
@@ -82,7 +82,7 @@ impl<B: Backend> WordEncoder<B> {
                 encoder.forward(TransformerEncoderInput::new(x).mask_pad(mask.clone().bool_not()))
             }
         }; // [B, L, D]
-        let x = x.clone() + self.mlp.forward(gelu(x)); // [B, L, D]
+        let x = x.clone() + linear_rows(&self.mlp, gelu(x)); // [B, L, D]
         Tokens {
             tokens: san_core::similarity::l2_normalize(x),
             mask,

@@ -163,13 +163,15 @@ impl<B: Backend> BertLayer<B> {
     fn forward(&self, x: Tensor<B, 3>, key_bias: Tensor<B, 4>) -> Tensor<B, 3> {
         let [b, l, h] = x.dims();
         let dh = h / self.heads;
-        let split = |t: Tensor<B, 3>| t.reshape([b, l, self.heads, dh]).swap_dims(1, 2); // [B, nh, L, dh]
+        // The linear layers see rows [B·L, H]: see `crate::tokens::linear_rows`.
+        let x = x.reshape([b * l, h]);
+        let split = |t: Tensor<B, 2>| t.reshape([b, l, self.heads, dh]).swap_dims(1, 2); // [B, nh, L, dh]
         let q = split(self.query.forward(x.clone()));
         let k = split(self.key.forward(x.clone()));
         let v = split(self.value.forward(x.clone()));
         let scores = q.matmul(k.swap_dims(2, 3)) / (dh as f64).sqrt() + key_bias; // [B, nh, L, L]
         let weights = self.attention_dropout.forward(softmax(scores, 3));
-        let context = weights.matmul(v).swap_dims(1, 2).reshape([b, l, h]); // [B, L, H]
+        let context = weights.matmul(v).swap_dims(1, 2).reshape([b * l, h]); // [B·L, H]
         let attended = self.dropout.forward(self.attention_output.forward(context));
         let x = self.attention_norm.forward(x + attended);
         let inner = self.intermediate.forward(x.clone());
@@ -179,7 +181,7 @@ impl<B: Backend> BertLayer<B> {
             gelu(inner)
         };
         let out = self.dropout.forward(self.output.forward(inner));
-        self.output_norm.forward(x + out)
+        self.output_norm.forward(x + out).reshape([b, l, h])
     }
 }
 

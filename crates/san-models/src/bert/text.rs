@@ -14,7 +14,7 @@ use burn::tensor::{Bool, Int, Tensor};
 
 use super::loader::{LoadError, find_tokenizer, load_bert, read_config};
 use super::{BertConfig, BertModel};
-use crate::tokens::Tokens;
+use crate::tokens::{Tokens, linear_rows};
 
 /// Settings of the BERT text encoder.
 #[derive(Config, Debug)]
@@ -121,7 +121,7 @@ impl<B: Backend> BertTextEncoder<B> {
     pub fn forward(&self, ids: Tensor<B, 2, Int>, mask: Tensor<B, 2, Bool>) -> Tokens<B> {
         let hidden = self.bert.forward(ids, mask.clone(), None); // [B, L, H]
         Tokens {
-            tokens: san_core::similarity::l2_normalize(self.projection.forward(hidden)),
+            tokens: san_core::similarity::l2_normalize(linear_rows(&self.projection, hidden)),
             mask,
         }
     }
