@@ -303,3 +303,51 @@ fn signsim_synth_writes_a_corpus_the_trainer_reads() {
         SynthArgs::try_parse_from(["signsim_synth", "--out", "x", "--family-size", "1"]).unwrap();
     assert!(synth_job(bad).unwrap_err().contains("--family-size"));
 }
+
+#[test]
+fn sgd_with_warm_up_cosine_schedule_and_clipping_trains() {
+    use san_train::schedule::{LrSchedule, OptimizerKind};
+    use san_train::training::Stage;
+    let _turn = training_turn();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("signsim");
+    ensure_corpus(
+        &root,
+        &SignsimConfig::new()
+            .with_train(160)
+            .with_dev(16)
+            .with_test(16),
+    )
+    .unwrap();
+    let corpus = Corpus::load(&root).unwrap();
+    let config = TrainConfig::new()
+        .with_hidden(32)
+        .with_dim(32)
+        .with_batch_size(16)
+        .with_stage1_epochs(5)
+        .with_stage2_epochs(1)
+        .with_optimizer(OptimizerKind::Sgd)
+        .with_learning_rate(0.05)
+        .with_schedule(LrSchedule::Cosine)
+        .with_warmup_steps(5)
+        .with_grad_clip_norm(Some(1.0));
+    let mut losses = Vec::new();
+    let out = run::<B>(
+        &corpus,
+        &config,
+        &Default::default(),
+        &mut |stage, _, loss, _| {
+            if stage == Stage::Coarse {
+                losses.push(loss);
+            }
+        },
+    )
+    .unwrap();
+    assert_eq!(losses.len(), 5);
+    assert!(losses.iter().all(|l| l.is_finite()), "{losses:?}");
+    assert!(
+        losses[4] < losses[0],
+        "the coarse loss should fall over 5 epochs: {losses:?}"
+    );
+    assert_eq!(out.report.stage1.epochs, 5);
+}

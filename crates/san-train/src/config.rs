@@ -5,6 +5,8 @@ use burn::config::Config;
 use san_core::mining::TableConfig;
 use san_data::batch::BatcherConfig;
 
+use crate::schedule::{LrSchedule, OptimizerKind};
+
 /// Where stage 2 starts.
 #[derive(Config, Debug, Copy, PartialEq, Eq)]
 pub enum Stage2Init {
@@ -32,12 +34,30 @@ pub struct TrainConfig {
     /// Pairs per batch.
     #[config(default = 32)]
     pub batch_size: usize,
-    /// Learning rate (AdamW).
+    /// The optimiser.
+    #[config(default = "OptimizerKind::AdamW")]
+    pub optimizer: OptimizerKind,
+    /// Base learning rate.
     #[config(default = 1e-3)]
     pub learning_rate: f64,
-    /// Weight decay (AdamW).
+    /// Weight decay (decoupled for AdamW, L2 for SGD).
     #[config(default = 1e-4)]
     pub weight_decay: f32,
+    /// SGD momentum.
+    #[config(default = 0.9)]
+    pub momentum: f64,
+    /// Learning-rate schedule within each stage.
+    #[config(default = "LrSchedule::Constant")]
+    pub schedule: LrSchedule,
+    /// Linear warm-up steps at the start of each stage (0: none).
+    #[config(default = 0)]
+    pub warmup_steps: usize,
+    /// The cosine schedule's final rate, as a fraction of the base rate.
+    #[config(default = 0.0)]
+    pub min_lr_ratio: f64,
+    /// Clip gradients to this global L2 norm (`None`: no clipping).
+    #[config(default = "None")]
+    pub grad_clip_norm: Option<f64>,
     /// Stage-1 epochs (coarse loss only).
     #[config(default = 30)]
     pub stage1_epochs: usize,

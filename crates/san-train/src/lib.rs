@@ -19,6 +19,7 @@ pub mod error;
 pub mod eval;
 pub mod experiment;
 pub mod report;
+pub mod schedule;
 pub mod training;
 
 pub use error::{Result, TrainError};

@@ -5,7 +5,9 @@
 use std::time::Instant;
 
 use burn::module::AutodiffModule;
-use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{AdamWConfig, GradientsParams, Optimizer, SgdConfig};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Bool, ElementConversion, Int, Tensor, TensorData};
 use rand::rngs::StdRng;
@@ -28,6 +30,7 @@ use crate::corpus::Corpus;
 use crate::error::Result;
 use crate::eval::{encode_split, evaluate};
 use crate::report::{BenchmarkReport, RunReport, StageReport, TableReport};
+use crate::schedule::{OptimizerKind, clip_grad_norm, learning_rate};
 
 /// Which loss a stage trains with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,6 +214,7 @@ fn hard_captions(
 }
 
 /// One epoch; returns the mean loss.
+#[allow(clippy::too_many_arguments)]
 fn train_epoch<B: AutodiffBackend, O: Optimizer<RetrievalModel<B>, B>>(
     mut model: RetrievalModel<B>,
     optim: &mut O,
@@ -219,6 +223,7 @@ fn train_epoch<B: AutodiffBackend, O: Optimizer<RetrievalModel<B>, B>>(
     table: Option<&ConfusabilityTable>,
     rng: &mut StdRng,
     device: &B::Device,
+    (step, total_steps): (&mut usize, usize),
 ) -> Result<(RetrievalModel<B>, f64)> {
     let mut order: Vec<usize> = (0..corpus.train.len()).collect();
     order.shuffle(rng);
@@ -268,10 +273,29 @@ fn train_epoch<B: AutodiffBackend, O: Optimizer<RetrievalModel<B>, B>>(
         }
         total += loss.clone().into_scalar().elem::<f64>();
         steps += 1;
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optim.step(config.learning_rate, model, grads);
+        let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+        if let Some(max_norm) = config.grad_clip_norm {
+            clip_grad_norm(&model, &mut grads, max_norm);
+        }
+        let lr = learning_rate(
+            config.schedule,
+            config.learning_rate,
+            config.min_lr_ratio,
+            config.warmup_steps,
+            *step,
+            total_steps,
+        );
+        model = optim.step(lr, model, grads);
+        *step += 1;
     }
     Ok((model, total / steps.max(1) as f64))
+}
+
+/// Optimiser steps in one epoch of `n` training pairs: full batches, and a last partial
+/// batch unless it holds a single pair (which is skipped).
+pub fn steps_per_epoch(n: usize, batch_size: usize) -> usize {
+    let b = batch_size.max(2);
+    n / b + usize::from(n % b >= 2)
 }
 
 /// Dev selection score: mean of T2V and V2T R@1, plus FG R@1 when measured.
@@ -290,6 +314,47 @@ pub(crate) fn train_stage<B: AutodiffBackend>(
     epochs: usize,
     corpus: &Corpus,
     config: &TrainConfig,
+    table: Option<ConfusabilityTable>,
+    dev_fg: Option<&FineGrainedBenchmark>,
+    rng: &mut StdRng,
+    device: &B::Device,
+    hook: EpochHook<'_>,
+) -> Result<(
+    RetrievalModel<B>,
+    usize,
+    RetrievalReport,
+    Option<ConfusabilityTable>,
+)> {
+    match config.optimizer {
+        OptimizerKind::AdamW => {
+            let optim = AdamWConfig::new()
+                .with_weight_decay(config.weight_decay)
+                .init::<B, RetrievalModel<B>>();
+            train_stage_with(
+                optim, model, stage, epochs, corpus, config, table, dev_fg, rng, device, hook,
+            )
+        }
+        OptimizerKind::Sgd => {
+            let optim = SgdConfig::new()
+                .with_weight_decay(Some(WeightDecayConfig::new(config.weight_decay)))
+                .with_momentum(Some(MomentumConfig::new().with_momentum(config.momentum)))
+                .init::<B, RetrievalModel<B>>();
+            train_stage_with(
+                optim, model, stage, epochs, corpus, config, table, dev_fg, rng, device, hook,
+            )
+        }
+    }
+}
+
+/// [`train_stage`] with a given optimiser.
+#[allow(clippy::too_many_arguments)]
+fn train_stage_with<B: AutodiffBackend, O: Optimizer<RetrievalModel<B>, B>>(
+    mut optim: O,
+    model: RetrievalModel<B>,
+    stage: Stage,
+    epochs: usize,
+    corpus: &Corpus,
+    config: &TrainConfig,
     mut table: Option<ConfusabilityTable>,
     dev_fg: Option<&FineGrainedBenchmark>,
     rng: &mut StdRng,
@@ -301,9 +366,9 @@ pub(crate) fn train_stage<B: AutodiffBackend>(
     RetrievalReport,
     Option<ConfusabilityTable>,
 )> {
-    let mut optim = AdamWConfig::new()
-        .with_weight_decay(config.weight_decay)
-        .init::<B, RetrievalModel<B>>();
+    let steps_per_epoch = steps_per_epoch(corpus.train.len(), config.batch_size);
+    let total_steps = steps_per_epoch * epochs.max(1);
+    let mut step = 0usize;
     let mut model = model;
     let inner_device = device.clone();
     let mut best: Option<(f64, usize, RetrievalModel<B>, RetrievalReport)> = None;
@@ -324,6 +389,7 @@ pub(crate) fn train_stage<B: AutodiffBackend>(
             table.as_ref(),
             rng,
             device,
+            (&mut step, total_steps),
         )?;
         model = m;
         let report = evaluate(
@@ -477,6 +543,15 @@ pub fn run<B: AutodiffBackend>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn steps_per_epoch_counts_partial_batches_of_two_or_more() {
+        // 100 pairs in 32s: 3 full + 4 left → 4; 97: 3 full + 1 left (skipped) → 3
+        assert_eq!(steps_per_epoch(100, 32), 4);
+        assert_eq!(steps_per_epoch(97, 32), 3);
+        assert_eq!(steps_per_epoch(96, 32), 3);
+        assert_eq!(steps_per_epoch(5, 1), 2); // batch size 1 is raised to 2: 2 + 2, last 1 skipped
+    }
     use san_core::metrics::RetrievalMetrics;
     use san_data::pose::PoseFeatures;
     use san_data::vocab::Vocabulary;
