@@ -16,6 +16,16 @@ pub enum Stage2Init {
     Scratch,
 }
 
+/// The dev metric that selects each stage's epoch (test is evaluated once, afterwards).
+#[derive(Config, Debug, Copy, PartialEq, Eq)]
+pub enum SelectionMetric {
+    /// Mean of T2V and V2T R@1.
+    CoarseR1,
+    /// Mean of T2V, V2T and fine-grained V2T R@1 when the dev split has a fine-grained
+    /// benchmark; else as `CoarseR1`.
+    CoarseAndFineGrainedR1,
+}
+
 /// The whole two-stage SAN protocol (`DESIGN.md` §3.6).
 #[derive(Config, Debug)]
 pub struct TrainConfig {
@@ -64,6 +74,9 @@ pub struct TrainConfig {
     /// Stage-2 epochs (coarse + λ·fine).
     #[config(default = 20)]
     pub stage2_epochs: usize,
+    /// The dev metric that selects each stage's epoch.
+    #[config(default = "SelectionMetric::CoarseAndFineGrainedR1")]
+    pub selection: SelectionMetric,
     /// Where stage 2 starts.
     #[config(default = "Stage2Init::Continue")]
     pub stage2_init: Stage2Init,

@@ -25,7 +25,7 @@ use san_models::retrieval::{
 };
 use san_models::text_encoder::WordEncoderConfig;
 
-use crate::config::{Stage2Init, TrainConfig};
+use crate::config::{SelectionMetric, Stage2Init, TrainConfig};
 use crate::corpus::Corpus;
 use crate::error::Result;
 use crate::eval::{encode_split, evaluate};
@@ -298,11 +298,11 @@ pub fn steps_per_epoch(n: usize, batch_size: usize) -> usize {
     n / b + usize::from(n % b >= 2)
 }
 
-/// Dev selection score: mean of T2V and V2T R@1, plus FG R@1 when measured.
-fn selection_score(r: &RetrievalReport) -> f64 {
-    match &r.fine_grained {
-        Some(fg) => (r.t2v.r1 + r.v2t.r1 + fg.r1) / 3.0,
-        None => (r.t2v.r1 + r.v2t.r1) / 2.0,
+/// Dev selection score; see [`SelectionMetric`].
+fn selection_score(r: &RetrievalReport, metric: SelectionMetric) -> f64 {
+    match (&r.fine_grained, metric) {
+        (Some(fg), SelectionMetric::CoarseAndFineGrainedR1) => (r.t2v.r1 + r.v2t.r1 + fg.r1) / 3.0,
+        _ => (r.t2v.r1 + r.v2t.r1) / 2.0,
     }
 }
 
@@ -403,7 +403,7 @@ fn train_stage_with<B: AutodiffBackend, O: Optimizer<RetrievalModel<B>, B>>(
             &inner_device,
         )?;
         hook(stage, epoch, loss, &report);
-        let score = selection_score(&report);
+        let score = selection_score(&report, config.selection);
         if best.as_ref().is_none_or(|b| score > b.0) {
             best = Some((score, epoch, model.clone(), report));
         }
@@ -629,11 +629,15 @@ mod tests {
             fine_grained: None,
             fine_grained_t2v: None,
         };
-        assert_eq!(selection_score(&coarse), 50.0);
+        let both = SelectionMetric::CoarseAndFineGrainedR1;
+        assert_eq!(selection_score(&coarse, both), 50.0);
         let fine = RetrievalReport {
             fine_grained: Some(m(1)),
             ..coarse
         };
-        assert!((selection_score(&fine) - 200.0 / 3.0).abs() < 1e-9);
+        // (100 + 0 + 100) / 3
+        assert!((selection_score(&fine, both) - 200.0 / 3.0).abs() < 1e-9);
+        // (100 + 0) / 2, the fine-grained R@1 ignored
+        assert_eq!(selection_score(&fine, SelectionMetric::CoarseR1), 50.0);
     }
 }
