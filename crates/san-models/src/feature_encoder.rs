@@ -62,19 +62,32 @@ impl FeatureEncoderConfig {
         check_heads("FeatureEncoderConfig", self.hidden, self.heads)?;
         Ok(FeatureEncoder {
             input: LinearConfig::new(self.input_dim, self.hidden).init(device),
-            encoder: TransformerEncoderConfig::new(
+            encoder: pre_norm_transformer(
                 self.hidden,
-                4 * self.hidden,
                 self.heads,
                 self.layers,
-            )
-            .with_dropout(self.dropout)
-            .with_norm_first(true)
-            .init(device),
+                self.dropout,
+                device,
+            ),
             output: LinearConfig::new(self.hidden, self.dim).init(device),
             dropout: DropoutConfig::new(self.dropout).init(),
         })
     }
+}
+
+/// The encoders' transformer: `layers` pre-norm layers of width `hidden`, feed-forward
+/// `4·hidden`, `heads` heads.
+pub(crate) fn pre_norm_transformer<B: Backend>(
+    hidden: usize,
+    heads: usize,
+    layers: usize,
+    dropout: f64,
+    device: &B::Device,
+) -> TransformerEncoder<B> {
+    TransformerEncoderConfig::new(hidden, 4 * hidden, heads, layers)
+        .with_dropout(dropout)
+        .with_norm_first(true)
+        .init(device)
 }
 
 /// Sinusoidal position encodings (Vaswani et al.): `[T, H]`, `sin` on even and `cos` on

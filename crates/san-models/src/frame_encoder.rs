@@ -10,9 +10,7 @@ use burn::config::Config;
 use burn::module::{Module, Param, RunningState};
 use burn::nn::conv::{Conv1d, Conv1dConfig, Conv2d, Conv2dConfig};
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
-use burn::nn::transformer::{
-    TransformerEncoder, TransformerEncoderConfig, TransformerEncoderInput,
-};
+use burn::nn::transformer::{TransformerEncoder, TransformerEncoderInput};
 use burn::nn::{
     BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig1d, PaddingConfig2d,
 };
@@ -21,7 +19,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Tensor};
 
 use crate::bert::LoadError;
-use crate::feature_encoder::{check_heads, sinusoidal_positions};
+use crate::feature_encoder::{check_heads, pre_norm_transformer, sinusoidal_positions};
 use crate::pose_encoder::strided_clip_mask;
 use crate::tokens::{Tokens, linear_rows};
 
@@ -204,15 +202,13 @@ impl FrameEncoderConfig {
                 .with_stride(2)
                 .with_padding(PaddingConfig1d::Explicit(1, 1))
                 .init(device),
-            encoder: TransformerEncoderConfig::new(
+            encoder: pre_norm_transformer(
                 self.hidden,
-                4 * self.hidden,
                 self.heads,
                 self.layers,
-            )
-            .with_dropout(self.dropout)
-            .with_norm_first(true)
-            .init(device),
+                self.dropout,
+                device,
+            ),
             output: LinearConfig::new(self.hidden, self.dim).init(device),
         })
     }

@@ -7,15 +7,13 @@
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::conv::{Conv1d, Conv1dConfig};
-use burn::nn::transformer::{
-    TransformerEncoder, TransformerEncoderConfig, TransformerEncoderInput,
-};
+use burn::nn::transformer::{TransformerEncoder, TransformerEncoderInput};
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig1d};
 use burn::tensor::activation::gelu;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Tensor};
 
-use crate::feature_encoder::{check_heads, sinusoidal_positions};
+use crate::feature_encoder::{check_heads, pre_norm_transformer, sinusoidal_positions};
 use crate::pose_encoder::strided_clip_mask;
 use crate::tokens::{Tokens, linear_rows};
 
@@ -113,15 +111,13 @@ impl KeypointEncoderConfig {
                 .with_stride(stride)
                 .with_padding(PaddingConfig1d::Explicit(1, stride + 1))
                 .init(device),
-            encoder: TransformerEncoderConfig::new(
+            encoder: pre_norm_transformer(
                 self.hidden,
-                4 * self.hidden,
                 self.heads,
                 self.layers,
-            )
-            .with_dropout(self.dropout)
-            .with_norm_first(true)
-            .init(device),
+                self.dropout,
+                device,
+            ),
             output: LinearConfig::new(self.hidden, self.dim).init(device),
             dropout: DropoutConfig::new(self.dropout).init(),
             stride,

@@ -255,9 +255,14 @@ impl<B: Backend> TextEncoder<B> {
     /// - `ids`: `[B, L]`; `mask`: `[B, L]`, true for real tokens
     /// - tokens `[B, L, D]`, pooled `[B, D]`
     pub fn forward(&self, ids: Tensor<B, 2, Int>, mask: Tensor<B, 2, Bool>) -> Encoded<B> {
+        self.tokens(ids, mask).into()
+    }
+
+    /// The tokens alone, without the pooled embedding (the training losses use only these).
+    pub fn tokens(&self, ids: Tensor<B, 2, Int>, mask: Tensor<B, 2, Bool>) -> Tokens<B> {
         match self {
-            Self::Word(e) => e.forward(ids, mask).into(),
-            Self::Bert(e) => e.forward(ids, mask).into(),
+            Self::Word(e) => e.forward(ids, mask),
+            Self::Bert(e) => e.forward(ids, mask),
         }
     }
 }
@@ -365,6 +370,16 @@ impl<B: Backend> RetrievalModel<B> {
     /// Word tokens and pooled embedding of a text batch; see [`TextEncoder::forward`].
     pub fn encode_text(&self, ids: Tensor<B, 2, Int>, mask: Tensor<B, 2, Bool>) -> Encoded<B> {
         self.text_encoder.forward(ids, mask)
+    }
+
+    /// Word tokens of a text batch, without the pooled embedding; see
+    /// [`TextEncoder::tokens`].
+    pub fn encode_text_tokens(
+        &self,
+        ids: Tensor<B, 2, Int>,
+        mask: Tensor<B, 2, Bool>,
+    ) -> Tokens<B> {
+        self.text_encoder.tokens(ids, mask)
     }
 
     /// `λ_s`, clamped to `[0, max_log_scale]`, shape `[1]`.

@@ -5,16 +5,14 @@
 
 use burn::config::Config;
 use burn::module::Module;
-use burn::nn::transformer::{
-    TransformerEncoder, TransformerEncoderConfig, TransformerEncoderInput,
-};
+use burn::nn::transformer::{TransformerEncoder, TransformerEncoderInput};
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
 use burn::tensor::activation::gelu;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Int, Tensor, TensorData};
 use std::collections::BTreeMap;
 
-use crate::feature_encoder::sinusoidal_positions;
+use crate::feature_encoder::{pre_norm_transformer, sinusoidal_positions};
 use crate::tokens::{Tokens, linear_rows};
 
 /// Settings of the word encoder.
@@ -55,12 +53,8 @@ impl WordEncoderConfig {
             .unwrap_or(1);
         WordEncoder {
             embedding: EmbeddingConfig::new(self.vocab_size, self.dim).init(device),
-            context: (self.layers > 0).then(|| {
-                TransformerEncoderConfig::new(self.dim, 4 * self.dim, heads, self.layers)
-                    .with_dropout(self.dropout)
-                    .with_norm_first(true)
-                    .init(device)
-            }),
+            context: (self.layers > 0)
+                .then(|| pre_norm_transformer(self.dim, heads, self.layers, self.dropout, device)),
             mlp: LinearConfig::new(self.dim, self.dim).init(device),
         }
     }

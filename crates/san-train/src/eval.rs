@@ -35,7 +35,7 @@ pub fn encode_split<B: Backend>(
     for chunk in refs.chunks(batch_size.max(1)) {
         let b = batcher.batch_padded::<B, StdRng>(chunk, vocab, None, device, max_frames);
         signs.push(model.encode_poses(b.poses, b.pose_mask)?);
-        texts.push(model.encode_text(b.tokens, b.token_mask).tokens);
+        texts.push(model.encode_text_tokens(b.tokens, b.token_mask));
     }
     Ok((concat_tokens(signs), concat_tokens(texts)))
 }
@@ -121,12 +121,10 @@ pub fn evaluate<B: Backend>(
             let k = captions.len();
             let (ids, mask) = pad_ids(&captions);
             let l = ids.len() / k;
-            let tokens = model
-                .encode_text(
-                    Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [k, l]), device),
-                    Tensor::<B, 2, Bool>::from_data(TensorData::new(mask, [k, l]), device),
-                )
-                .tokens;
+            let tokens = model.encode_text_tokens(
+                Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [k, l]), device),
+                Tensor::<B, 2, Bool>::from_data(TensorData::new(mask, [k, l]), device),
+            );
             let cand = clcl_candidates(
                 sign.tokens.clone().narrow(0, i, 1),
                 sign.mask.clone().narrow(0, i, 1).reshape([1, m]),

@@ -241,7 +241,7 @@ fn train_epoch<B: AutodiffBackend, O: Optimizer<RetrievalModel<B>, B>>(
             .batcher
             .batch::<B, StdRng>(&items, &corpus.vocab, Some(rng), device);
         let sign = model.encode_poses(batch.poses, batch.pose_mask)?;
-        let text = model.encode_text(batch.tokens, batch.token_mask).tokens;
+        let text = model.encode_text_tokens(batch.tokens, batch.token_mask);
         let scores = clcl_gallery(
             sign.tokens.clone(),
             sign.mask.clone(),
@@ -255,12 +255,10 @@ fn train_epoch<B: AutodiffBackend, O: Optimizer<RetrievalModel<B>, B>>(
             let k1 = config.n_hard + 1;
             let (ids, mask) = pad_ids(&hard_captions(&items, table, corpus, config, rng));
             let l = ids.len() / (n * k1);
-            let caps = model
-                .encode_text(
-                    Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [n * k1, l]), device),
-                    Tensor::<B, 2, Bool>::from_data(TensorData::new(mask, [n * k1, l]), device),
-                )
-                .tokens;
+            let caps = model.encode_text_tokens(
+                Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [n * k1, l]), device),
+                Tensor::<B, 2, Bool>::from_data(TensorData::new(mask, [n * k1, l]), device),
+            );
             let d = config.dim;
             let cand = clcl_candidates(
                 sign.tokens,
