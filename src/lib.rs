@@ -21,6 +21,7 @@ pub use san_models;
 pub use san_train;
 
 pub mod backend;
+pub mod cli;
 pub mod experiment_job;
 pub mod main_job;
 pub mod synth_job;

@@ -7,10 +7,11 @@ use std::time::Instant;
 
 use burn::tensor::backend::AutodiffBackend;
 use san_data::signsim::{SignsimConfig, ensure_corpus};
-use san_train::config::TrainConfig;
+use san_train::config::{InputKind, TrainConfig};
 use san_train::corpus::Corpus;
+use san_train::output::write_run_outputs;
 use san_train::report::RunReport;
-use san_train::training::{RunOutput, Stage, run};
+use san_train::training::{RunOptions, RunOutput, Stage, run_with};
 
 use crate::backend::{BackendJob, DeviceChoice, dispatch};
 
@@ -25,10 +26,18 @@ pub struct Args {
     /// pose/{split}/{name}.pose). Without it, a signsim corpus is generated under --out.
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// Output folder (generated corpus, config.json, report.json, san_table.json,
-    /// fine_grained_test.json).
+    /// What clips are read as with --data: pose (`pose/{split}/{name}.pose`), features
+    /// (`features/{split}/{name}.npy|.safetensors`, e.g. I3D) or frames (the official
+    /// 210×260 PNG folders). signsim is always pose.
+    #[arg(long, value_enum, default_value_t = Input::Pose)]
+    pub input: Input,
+    /// Output folder: the generated corpus, config.json, checkpoint/, metrics.jsonl,
+    /// model/, report.md, report.json, plots, san_table.json, fine_grained_test.json.
     #[arg(long, default_value = "target/san-phoenix-train")]
     pub out: PathBuf,
+    /// Continue from the checkpoint in --out (same settings).
+    #[arg(long)]
+    pub resume: bool,
     /// Backend device.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
     pub device: DeviceChoice,
@@ -52,9 +61,21 @@ pub struct Args {
     pub signsim_delta: Option<f32>,
 }
 
+/// `--input`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Input {
+    /// `.pose` files.
+    Pose,
+    /// Precomputed clip features.
+    Features,
+    /// RGB frames.
+    Frames,
+}
+
 struct Job {
     corpus: Corpus,
     config: TrainConfig,
+    options: RunOptions,
 }
 
 impl BackendJob for Job {
@@ -83,7 +104,13 @@ impl BackendJob for Job {
                 dev.t2v.r1, dev.v2t.r1
             );
         };
-        run::<B>(&self.corpus, &self.config, &device, &mut hook)
+        run_with::<B>(
+            &self.corpus,
+            &self.config,
+            &device,
+            &self.options,
+            &mut hook,
+        )
     }
 }
 
@@ -119,7 +146,17 @@ pub fn main_job(args: Args) -> Result<RunReport, String> {
             root
         }
     };
-    let corpus = Corpus::load(&root).map_err(|e| e.to_string())?;
+    let input = match (args.data.is_some(), args.input) {
+        (false, _) | (true, Input::Pose) => InputKind::Pose,
+        (true, Input::Features) => InputKind::Features,
+        (true, Input::Frames) => InputKind::Frames,
+    };
+    let config = TrainConfig::new()
+        .with_seed(args.seed)
+        .with_input(input)
+        .with_stage1_epochs(args.stage1_epochs)
+        .with_stage2_epochs(args.stage2_epochs);
+    let corpus = Corpus::load_input(&root, input, &config.frames).map_err(|e| e.to_string())?;
     println!(
         "corpus {}: {} train / {} dev / {} test, {} words; device {}",
         root.display(),
@@ -129,32 +166,25 @@ pub fn main_job(args: Args) -> Result<RunReport, String> {
         corpus.vocab.len(),
         args.device
     );
-    let config = TrainConfig::new()
-        .with_seed(args.seed)
-        .with_stage1_epochs(args.stage1_epochs)
-        .with_stage2_epochs(args.stage2_epochs);
-    let save = |name: &str, text: String| {
-        san_data::io::write_atomic(&args.out.join(name), text.as_bytes()).map_err(|e| e.to_string())
+    let options = RunOptions {
+        out: Some(args.out.clone()),
+        resume: args.resume,
+        progress: true,
     };
-    save(
-        "config.json",
-        serde_json::to_string_pretty(&config).map_err(|e| e.to_string())?,
-    )?;
-    let output = dispatch(args.device, Job { corpus, config })?.map_err(|e| e.to_string())?;
+    let output = dispatch(
+        args.device,
+        Job {
+            corpus,
+            config: config.clone(),
+            options,
+        },
+    )?
+    .map_err(|e| e.to_string())?;
+    write_run_outputs(&args.out, &config, &output).map_err(|e| e.to_string())?;
     let report = output.report;
-    save(
-        "report.json",
-        serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?,
-    )?;
-    san_data::tables::write_table(&args.out.join("san_table.json"), &output.table)
-        .map_err(|e| e.to_string())?;
-    if let Some(b) = &output.test_benchmark {
-        san_data::tables::write_benchmark(&args.out.join("fine_grained_test.json"), b)
-            .map_err(|e| e.to_string())?;
-    }
     println!("\n{report}");
     println!(
-        "total {:.1} s; report, SAN table and fine-grained benchmark in {}",
+        "total {:.1} s; report.md, report.json, plots, metrics.jsonl, the SAN table, the fine-grained benchmark and the selected model (model/) in {}",
         started.elapsed().as_secs_f64(),
         args.out.display()
     );

@@ -4,5 +4,6 @@
 
 mod backend;
 mod bert_parity;
+mod cli;
 mod end_to_end;
 mod models;

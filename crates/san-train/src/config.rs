@@ -4,6 +4,7 @@
 use burn::config::Config;
 use san_core::mining::TableConfig;
 use san_data::batch::BatcherConfig;
+use san_data::frames::FrameConfig;
 
 use crate::schedule::{LrSchedule, OptimizerKind};
 
@@ -26,13 +27,74 @@ pub enum SelectionMetric {
     CoarseAndFineGrainedR1,
 }
 
+/// What each clip is read as (`DESIGN.md` §4). Every kind becomes a `[T, F]` matrix per
+/// clip, which the sign encoder reads in its own shape.
+#[derive(Config, Debug, Copy, PartialEq, Eq)]
+pub enum InputKind {
+    /// `pose/{split}/{name}.pose`: per-frame pose features (X, Y of every point, plus
+    /// hand-relative hand points).
+    Pose,
+    /// `features/{split}/{name}.npy` or `.safetensors`: precomputed clip features `[T, F]`
+    /// (e.g. I3D, F = 1024).
+    Features,
+    /// `features/fullFrame-210x260px/{split}/{name}/*.png`: RGB frames, preprocessed by
+    /// `TrainConfig::frames`.
+    Frames,
+}
+
+/// Which sign encoder of san-models reads the clips.
+#[derive(Config, Debug, Copy, PartialEq, Eq)]
+pub enum EncoderKind {
+    /// The input's natural encoder: `Pose` for pose, `Features` for clip features, `Frames`
+    /// for RGB frames.
+    Auto,
+    /// [`PoseEncoder`](san_models::pose_encoder::PoseEncoder) over flattened pose features.
+    Pose,
+    /// The part-wise [`KeypointEncoder`](san_models::keypoint_encoder::KeypointEncoder):
+    /// pose input read as `[T, J, 2]` keypoints, parts from `TrainConfig::keypoint_parts`.
+    Keypoints,
+    /// [`FeatureEncoder`](san_models::feature_encoder::FeatureEncoder) over `[T, F]`.
+    Features,
+    /// [`FrameEncoder`](san_models::frame_encoder::FrameEncoder) (ResNet) over RGB frames.
+    Frames,
+}
+
+/// Where stage 2's hard negatives come from (`DESIGN.md` §3.3, §3.4).
+#[derive(Config, Debug, Copy, PartialEq, Eq)]
+pub enum Miner {
+    /// None: stage 2 trains with the coarse loss only.
+    None,
+    /// Captions with words swapped through a semantic table (word vectors of
+    /// `wordvecs.vec`, same β): the baseline the method argues against.
+    Semantic,
+    /// Captions with words swapped through the SAN table of the stage-1 model.
+    San,
+    /// As `San`, less links whose words are near-synonyms in the text space
+    /// (`TrainConfig::tau_syn`).
+    SanSynonymFilter,
+    /// Instance level: each clip's `instance_k` nearest other clips in sign space (after
+    /// the §3.4 exclusions) share its batch, and their captions are its hard captions.
+    Instance,
+}
+
 /// The whole two-stage SAN protocol (`DESIGN.md` §3.6).
 #[derive(Config, Debug)]
 pub struct TrainConfig {
     /// Random seed (model init, shuffling, sampling, substitution).
     #[config(default = 7)]
     pub seed: u64,
-    /// Hidden width of the pose encoder.
+    /// What clips are read as.
+    #[config(default = "InputKind::Pose")]
+    pub input: InputKind,
+    /// The sign encoder.
+    #[config(default = "EncoderKind::Auto")]
+    pub encoder: EncoderKind,
+    /// Frame preprocessing of `InputKind::Frames`.
+    #[config(
+        default = "FrameConfig::new().with_max_frames(Some(32)).with_resize(Some((64, 64))).with_crop(None)"
+    )]
+    pub frames: FrameConfig,
+    /// Hidden width of the sign encoder.
     #[config(default = 256)]
     pub hidden: usize,
     /// Token dimension `D`.
@@ -75,7 +137,7 @@ pub struct TrainConfig {
     #[config(default = 20)]
     pub stage2_epochs: usize,
     /// The dev metric that selects each stage's epoch.
-    #[config(default = "SelectionMetric::CoarseAndFineGrainedR1")]
+    #[config(default = "SelectionMetric::CoarseR1")]
     pub selection: SelectionMetric,
     /// Where stage 2 starts.
     #[config(default = "Stage2Init::Continue")]
@@ -86,6 +148,19 @@ pub struct TrainConfig {
     /// Weight of the fine loss, `λ`.
     #[config(default = 0.4)]
     pub lambda_fine: f64,
+    /// Where stage 2's hard negatives come from.
+    #[config(default = "Miner::San")]
+    pub miner: Miner,
+    /// Text cosine at or above which `Miner::SanSynonymFilter` drops a link.
+    #[config(default = 0.95)]
+    pub tau_syn: f64,
+    /// Neighbours per clip of `Miner::Instance`.
+    #[config(default = 8)]
+    pub instance_k: usize,
+    /// `Miner::Instance` excludes neighbours whose caption has text cosine at or above this
+    /// with the anchor's (paraphrases are not negatives).
+    #[config(default = 0.9)]
+    pub instance_tau_sem: f32,
     /// Words swapped per hard caption, `N_swap`.
     #[config(default = 2)]
     pub n_swap: usize,

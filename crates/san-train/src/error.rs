@@ -15,6 +15,9 @@ pub enum TrainError {
     /// A setting that cannot work with the data.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// A checkpoint that cannot be resumed from; names the file.
+    #[error("{0}")]
+    Checkpoint(String),
     /// An output could not be written.
     #[error("{path}: {source}")]
     Io {

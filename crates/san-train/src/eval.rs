@@ -14,10 +14,75 @@ use san_core::metrics::{
 use san_core::mining::FineGrainedBenchmark;
 use san_core::similarity::{ClclConfig, clcl_candidates, clcl_gallery};
 use san_data::batch::{BatcherConfig, pad_ids};
+use san_data::frames::FrameConfig;
 use san_data::sample::Sample;
 use san_data::vocab::Vocabulary;
-use san_models::retrieval::{ModelError, RetrievalModel};
+use san_models::retrieval::{Encoded, ModelError, RetrievalModel, SignEncoder, SignInput};
 use san_models::tokens::Tokens;
+
+/// Height and width of frames preprocessed by `config`: the crop, else the resize, else
+/// PHOENIX's 260 × 210.
+pub fn frame_hw(config: &FrameConfig) -> (usize, usize) {
+    let (w, h) = config.crop.or(config.resize).unwrap_or((210, 260));
+    (h as usize, w as usize)
+}
+
+/// The sign input a model's encoder reads from a batch of `[B, T, F]` clip matrices:
+/// pose features as they are, keypoints as `[B, T, F/2, 2]`, clip features as they are,
+/// frames as `[B, T, 3, H, W]` with `(H, W) = frame_hw`.
+pub fn sign_input<B: Backend>(
+    model: &RetrievalModel<B>,
+    clips: Tensor<B, 3>,
+    mask: Tensor<B, 2, Bool>,
+    frame_hw: (usize, usize),
+) -> Result<SignInput<B>, ModelError> {
+    let [b, t, f] = clips.dims();
+    Ok(match &model.sign_encoder {
+        SignEncoder::Keypoints(_) => {
+            if f % 2 != 0 {
+                return Err(ModelError::Input(format!(
+                    "keypoint input needs X, Y pairs per point; got {f} values per frame"
+                )));
+            }
+            SignInput::Keypoints(clips.reshape([b, t, f / 2, 2]), None, mask)
+        }
+        SignEncoder::Features(_) => SignInput::Features(clips, mask),
+        SignEncoder::Frames(_) => {
+            let (h, w) = frame_hw;
+            if f != 3 * h * w {
+                return Err(ModelError::Input(format!(
+                    "frame input of {h}×{w} needs {} values per frame; got {f}",
+                    3 * h * w
+                )));
+            }
+            SignInput::Frames(clips.reshape([b, t, 3, h, w]), mask)
+        }
+        _ => SignInput::Pose(clips, mask),
+    })
+}
+
+/// Clip tokens of a batch of `[B, T, F]` clip matrices; see [`sign_input`].
+pub fn clip_tokens<B: Backend>(
+    model: &RetrievalModel<B>,
+    clips: Tensor<B, 3>,
+    mask: Tensor<B, 2, Bool>,
+    frame_hw: (usize, usize),
+) -> Result<Tokens<B>, ModelError> {
+    if let SignEncoder::Pose(e) = &model.sign_encoder {
+        return Ok(e.forward(clips, mask));
+    }
+    Ok(clip_encoded(model, clips, mask, frame_hw)?.tokens)
+}
+
+/// Clip tokens and pooled embedding of a batch of `[B, T, F]` clip matrices.
+pub fn clip_encoded<B: Backend>(
+    model: &RetrievalModel<B>,
+    clips: Tensor<B, 3>,
+    mask: Tensor<B, 2, Bool>,
+    frame_hw: (usize, usize),
+) -> Result<Encoded<B>, ModelError> {
+    model.encode_sign(sign_input(model, clips, mask, frame_hw)?)
+}
 
 /// Encodes a whole split in batches, padded to a common clip and word count.
 pub fn encode_split<B: Backend>(
@@ -26,6 +91,7 @@ pub fn encode_split<B: Backend>(
     vocab: &Vocabulary,
     batcher: &BatcherConfig,
     batch_size: usize,
+    frame_hw: (usize, usize),
     device: &B::Device,
 ) -> Result<(Tokens<B>, Tokens<B>), ModelError> {
     let max_frames = samples.iter().map(|s| s.features.frames).max().unwrap_or(1);
@@ -34,10 +100,34 @@ pub fn encode_split<B: Backend>(
     let mut texts = Vec::new();
     for chunk in refs.chunks(batch_size.max(1)) {
         let b = batcher.batch_padded::<B, StdRng>(chunk, vocab, None, device, max_frames);
-        signs.push(model.encode_poses(b.poses, b.pose_mask)?);
+        signs.push(clip_tokens(model, b.poses, b.pose_mask, frame_hw)?);
         texts.push(model.encode_text_tokens(b.tokens, b.token_mask));
     }
     Ok((concat_tokens(signs), concat_tokens(texts)))
+}
+
+/// Pooled, L2-normalised embeddings of a split: `(video, text, dim)`, each row-major
+/// `[N, dim]`, row `i` for sample `i`.
+pub fn embed_split<B: Backend>(
+    model: &RetrievalModel<B>,
+    samples: &[Sample],
+    vocab: &Vocabulary,
+    batcher: &BatcherConfig,
+    batch_size: usize,
+    frame_hw: (usize, usize),
+    device: &B::Device,
+) -> Result<(Vec<f32>, Vec<f32>, usize), ModelError> {
+    let refs: Vec<&Sample> = samples.iter().collect();
+    let (mut video, mut text, mut dim) = (Vec::new(), Vec::new(), 0);
+    for chunk in refs.chunks(batch_size.max(1)) {
+        let frames = chunk.iter().map(|s| s.features.frames).max().unwrap_or(1);
+        let b = batcher.batch_padded::<B, StdRng>(chunk, vocab, None, device, frames);
+        let v = clip_encoded(model, b.poses, b.pose_mask, frame_hw)?.pooled;
+        dim = v.dims()[1];
+        video.extend(to_vec_f32(v));
+        text.extend(to_vec_f32(model.encode_text(b.tokens, b.token_mask).pooled));
+    }
+    Ok((video, text, dim))
 }
 
 /// Concatenates token batches along the batch axis, zero-padding the token axis.
@@ -82,11 +172,12 @@ pub fn evaluate<B: Backend>(
     vocab: &Vocabulary,
     batcher: &BatcherConfig,
     clcl: &ClclConfig,
+    frame_hw: (usize, usize),
     benchmark: Option<&FineGrainedBenchmark>,
     policy: DuplicatePolicy,
     device: &B::Device,
 ) -> Result<RetrievalReport, ModelError> {
-    let (sign, text) = encode_split(model, samples, vocab, batcher, clcl.chunk, device)?;
+    let (sign, text) = encode_split(model, samples, vocab, batcher, clcl.chunk, frame_hw, device)?;
     let n = samples.len();
     let scores = clcl_gallery(
         sign.tokens.clone(),

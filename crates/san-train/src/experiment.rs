@@ -18,8 +18,6 @@ use std::time::Instant;
 
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
-use rand::SeedableRng;
-use rand::rngs::StdRng;
 use san_core::metrics::{DuplicatePolicy, RetrievalReport};
 use san_core::mining::ConfusabilityTable;
 use san_models::retrieval::RetrievalModel;
@@ -30,8 +28,8 @@ use crate::config::TrainConfig;
 use crate::corpus::Corpus;
 use crate::eval::evaluate;
 use crate::training::{
-    EpochHook, Stage, clcl, fine_grained_benchmark, init_model, reliable_pairs, sign_aware_table,
-    train_stage,
+    EpochHook, Negatives, clcl, fine_grained_benchmark, init_model, reliable_pairs,
+    sign_aware_table, train_stage,
 };
 
 /// One arm of the experiment.
@@ -184,6 +182,7 @@ pub fn run_experiment<B: AutodiffBackend>(
                 &corpus.vocab,
                 &cfg.batcher,
                 &clcl_cfg,
+                crate::eval::frame_hw(&cfg.frames),
                 test_fg.as_ref(),
                 DuplicatePolicy::Strict,
                 &inner,
@@ -191,17 +190,15 @@ pub fn run_experiment<B: AutodiffBackend>(
         };
 
         B::seed(device, seed);
-        let mut rng = StdRng::seed_from_u64(seed);
         let model = init_model::<B>(&cfg, corpus, device)?;
         let (base, _, _, _) = train_stage(
             model,
-            Stage::Coarse,
+            1,
             cfg.stage1_epochs,
             corpus,
             &cfg,
-            None,
+            Negatives::None,
             dev_fg.as_ref(),
-            &mut rng,
             device,
             hook,
         )?;
@@ -217,28 +214,26 @@ pub fn run_experiment<B: AutodiffBackend>(
                 .with_table(cfg.table.clone().with_tau_syn(Some(experiment.tau_syn))),
         );
         for &arm in arms {
-            let (stage, table) = match arm {
-                Arm::Coarse => (Stage::Coarse, None),
-                Arm::Semantic => (Stage::San, semantic.clone()),
-                Arm::San => (Stage::San, Some(san.clone())),
-                Arm::SanSynonymFilter => (Stage::San, Some(filtered.clone())),
+            let table = match arm {
+                Arm::Coarse => None,
+                Arm::Semantic => match &semantic {
+                    Some(t) => Some(t.clone()),
+                    None => continue, // no word vectors for the semantic table
+                },
+                Arm::San => Some(san.clone()),
+                Arm::SanSynonymFilter => Some(filtered.clone()),
             };
-            if stage == Stage::San && table.is_none() {
-                continue; // no word vectors for the semantic table
-            }
-            // Every arm sees the same dropout stream and data order.
-            B::seed(device, seed ^ 0x5A);
-            let mut arm_rng = StdRng::seed_from_u64(seed ^ 0x5A);
+            // Every arm sees the same dropout stream and data order: the stage-2 epoch
+            // seeds of `seed`.
             let t = Instant::now();
             let (model, best_epoch, _, _) = train_stage(
                 base.clone(),
-                stage,
+                2,
                 cfg.stage2_epochs,
                 corpus,
                 &cfg,
-                table.clone(),
+                table.clone().map_or(Negatives::None, Negatives::Captions),
                 dev_fg.as_ref(),
-                &mut arm_rng,
                 device,
                 hook,
             )?;

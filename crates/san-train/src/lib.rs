@@ -13,11 +13,15 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod checkpoint;
 pub mod config;
 pub mod corpus;
 pub mod error;
 pub mod eval;
 pub mod experiment;
+pub mod output;
+pub mod plots;
+pub mod progress;
 pub mod report;
 pub mod schedule;
 pub mod training;

@@ -124,6 +124,169 @@ impl BenchmarkReport {
     }
 }
 
+fn metric_rows(r: &RetrievalReport) -> Vec<(&'static str, f64)> {
+    let mut rows = vec![
+        ("T2V R@1", r.t2v.r1),
+        ("T2V R@5", r.t2v.r5),
+        ("T2V R@10", r.t2v.r10),
+        ("T2V MedR", r.t2v.medr),
+        ("V2T R@1", r.v2t.r1),
+        ("V2T R@5", r.v2t.r5),
+        ("V2T R@10", r.v2t.r10),
+        ("V2T MedR", r.v2t.medr),
+    ];
+    if let Some(m) = &r.fine_grained {
+        rows.extend([
+            ("FG-V2T R@1", m.r1),
+            ("FG-V2T R@5", m.r5),
+            ("FG-V2T MRR", 100.0 * m.mrr),
+        ]);
+    }
+    if let Some(m) = &r.fine_grained_t2v {
+        rows.extend([("FG-T2V R@1", m.r1), ("FG-T2V MRR", 100.0 * m.mrr)]);
+    }
+    rows
+}
+
+impl RunReport {
+    /// `report.md`: the config, both stages on dev and test, the table, the fine-grained
+    /// benchmark, every epoch, and the plots (file names relative to the report).
+    pub fn to_markdown(
+        &self,
+        config: &TrainConfig,
+        history: &[crate::training::EpochRecord],
+        plots: &[String],
+    ) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let _ = writeln!(s, "# SAN training report\n");
+        let _ = writeln!(
+            s,
+            "Models are selected on dev ({:?}); test is evaluated once per stage, with the selected model.\n",
+            config.selection
+        );
+        let _ = writeln!(s, "## Metrics\n");
+        let _ = writeln!(
+            s,
+            "| metric | stage 1 dev | stage 1 test | stage 2 dev | stage 2 test | test change |"
+        );
+        let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|");
+        let d1 = metric_rows(&self.stage1.dev);
+        let t1 = metric_rows(&self.stage1.test);
+        let d2 = metric_rows(&self.stage2.dev);
+        let t2 = metric_rows(&self.stage2.test);
+        let find = |rows: &[(&str, f64)], k: &str| rows.iter().find(|r| r.0 == k).map(|r| r.1);
+        let cell = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.1}"));
+        for (name, _) in &t2 {
+            let (a, b) = (find(&t1, name), find(&t2, name));
+            let change = match (a, b) {
+                (Some(a), Some(b)) => format!("{:+.1}", b - a),
+                _ => "–".into(),
+            };
+            let _ = writeln!(
+                s,
+                "| {name} | {} | {} | {} | {} | {change} |",
+                cell(find(&d1, name)),
+                cell(a),
+                cell(find(&d2, name)),
+                cell(b)
+            );
+        }
+        let _ = writeln!(
+            s,
+            "\nTest queries: {}; chance T2V R@1 {:.2}%.\n",
+            self.stage1.test.t2v.queries,
+            100.0 / self.stage1.test.t2v.queries.max(1) as f64
+        );
+        let _ = writeln!(
+            s,
+            "Selected epochs: stage 1 {}/{} ({:.0} s), stage 2 {}/{} ({:.0} s).\n",
+            self.stage1.best_epoch,
+            self.stage1.epochs,
+            self.stage1.seconds,
+            self.stage2.best_epoch,
+            self.stage2.epochs,
+            self.stage2.seconds
+        );
+        let t = &self.table;
+        let _ = writeln!(s, "## SAN table (from the selected stage-1 model)\n");
+        let _ = writeln!(s, "| statistic | value |\n|---|---:|");
+        let _ = writeln!(s, "| word occurrences examined | {} |", t.occurrences);
+        let _ = writeln!(s, "| reliable sign–word pairs (α) | {} |", t.reliable_pairs);
+        let _ = writeln!(s, "| aligned words | {} |", t.aligned_words);
+        let _ = writeln!(s, "| linked words | {} |", t.linked_words);
+        let _ = writeln!(s, "| links (β) | {} |", t.links);
+        let _ = writeln!(
+            s,
+            "| training captions covered | {}/{} |",
+            t.captions_covered, t.captions
+        );
+        let _ = writeln!(s, "| seconds to build | {:.1} |", self.table_seconds);
+        if let Some((p, r)) = t.sign_aware_pr {
+            let _ = writeln!(
+                s,
+                "| precision, recall vs signsim families | {p:.2}, {r:.2} |"
+            );
+        }
+        if let Some((p, r)) = t.semantic_pr {
+            let _ = writeln!(s, "| semantic table: precision, recall | {p:.2}, {r:.2} |");
+        }
+        let _ = writeln!(
+            s,
+            "| words with links at the end of stage 2 | {} |",
+            self.final_table_words
+        );
+        if let Some(b) = &self.fine_grained {
+            let _ = writeln!(s, "\n## Fine-grained benchmark (test)\n");
+            let _ = writeln!(
+                s,
+                "Source: {}. {} queries; up to {} distractor captions each; {} with fewer, {} with none (left out of FG-V2T); {} with distractor videos (the FG-T2V queries).",
+                b.source,
+                b.queries,
+                b.max_distractors,
+                b.short,
+                b.without_distractors,
+                b.with_distractor_videos
+            );
+        }
+        let _ = writeln!(s, "\n## Epochs\n");
+        let _ = writeln!(
+            s,
+            "| stage | epoch | loss | lr | dev T2V R@1 | dev V2T R@1 | dev FG-V2T R@1 | selection | seconds |"
+        );
+        let _ = writeln!(s, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        for r in history {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {:.4} | {:.2e} | {:.1} | {:.1} | {} | {:.2} | {:.1} |",
+                r.stage,
+                r.epoch,
+                r.loss,
+                r.learning_rate,
+                r.dev.t2v.r1,
+                r.dev.v2t.r1,
+                cell(r.dev.fine_grained.map(|m| m.r1)),
+                r.selection,
+                r.seconds
+            );
+        }
+        if !plots.is_empty() {
+            let _ = writeln!(s, "\n## Plots\n");
+            for p in plots {
+                let _ = writeln!(s, "![{p}]({p})\n");
+            }
+        }
+        let _ = writeln!(s, "## Config\n\n```json");
+        let _ = writeln!(
+            s,
+            "{}",
+            serde_json::to_string_pretty(config).unwrap_or_default()
+        );
+        let _ = writeln!(s, "```");
+        s
+    }
+}
+
 impl fmt::Display for RunReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (s1, s2) = (&self.stage1.test, &self.stage2.test);

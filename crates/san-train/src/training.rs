@@ -2,6 +2,7 @@
 //! table from the selected stage-1 model, stage 2 with `L_coarse + λ·L_fine`. Models are
 //! selected on dev; test is evaluated once per stage, with the selected model.
 
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::module::AutodiffModule;
@@ -15,20 +16,29 @@ use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
 use san_core::loss::{CoarseLossConfig, san_fine_loss};
 use san_core::metrics::{DuplicatePolicy, RetrievalReport};
-use san_core::mining::{ConfusabilityTable, FineGrainedBenchmark, ReliablePairs, substitute};
+use san_core::mining::{
+    ConfusabilityTable, Embeddings, FineGrainedBenchmark, InstanceMinerConfig, MiningSpace,
+    NeighbourBatches, ReliablePairs, mine_instances, substitute,
+};
 use san_core::similarity::{ClclConfig, clcl_candidates, clcl_gallery};
 use san_data::batch::pad_ids;
 use san_data::sample::Sample;
+use san_models::feature_encoder::FeatureEncoderConfig;
+use san_models::frame_encoder::FrameEncoderConfig;
+use san_models::keypoint_encoder::KeypointEncoderConfig;
 use san_models::pose_encoder::PoseEncoderConfig;
 use san_models::retrieval::{
     RetrievalModel, RetrievalModelConfig, SignEncoderConfig, TextEncoderConfig,
 };
 use san_models::text_encoder::WordEncoderConfig;
+use serde::{Deserialize, Serialize};
 
-use crate::config::{SelectionMetric, Stage2Init, TrainConfig};
+use crate::checkpoint::{Checkpoint, CheckpointState, Stage1Summary};
+use crate::config::{EncoderKind, InputKind, Miner, SelectionMetric, Stage2Init, TrainConfig};
 use crate::corpus::Corpus;
-use crate::error::Result;
-use crate::eval::{encode_split, evaluate};
+use crate::error::{Result, TrainError};
+use crate::eval::{clip_tokens, embed_split, encode_split, evaluate, frame_hw};
+use crate::progress::EpochProgress;
 use crate::report::{BenchmarkReport, RunReport, StageReport, TableReport};
 use crate::schedule::{OptimizerKind, clip_grad_norm, learning_rate};
 
@@ -44,22 +54,86 @@ pub enum Stage {
 /// Called after every epoch with (stage, epoch, mean loss, dev report).
 pub type EpochHook<'a> = &'a mut dyn FnMut(Stage, usize, f64, &RetrievalReport);
 
+/// The model a config builds for a corpus: the sign encoder of `config.encoder` over the
+/// corpus's input width, and the word encoder over its vocabulary, both at `config.dim`.
+pub fn model_config(config: &TrainConfig, corpus: &Corpus) -> Result<RetrievalModelConfig> {
+    let input_dim = corpus.input_dim();
+    let kind = match (config.encoder, config.input) {
+        (EncoderKind::Auto, InputKind::Pose) => EncoderKind::Pose,
+        (EncoderKind::Auto, InputKind::Features) => EncoderKind::Features,
+        (EncoderKind::Auto, InputKind::Frames) => EncoderKind::Frames,
+        (kind, _) => kind,
+    };
+    let bad = |what: &str| {
+        Err(TrainError::Config(format!(
+            "encoder {kind:?} cannot read input {:?}: {what}",
+            config.input
+        )))
+    };
+    let sign = match kind {
+        EncoderKind::Pose | EncoderKind::Auto => SignEncoderConfig::Pose(
+            PoseEncoderConfig::new(input_dim)
+                .with_hidden(config.hidden)
+                .with_dim(config.dim),
+        ),
+        EncoderKind::Keypoints => {
+            if config.input != InputKind::Pose {
+                return bad("it needs pose input");
+            }
+            SignEncoderConfig::Keypoints(
+                KeypointEncoderConfig::new()
+                    .with_channels(2)
+                    .with_hidden(config.hidden)
+                    .with_dim(config.dim),
+            )
+        }
+        EncoderKind::Features => SignEncoderConfig::Features(
+            FeatureEncoderConfig::new(input_dim)
+                .with_hidden(config.hidden)
+                .with_dim(config.dim),
+        ),
+        EncoderKind::Frames => {
+            if config.input != InputKind::Frames {
+                return bad("it needs frame input");
+            }
+            SignEncoderConfig::Frames(
+                FrameEncoderConfig::new()
+                    .with_hidden(config.hidden)
+                    .with_dim(config.dim),
+            )
+        }
+    };
+    let model = RetrievalModelConfig::new(
+        sign,
+        TextEncoderConfig::Word(WordEncoderConfig::new(corpus.vocab.len()).with_dim(config.dim)),
+    );
+    model.dim()?;
+    Ok(model)
+}
+
 /// A model ready to train, built from the config and the corpus.
 pub fn init_model<B: Backend>(
     config: &TrainConfig,
     corpus: &Corpus,
     device: &B::Device,
 ) -> Result<RetrievalModel<B>> {
-    let input_dim = corpus.train.first().map_or(1, |s| s.features.dim);
-    Ok(RetrievalModelConfig::new(
-        SignEncoderConfig::Pose(
-            PoseEncoderConfig::new(input_dim)
-                .with_hidden(config.hidden)
-                .with_dim(config.dim),
-        ),
-        TextEncoderConfig::Word(WordEncoderConfig::new(corpus.vocab.len()).with_dim(config.dim)),
-    )
-    .init(device)?)
+    Ok(model_config(config, corpus)?.init(device)?)
+}
+
+/// The seed of one epoch's data order, hard captions and dropout: a function of the run's
+/// seed, the stage and the epoch only, so a resumed run draws exactly what an uninterrupted
+/// one would (SplitMix64 finaliser).
+pub fn epoch_seed(seed: u64, stage: u8, epoch: usize) -> u64 {
+    let mut z =
+        seed ^ (u64::from(stage) << 56) ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The CLCL settings of evaluation (τ_tok, chunk) from a training config.
+pub fn clcl_config(config: &TrainConfig) -> ClclConfig {
+    clcl(config)
 }
 
 pub(crate) fn clcl(config: &TrainConfig) -> ClclConfig {
@@ -127,6 +201,7 @@ pub fn reliable_pairs<B: Backend>(
             &corpus.vocab,
             &config.batcher,
             config.batch_size,
+            frame_hw(&config.frames),
             device,
         )?;
         let ids: Vec<Vec<Option<usize>>> = chunk
@@ -150,16 +225,14 @@ pub fn reliable_pairs<B: Backend>(
 }
 
 /// The SAN table from reliable pairs with `config.table` (β, aggregation, filters); the
-/// synonym filter scores words with signsim's `wordvecs.vec` when the corpus has one.
+/// synonym filter scores words with the corpus's `wordvecs.vec` (FastText text format)
+/// when it has one.
 pub fn sign_aware_table(
     pairs: &ReliablePairs,
     corpus: &Corpus,
     config: &TrainConfig,
 ) -> ConfusabilityTable {
-    let vectors = corpus
-        .signsim
-        .as_ref()
-        .and_then(|_| san_data::wordvec::read_word_vectors(&corpus.root.join("wordvecs.vec")).ok());
+    let vectors = san_data::wordvec::read_word_vectors(&corpus.root.join("wordvecs.vec")).ok();
     let sim = |a: &str, b: &str| -> Option<f32> {
         let v = vectors.as_ref()?;
         Some(san_core::mining::cosine(v.get(a)?, v.get(b)?))
@@ -213,34 +286,207 @@ fn hard_captions(
     out
 }
 
-/// One epoch; returns the mean loss.
+/// Stage 2's hard negatives, built from a model (or, for the semantic baseline, from word
+/// vectors) at the start of stage 2 and again at each refresh.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Negatives {
+    /// No hard negatives: the coarse loss only.
+    None,
+    /// Captions with words swapped through this table.
+    Captions(ConfusabilityTable),
+    /// Each training clip's mined neighbours (indices into the training split): they share
+    /// its batch, and their captions are its hard captions.
+    Neighbours(Vec<Vec<usize>>),
+}
+
+impl Negatives {
+    /// The table, for `Captions`.
+    pub fn table(&self) -> Option<&ConfusabilityTable> {
+        match self {
+            Negatives::Captions(t) => Some(t),
+            _ => None,
+        }
+    }
+}
+
+/// Builds `config.miner`'s negatives from `model` (the SAN tables reuse `pairs` when given).
+pub fn build_negatives<B: Backend>(
+    model: &RetrievalModel<B>,
+    corpus: &Corpus,
+    config: &TrainConfig,
+    pairs: Option<&ReliablePairs>,
+    device: &B::Device,
+) -> Result<Negatives> {
+    let san = |config: &TrainConfig| -> Result<ConfusabilityTable> {
+        Ok(match pairs {
+            Some(p) => sign_aware_table(p, corpus, config),
+            None => build_table(model, corpus, config, device)?.0,
+        })
+    };
+    let vectors = corpus.root.join("wordvecs.vec");
+    Ok(match config.miner {
+        Miner::None => Negatives::None,
+        Miner::San => Negatives::Captions(san(config)?),
+        Miner::SanSynonymFilter => {
+            if !vectors.is_file() {
+                return Err(TrainError::Config(format!(
+                    "miner SanSynonymFilter needs word vectors in the FastText text format at {}",
+                    vectors.display()
+                )));
+            }
+            let cfg = config
+                .clone()
+                .with_table(config.table.clone().with_tau_syn(Some(config.tau_syn)));
+            Negatives::Captions(san(&cfg)?)
+        }
+        Miner::Semantic => Negatives::Captions(
+            crate::experiment::semantic_table(corpus, config).ok_or_else(|| {
+                TrainError::Config(format!(
+                    "miner Semantic needs word vectors in the FastText text format at {}",
+                    vectors.display()
+                ))
+            })?,
+        ),
+        Miner::Instance => {
+            let (video, text, dim) = embed_split(
+                model,
+                &corpus.train,
+                &corpus.vocab,
+                &config.batcher,
+                config.batch_size,
+                frame_hw(&config.frames),
+                device,
+            )?;
+            let ids: Vec<usize> = corpus.train.iter().map(|s| s.text_id).collect();
+            let mined = mine_instances(
+                Embeddings {
+                    video: &video,
+                    text: &text,
+                    n: corpus.train.len(),
+                    dim,
+                },
+                &ids,
+                &InstanceMinerConfig {
+                    space: MiningSpace::SignAware,
+                    k: config.instance_k,
+                    tau_sem: Some(config.instance_tau_sem),
+                    seed: config.seed,
+                    ..InstanceMinerConfig::default()
+                },
+            );
+            Negatives::Neighbours(mined.indices)
+        }
+    })
+}
+
+/// Word ids of `[own caption, hard captions…]` for each item, the hard captions being the
+/// captions of the item's mined neighbours; the batch fills what they cannot.
+fn neighbour_captions(
+    idx: &[usize],
+    neighbours: &[Vec<usize>],
+    corpus: &Corpus,
+    config: &TrainConfig,
+    rng: &mut StdRng,
+) -> Vec<Vec<usize>> {
+    let k = config.n_hard;
+    let words = |j: usize| -> Vec<String> {
+        corpus.train[j]
+            .words
+            .iter()
+            .take(config.batcher.max_words)
+            .cloned()
+            .collect()
+    };
+    let mut out = Vec::with_capacity(idx.len() * (k + 1));
+    for (pos, &i) in idx.iter().enumerate() {
+        out.push(corpus.vocab.encode(&words(i)));
+        let mut hard: Vec<usize> = neighbours
+            .get(i)
+            .map(|n| {
+                n.iter()
+                    .copied()
+                    .filter(|&j| j < corpus.train.len())
+                    .take(k)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let others: Vec<usize> = idx
+            .iter()
+            .enumerate()
+            .filter(|&(p, &j)| p != pos && corpus.train[j].text_id != corpus.train[i].text_id)
+            .map(|(_, &j)| j)
+            .collect();
+        while hard.len() < k {
+            hard.push(if others.is_empty() {
+                i
+            } else {
+                others[rng.random_range(0..others.len())]
+            });
+        }
+        out.extend(hard.iter().map(|&j| corpus.vocab.encode(&words(j))));
+    }
+    out
+}
+
+/// The batches of one epoch: a seeded shuffle cut into `batch_size` chunks, or, with mined
+/// neighbours, anchors grouped with their neighbours. Batches of one item are dropped.
+fn epoch_batches(
+    n: usize,
+    config: &TrainConfig,
+    negatives: &Negatives,
+    seed: u64,
+) -> Vec<Vec<usize>> {
+    let size = config.batch_size.max(2);
+    let batches = match negatives {
+        Negatives::Neighbours(neighbours) => NeighbourBatches {
+            batch_size: size,
+            seed,
+        }
+        .epoch(neighbours, 0),
+        _ => {
+            let mut order: Vec<usize> = (0..n).collect();
+            order.shuffle(&mut StdRng::seed_from_u64(seed));
+            order.chunks(size).map(<[usize]>::to_vec).collect()
+        }
+    };
+    batches.into_iter().filter(|b| b.len() >= 2).collect()
+}
+
+/// Where an epoch sits in its stage's schedule.
+struct StepCounter<'a> {
+    step: &'a mut usize,
+    total: usize,
+}
+
+/// One epoch; returns the mean loss and the last learning rate.
 #[allow(clippy::too_many_arguments)]
 fn train_epoch<B: AutodiffBackend, O: Optimizer<RetrievalModel<B>, B>>(
     mut model: RetrievalModel<B>,
     optim: &mut O,
     corpus: &Corpus,
     config: &TrainConfig,
-    table: Option<&ConfusabilityTable>,
-    rng: &mut StdRng,
+    negatives: &Negatives,
+    seed: u64,
     device: &B::Device,
-    (step, total_steps): (&mut usize, usize),
-) -> Result<(RetrievalModel<B>, f64)> {
-    let mut order: Vec<usize> = (0..corpus.train.len()).collect();
-    order.shuffle(rng);
+    steps: StepCounter<'_>,
+    progress: &EpochProgress,
+) -> Result<(RetrievalModel<B>, f64, f64)> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let batches = epoch_batches(corpus.train.len(), config, negatives, seed);
     let coarse = CoarseLossConfig::new();
     // The default chunk (16 videos) keeps each temporary of the batch similarity small enough
     // for the allocator to reuse, which is faster than one batch-sized chunk on the CPU.
     let clcl_cfg = ClclConfig::new().with_tau_tok(config.tau_tok);
-    let (mut total, mut steps) = (0.0, 0usize);
-    for idx in order.chunks(config.batch_size.max(2)) {
-        if idx.len() < 2 {
-            continue;
-        }
+    let hw = frame_hw(&config.frames);
+    let (mut total, mut count, mut lr) = (0.0, 0usize, 0.0);
+    progress.start(batches.len());
+    for idx in &batches {
         let items: Vec<&Sample> = idx.iter().map(|&i| &corpus.train[i]).collect();
-        let batch = config
-            .batcher
-            .batch::<B, StdRng>(&items, &corpus.vocab, Some(rng), device);
-        let sign = model.encode_poses(batch.poses, batch.pose_mask)?;
+        let batch =
+            config
+                .batcher
+                .batch::<B, StdRng>(&items, &corpus.vocab, Some(&mut rng), device);
+        let sign = clip_tokens(&model, batch.poses, batch.pose_mask, hw)?;
         let text = model.encode_text_tokens(batch.tokens, batch.token_mask);
         let scores = clcl_gallery(
             sign.tokens.clone(),
@@ -250,10 +496,17 @@ fn train_epoch<B: AutodiffBackend, O: Optimizer<RetrievalModel<B>, B>>(
             &clcl_cfg,
         );
         let mut loss = coarse.forward(&scores, model.log_scale(), &batch.text_ids);
-        if let Some(table) = table {
+        let captions = match negatives {
+            Negatives::None => None,
+            Negatives::Captions(table) => {
+                Some(hard_captions(&items, table, corpus, config, &mut rng))
+            }
+            Negatives::Neighbours(n) => Some(neighbour_captions(idx, n, corpus, config, &mut rng)),
+        };
+        if let Some(captions) = captions {
             let n = items.len();
             let k1 = config.n_hard + 1;
-            let (ids, mask) = pad_ids(&hard_captions(&items, table, corpus, config, rng));
+            let (ids, mask) = pad_ids(&captions);
             let l = ids.len() / (n * k1);
             let caps = model.encode_text_tokens(
                 Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [n * k1, l]), device),
@@ -269,28 +522,38 @@ fn train_epoch<B: AutodiffBackend, O: Optimizer<RetrievalModel<B>, B>>(
             );
             loss = loss + san_fine_loss(cand.v2t, model.log_scale()).mul_scalar(config.lambda_fine);
         }
-        total += loss.clone().into_scalar().elem::<f64>();
-        steps += 1;
+        let value = loss.clone().into_scalar().elem::<f64>();
+        if !value.is_finite() {
+            return Err(TrainError::Config(format!(
+                "the loss became {value} at step {} of the stage; lower learning_rate or set grad_clip_norm",
+                *steps.step + 1
+            )));
+        }
+        total += value;
+        count += 1;
         let mut grads = GradientsParams::from_grads(loss.backward(), &model);
         if let Some(max_norm) = config.grad_clip_norm {
             clip_grad_norm(&model, &mut grads, max_norm);
         }
-        let lr = learning_rate(
+        lr = learning_rate(
             config.schedule,
             config.learning_rate,
             config.min_lr_ratio,
             config.warmup_steps,
-            *step,
-            total_steps,
+            *steps.step,
+            steps.total,
         );
         model = optim.step(lr, model, grads);
-        *step += 1;
+        *steps.step += 1;
+        progress.step(value);
     }
-    Ok((model, total / steps.max(1) as f64))
+    progress.finish();
+    Ok((model, total / count.max(1) as f64, lr))
 }
 
 /// Optimiser steps in one epoch of `n` training pairs: full batches, and a last partial
-/// batch unless it holds a single pair (which is skipped).
+/// batch unless it holds a single pair (which is skipped). With mined neighbours the
+/// batches differ, but their count is the same.
 pub fn steps_per_epoch(n: usize, batch_size: usize) -> usize {
     let b = batch_size.max(2);
     n / b + usize::from(n % b >= 2)
@@ -304,90 +567,178 @@ fn selection_score(r: &RetrievalReport, metric: SelectionMetric) -> f64 {
     }
 }
 
-/// Trains one stage, selecting the epoch with the best dev score.
+/// One epoch as `metrics.jsonl` records it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    /// 1 or 2.
+    pub stage: u8,
+    /// 1-based epoch within the stage.
+    pub epoch: usize,
+    /// Mean training loss.
+    pub loss: f64,
+    /// The learning rate of the epoch's last step.
+    pub learning_rate: f64,
+    /// Wall time of the epoch (training and dev evaluation), seconds.
+    pub seconds: f64,
+    /// The selection score on dev.
+    pub selection: f64,
+    /// Dev metrics.
+    pub dev: RetrievalReport,
+}
+
+/// The best epoch of a stage so far.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BestEpoch {
+    /// Its selection score.
+    pub score: f64,
+    /// The epoch.
+    pub epoch: usize,
+    /// Its dev metrics.
+    pub dev: RetrievalReport,
+}
+
+/// What a stage needs besides its model.
+pub struct StageRun<'a, 'h> {
+    /// 1 or 2: which stage's epoch seeds to use.
+    pub stage: u8,
+    /// Epochs of the stage.
+    pub epochs: usize,
+    /// The corpus.
+    pub corpus: &'a Corpus,
+    /// The run's settings.
+    pub config: &'a TrainConfig,
+    /// Dev's fine-grained benchmark.
+    pub dev_fg: Option<&'a FineGrainedBenchmark>,
+    /// Rebuilds the negatives at each refresh.
+    pub refresh: bool,
+    /// Called after each epoch.
+    pub hook: EpochHook<'h>,
+    /// Where checkpoints go, and the state to continue from.
+    pub checkpoint: Option<&'a Checkpoint>,
+    /// Progress bars.
+    pub progress: EpochProgress,
+}
+
+/// A stage's outcome: the selected model, its epoch and dev metrics, and the negatives in
+/// use at the end.
+pub type StageOutcome<B> = (RetrievalModel<B>, usize, RetrievalReport, Negatives);
+
+/// Trains one stage in memory (no checkpoints), selecting the epoch with the best dev
+/// score. `stage` picks the epoch seeds (1 or 2); `negatives` add the fine loss.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn train_stage<B: AutodiffBackend>(
+pub fn train_stage<B: AutodiffBackend>(
     model: RetrievalModel<B>,
-    stage: Stage,
+    stage: u8,
     epochs: usize,
     corpus: &Corpus,
     config: &TrainConfig,
-    table: Option<ConfusabilityTable>,
+    negatives: Negatives,
     dev_fg: Option<&FineGrainedBenchmark>,
-    rng: &mut StdRng,
     device: &B::Device,
     hook: EpochHook<'_>,
-) -> Result<(
-    RetrievalModel<B>,
-    usize,
-    RetrievalReport,
-    Option<ConfusabilityTable>,
-)> {
+) -> Result<StageOutcome<B>> {
+    let mut state = CheckpointState::new(stage);
+    state.negatives = negatives;
+    let run = StageRun {
+        stage,
+        epochs,
+        corpus,
+        config,
+        dev_fg,
+        refresh: false,
+        hook,
+        checkpoint: None,
+        progress: EpochProgress::hidden(),
+    };
+    run_stage(model, None, &mut state, run, device)
+}
+
+/// Runs the remaining epochs of a stage from `state`, checkpointing after each.
+fn run_stage<B: AutodiffBackend>(
+    model: RetrievalModel<B>,
+    best_model: Option<RetrievalModel<B>>,
+    state: &mut CheckpointState,
+    run: StageRun<'_, '_>,
+    device: &B::Device,
+) -> Result<StageOutcome<B>> {
+    let config = run.config;
     match config.optimizer {
         OptimizerKind::AdamW => {
             let optim = AdamWConfig::new()
                 .with_weight_decay(config.weight_decay)
                 .init::<B, RetrievalModel<B>>();
-            train_stage_with(
-                optim, model, stage, epochs, corpus, config, table, dev_fg, rng, device, hook,
-            )
+            run_stage_with(optim, model, best_model, state, run, device)
         }
         OptimizerKind::Sgd => {
             let optim = SgdConfig::new()
                 .with_weight_decay(Some(WeightDecayConfig::new(config.weight_decay)))
                 .with_momentum(Some(MomentumConfig::new().with_momentum(config.momentum)))
                 .init::<B, RetrievalModel<B>>();
-            train_stage_with(
-                optim, model, stage, epochs, corpus, config, table, dev_fg, rng, device, hook,
-            )
+            run_stage_with(optim, model, best_model, state, run, device)
         }
     }
 }
 
-/// [`train_stage`] with a given optimiser.
-#[allow(clippy::too_many_arguments)]
-fn train_stage_with<B: AutodiffBackend, O: Optimizer<RetrievalModel<B>, B>>(
+/// [`run_stage`] with a given optimiser.
+fn run_stage_with<B: AutodiffBackend, O: Optimizer<RetrievalModel<B>, B>>(
     mut optim: O,
-    model: RetrievalModel<B>,
-    stage: Stage,
-    epochs: usize,
-    corpus: &Corpus,
-    config: &TrainConfig,
-    mut table: Option<ConfusabilityTable>,
-    dev_fg: Option<&FineGrainedBenchmark>,
-    rng: &mut StdRng,
+    mut model: RetrievalModel<B>,
+    mut best_model: Option<RetrievalModel<B>>,
+    state: &mut CheckpointState,
+    run: StageRun<'_, '_>,
     device: &B::Device,
-    hook: EpochHook<'_>,
-) -> Result<(
-    RetrievalModel<B>,
-    usize,
-    RetrievalReport,
-    Option<ConfusabilityTable>,
-)> {
-    let steps_per_epoch = steps_per_epoch(corpus.train.len(), config.batch_size);
-    let total_steps = steps_per_epoch * epochs.max(1);
-    let mut step = 0usize;
-    let mut model = model;
-    let inner_device = device.clone();
-    let mut best: Option<(f64, usize, RetrievalModel<B>, RetrievalReport)> = None;
-    for epoch in 1..=epochs.max(1) {
-        if stage == Stage::San
+) -> Result<StageOutcome<B>> {
+    let StageRun {
+        stage,
+        epochs,
+        corpus,
+        config,
+        dev_fg,
+        refresh,
+        hook,
+        checkpoint,
+        progress,
+    } = run;
+    let loss_kind = if matches!(state.negatives, Negatives::None) {
+        Stage::Coarse
+    } else {
+        Stage::San
+    };
+    if state.epochs_done > 0
+        && let Some(ckpt) = checkpoint
+    {
+        optim = ckpt.load_optimizer(optim, device)?;
+    }
+    let epochs = epochs.max(1);
+    let total_steps = steps_per_epoch(corpus.train.len(), config.batch_size) * epochs;
+    let inner = device.clone();
+    for epoch in state.epochs_done + 1..=epochs {
+        let t = Instant::now();
+        let seed = epoch_seed(config.seed, stage, epoch);
+        B::seed(device, seed);
+        if refresh
             && epoch > 1
             && config
                 .refresh_every
                 .is_some_and(|r| r > 0 && (epoch - 1) % r == 0)
+            && config.miner != Miner::Semantic
         {
-            table = Some(build_table(&model.valid(), corpus, config, &inner_device)?.0);
+            state.negatives = build_negatives(&model.valid(), corpus, config, None, &inner)?;
         }
-        let (m, loss) = train_epoch(
+        progress.set_epoch(stage, epoch, epochs);
+        let (m, loss, lr) = train_epoch(
             model,
             &mut optim,
             corpus,
             config,
-            table.as_ref(),
-            rng,
+            &state.negatives,
+            seed,
             device,
-            (&mut step, total_steps),
+            StepCounter {
+                step: &mut state.step,
+                total: total_steps,
+            },
+            &progress,
         )?;
         model = m;
         let report = evaluate(
@@ -396,19 +747,44 @@ fn train_stage_with<B: AutodiffBackend, O: Optimizer<RetrievalModel<B>, B>>(
             &corpus.vocab,
             &config.batcher,
             &clcl(config),
+            frame_hw(&config.frames),
             dev_fg,
             DuplicatePolicy::Strict,
-            &inner_device,
+            &inner,
         )?;
-        hook(stage, epoch, loss, &report);
+        hook(loss_kind, epoch, loss, &report);
         let score = selection_score(&report, config.selection);
-        if best.as_ref().is_none_or(|b| score > b.0) {
-            best = Some((score, epoch, model.clone(), report));
+        if state.best.as_ref().is_none_or(|b| score > b.score) {
+            state.best = Some(BestEpoch {
+                score,
+                epoch,
+                dev: report.clone(),
+            });
+            best_model = Some(model.clone());
+        }
+        let seconds = t.elapsed().as_secs_f64();
+        state.stage_seconds += seconds;
+        state.epochs_done = epoch;
+        state.history.push(EpochRecord {
+            stage,
+            epoch,
+            loss,
+            learning_rate: lr,
+            seconds,
+            selection: score,
+            dev: report,
+        });
+        if let Some(ckpt) = checkpoint {
+            ckpt.save(state, &model, best_model.as_ref(), |stem| {
+                crate::checkpoint::save_optimizer(&optim, stem)
+            })?;
         }
     }
-    match best {
-        Some((_, epoch, m, r)) => Ok((m, epoch, r, table)),
-        None => unreachable!("at least one epoch runs"),
+    match (state.best.clone(), best_model) {
+        (Some(best), Some(m)) => Ok((m, best.epoch, best.dev, state.negatives.clone())),
+        _ => Err(TrainError::Config(
+            "the checkpoint names a best epoch but holds no best model".into(),
+        )),
     }
 }
 
@@ -421,24 +797,61 @@ pub struct RunOutput {
     pub table: ConfusabilityTable,
     /// The test split's fine-grained benchmark.
     pub test_benchmark: Option<FineGrainedBenchmark>,
+    /// Every epoch of both stages.
+    pub history: Vec<EpochRecord>,
 }
 
-/// Runs the whole protocol on a loaded corpus.
+/// How a run keeps its work.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Output folder: `checkpoint/` after every epoch, `metrics.jsonl`, and at the end the
+    /// selected model in `model/`. `None`: nothing is written.
+    pub out: Option<PathBuf>,
+    /// Continue from `out/checkpoint` when there is one (its config must equal this run's).
+    pub resume: bool,
+    /// Progress bars on stderr (drawn only when it is a terminal).
+    pub progress: bool,
+}
+
+/// Runs the whole protocol on a loaded corpus, in memory.
 ///
-/// Deterministic for a seed on ndarray, as long as nothing else in the process draws from
-/// the backend's RNG meanwhile: `B::seed` seeds a process-global generator, which model
-/// initialisation and dropout read.
+/// Deterministic for a seed on ndarray: every epoch reseeds the backend (dropout) and its
+/// own generator (order, frame sampling, substitutions) from [`epoch_seed`].
 pub fn run<B: AutodiffBackend>(
     corpus: &Corpus,
     config: &TrainConfig,
     device: &B::Device,
     hook: EpochHook<'_>,
 ) -> Result<RunOutput> {
-    B::seed(device, config.seed);
-    let mut rng = StdRng::seed_from_u64(config.seed);
+    run_with::<B>(corpus, config, device, &RunOptions::default(), hook)
+}
+
+/// Runs the whole protocol, checkpointing into `options.out` after every epoch and
+/// resuming from it when asked. A resumed run ends with the metrics of an uninterrupted
+/// one (on ndarray) and repeats at most the epoch that was interrupted.
+pub fn run_with<B: AutodiffBackend>(
+    corpus: &Corpus,
+    config: &TrainConfig,
+    device: &B::Device,
+    options: &RunOptions,
+    hook: EpochHook<'_>,
+) -> Result<RunOutput> {
+    let model_cfg = model_config(config, corpus)?;
+    let checkpoint = options
+        .out
+        .as_deref()
+        .map(|out| Checkpoint::new(out, config))
+        .transpose()?;
+    let progress = || {
+        if options.progress {
+            EpochProgress::stderr()
+        } else {
+            EpochProgress::hidden()
+        }
+    };
     let inner = device.clone();
     let clcl_cfg = clcl(config);
-    let dev_truth = fine_grained_benchmark(corpus, "dev", &corpus.dev, None, config);
+    let hw = frame_hw(&config.frames);
     let eval_split = |model: &RetrievalModel<B::InnerBackend>,
                       samples: &[Sample],
                       fg: Option<&FineGrainedBenchmark>| {
@@ -448,94 +861,210 @@ pub fn run<B: AutodiffBackend>(
             &corpus.vocab,
             &config.batcher,
             &clcl_cfg,
+            hw,
             fg,
             DuplicatePolicy::Strict,
             &inner,
         )
     };
+    let dev_truth = fine_grained_benchmark(corpus, "dev", &corpus.dev, None, config);
 
-    // Stage 1.
-    let t0 = Instant::now();
-    let model = init_model::<B>(config, corpus, device)?;
-    let (stage1, epoch1, dev1, _) = train_stage(
-        model,
-        Stage::Coarse,
-        config.stage1_epochs,
-        corpus,
-        config,
-        None,
-        dev_truth.as_ref(),
-        &mut rng,
-        device,
-        hook,
-    )?;
-    let secs1 = t0.elapsed().as_secs_f64();
-
-    // The SAN table from the selected stage-1 model.
-    let t_table = Instant::now();
-    let (table, pairs) = build_table(&stage1.valid(), corpus, config, &inner)?;
-    let table_report = TableReport::new(&table, &pairs, corpus, config);
-    let table_secs = t_table.elapsed().as_secs_f64();
-
-    let dev_fg = dev_truth
-        .or_else(|| fine_grained_benchmark(corpus, "dev", &corpus.dev, Some(&table), config));
-    let test_fg = fine_grained_benchmark(corpus, "test", &corpus.test, Some(&table), config);
-    let test1 = eval_split(&stage1.valid(), &corpus.test, test_fg.as_ref())?;
-    let dev1 = if dev1.fine_grained.is_none() {
-        eval_split(&stage1.valid(), &corpus.dev, dev_fg.as_ref())?
-    } else {
-        dev1
+    B::seed(device, config.seed);
+    let fresh = model_cfg.init::<B>(device)?;
+    let resumed = match (&checkpoint, options.resume) {
+        (Some(c), true) => c.load(fresh.clone(), device)?,
+        _ => None,
+    };
+    let (mut state, model, best_model) = match resumed {
+        Some(r) => r,
+        None => (CheckpointState::new(1), fresh, None),
     };
 
-    // Stage 2.
-    let t2 = Instant::now();
-    let start = match config.stage2_init {
-        Stage2Init::Continue => stage1,
-        Stage2Init::Scratch => {
-            B::seed(device, config.seed);
-            init_model::<B>(config, corpus, device)?
+    // Stage 1, unless the checkpoint is past it.
+    let stage1 = match state.stage1.clone() {
+        Some(done) => done,
+        None => {
+            let (stage1, epoch1, dev1, _) = run_stage(
+                model.clone(),
+                best_model.clone(),
+                &mut state,
+                StageRun {
+                    stage: 1,
+                    epochs: config.stage1_epochs,
+                    corpus,
+                    config,
+                    dev_fg: dev_truth.as_ref(),
+                    refresh: false,
+                    hook: &mut *hook,
+                    checkpoint: checkpoint.as_ref(),
+                    progress: progress(),
+                },
+                device,
+            )?;
+            // The SAN table from the selected stage-1 model.
+            let t_table = Instant::now();
+            let (table, pairs) = build_table(&stage1.valid(), corpus, config, &inner)?;
+            let table_report = TableReport::new(&table, &pairs, corpus, config);
+            let table_seconds = t_table.elapsed().as_secs_f64();
+            let dev_fg = dev_truth.clone().or_else(|| {
+                fine_grained_benchmark(corpus, "dev", &corpus.dev, Some(&table), config)
+            });
+            let test_fg =
+                fine_grained_benchmark(corpus, "test", &corpus.test, Some(&table), config);
+            let test1 = eval_split(&stage1.valid(), &corpus.test, test_fg.as_ref())?;
+            let dev1 = if dev1.fine_grained.is_none() {
+                eval_split(&stage1.valid(), &corpus.dev, dev_fg.as_ref())?
+            } else {
+                dev1
+            };
+            let negatives = build_negatives(&stage1.valid(), corpus, config, Some(&pairs), &inner)?;
+            let summary = Stage1Summary {
+                report: StageReport {
+                    best_epoch: epoch1,
+                    epochs: config.stage1_epochs,
+                    seconds: state.stage_seconds,
+                    dev: dev1,
+                    test: test1,
+                },
+                table: table_report,
+                table_seconds,
+                san_table: table,
+            };
+            // Stage 2 starts here: a checkpoint with its first model and negatives.
+            let start = match config.stage2_init {
+                Stage2Init::Continue => stage1,
+                Stage2Init::Scratch => {
+                    B::seed(device, config.seed);
+                    model_cfg.init::<B>(device)?
+                }
+            };
+            let mut next = CheckpointState::new(2);
+            next.history = std::mem::take(&mut state.history);
+            next.stage1 = Some(summary.clone());
+            next.negatives = negatives;
+            state = next;
+            if let Some(ckpt) = &checkpoint {
+                ckpt.save(&state, &start, None, |_| Ok(()))?;
+            }
+            return finish(
+                start,
+                None,
+                state,
+                summary,
+                corpus,
+                config,
+                dev_truth,
+                checkpoint.as_ref(),
+                &model_cfg,
+                options,
+                progress(),
+                hook,
+                device,
+            );
         }
     };
-    let (stage2, epoch2, dev2, final_table) = train_stage(
-        start,
-        Stage::San,
-        config.stage2_epochs,
+    finish(
+        model,
+        best_model,
+        state,
+        stage1,
         corpus,
         config,
-        Some(table.clone()),
-        dev_fg.as_ref(),
-        &mut rng,
-        device,
+        dev_truth,
+        checkpoint.as_ref(),
+        &model_cfg,
+        options,
+        progress(),
         hook,
-    )?;
-    let secs2 = t2.elapsed().as_secs_f64();
-    let test2 = eval_split(&stage2.valid(), &corpus.test, test_fg.as_ref())?;
+        device,
+    )
+}
 
-    let report = RunReport {
-        stage1: StageReport {
-            best_epoch: epoch1,
-            epochs: config.stage1_epochs,
-            seconds: secs1,
-            dev: dev1,
-            test: test1,
+/// Stage 2 from `state`, the test evaluation, and the run's outputs.
+#[allow(clippy::too_many_arguments)]
+fn finish<B: AutodiffBackend>(
+    model: RetrievalModel<B>,
+    best_model: Option<RetrievalModel<B>>,
+    mut state: CheckpointState,
+    stage1: Stage1Summary,
+    corpus: &Corpus,
+    config: &TrainConfig,
+    dev_truth: Option<FineGrainedBenchmark>,
+    checkpoint: Option<&Checkpoint>,
+    model_cfg: &RetrievalModelConfig,
+    options: &RunOptions,
+    progress: EpochProgress,
+    hook: EpochHook<'_>,
+    device: &B::Device,
+) -> Result<RunOutput> {
+    let inner = device.clone();
+    let table = &stage1.san_table;
+    let dev_fg = dev_truth
+        .or_else(|| fine_grained_benchmark(corpus, "dev", &corpus.dev, Some(table), config));
+    let test_fg = fine_grained_benchmark(corpus, "test", &corpus.test, Some(table), config);
+    let (stage2, epoch2, dev2, final_negatives) = run_stage(
+        model,
+        best_model,
+        &mut state,
+        StageRun {
+            stage: 2,
+            epochs: config.stage2_epochs,
+            corpus,
+            config,
+            dev_fg: dev_fg.as_ref(),
+            refresh: true,
+            hook,
+            checkpoint,
+            progress,
         },
+        device,
+    )?;
+    let test2 = evaluate(
+        &stage2.valid(),
+        &corpus.test,
+        &corpus.vocab,
+        &config.batcher,
+        &clcl(config),
+        frame_hw(&config.frames),
+        test_fg.as_ref(),
+        DuplicatePolicy::Strict,
+        &inner,
+    )?;
+    let report = RunReport {
+        stage1: stage1.report.clone(),
         stage2: StageReport {
             best_epoch: epoch2,
             epochs: config.stage2_epochs,
-            seconds: secs2,
+            seconds: state.stage_seconds,
             dev: dev2,
             test: test2,
         },
-        table: table_report,
-        table_seconds: table_secs,
-        final_table_words: final_table.map_or(0, |t| t.len()),
+        table: stage1.table.clone(),
+        table_seconds: stage1.table_seconds,
+        final_table_words: final_negatives.table().map_or(0, |t| t.len()),
         fine_grained: test_fg.as_ref().map(BenchmarkReport::new),
     };
+    if let Some(out) = &options.out {
+        crate::output::save_selected_model(
+            &out.join("model"),
+            &stage2.valid(),
+            model_cfg,
+            config,
+            corpus,
+            table,
+        )?;
+    }
     Ok(RunOutput {
         report,
-        table,
+        table: stage1.san_table,
         test_benchmark: test_fg,
+        history: state.history,
     })
+}
+
+/// The run's checkpoint folder under `out`.
+pub fn checkpoint_dir(out: &Path) -> PathBuf {
+    out.join("checkpoint")
 }
 
 #[cfg(test)]

@@ -1,0 +1,112 @@
+//! What a run leaves in its output folder, and how the CLI reads it back.
+//!
+//! | path | content |
+//! |---|---|
+//! | `config.json` | the `TrainConfig` |
+//! | `checkpoint/` | the last checkpoint (see [`crate::checkpoint`]) |
+//! | `metrics.jsonl` | one line per epoch |
+//! | `model/` | the selected stage-2 model: `config.json`, `model.mpk`, `train.json` (the `TrainConfig`), `vocab.json`, `san_table.json` |
+//! | `report.json`, `report.md` | both stages on dev and test, the table, the fine-grained benchmark |
+//! | `san_table.json` | the SAN table of the selected stage-1 model |
+//! | `fine_grained_test.json` | the test split's fine-grained benchmark |
+//! | `loss.png`, `dev_r1.png`, `coarse_vs_fine.png` | plots |
+
+use std::path::Path;
+
+use burn::tensor::backend::Backend;
+use san_core::mining::ConfusabilityTable;
+use san_data::io::write_atomic;
+use san_data::vocab::Vocabulary;
+use san_models::retrieval::{RetrievalModel, RetrievalModelConfig, load_model, save_model};
+
+use crate::config::TrainConfig;
+use crate::corpus::Corpus;
+use crate::error::{Result, TrainError};
+use crate::training::RunOutput;
+
+fn json_error(path: &Path, what: &str, e: impl std::fmt::Display) -> TrainError {
+    TrainError::Checkpoint(format!("{}: expected {what}: {e}", path.display()))
+}
+
+fn pretty<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_default()
+}
+
+/// Saves a selected model with what inference needs besides the weights: the training
+/// config (batching, τ_tok, input kind), the vocabulary and the SAN table.
+pub fn save_selected_model<B: Backend>(
+    dir: &Path,
+    model: &RetrievalModel<B>,
+    model_config: &RetrievalModelConfig,
+    config: &TrainConfig,
+    corpus: &Corpus,
+    table: &ConfusabilityTable,
+) -> Result<()> {
+    save_model(model, model_config, dir).map_err(|e| TrainError::Checkpoint(e.to_string()))?;
+    write_atomic(&dir.join("train.json"), pretty(config).as_bytes())?;
+    write_atomic(
+        &dir.join("vocab.json"),
+        pretty(&corpus.vocab.words()).as_bytes(),
+    )?;
+    san_data::tables::write_table(&dir.join("san_table.json"), table)?;
+    Ok(())
+}
+
+/// A model saved by [`save_selected_model`], ready for inference.
+#[derive(Debug)]
+pub struct SavedModel<B: Backend> {
+    /// The model.
+    pub model: RetrievalModel<B>,
+    /// Its architecture.
+    pub model_config: RetrievalModelConfig,
+    /// The config it was trained with.
+    pub config: TrainConfig,
+    /// Its word vocabulary.
+    pub vocab: Vocabulary,
+    /// The SAN table of its run, when saved.
+    pub table: Option<ConfusabilityTable>,
+}
+
+/// Loads a model folder written by a training run (`out/model`). Errors name the file.
+pub fn load_saved_model<B: Backend>(dir: &Path, device: &B::Device) -> Result<SavedModel<B>> {
+    if !dir.is_dir() {
+        return Err(TrainError::Checkpoint(format!(
+            "{}: no such folder (expected a model folder written by `san train`, e.g. <out>/model)",
+            dir.display()
+        )));
+    }
+    let (model_config, model) =
+        load_model::<B>(dir, device).map_err(|e| TrainError::Checkpoint(e.to_string()))?;
+    let train = dir.join("train.json");
+    let config: TrainConfig = serde_json::from_slice(&san_data::io::read(&train)?)
+        .map_err(|e| json_error(&train, "a TrainConfig as JSON", e))?;
+    let vocab_path = dir.join("vocab.json");
+    let words: Vec<String> = serde_json::from_slice(&san_data::io::read(&vocab_path)?)
+        .map_err(|e| json_error(&vocab_path, "a JSON list of words", e))?;
+    let table_path = dir.join("san_table.json");
+    let table = if table_path.is_file() {
+        Some(san_data::tables::read_table(&table_path)?)
+    } else {
+        None
+    };
+    Ok(SavedModel {
+        model,
+        model_config,
+        config,
+        vocab: Vocabulary::from_words(words),
+        table,
+    })
+}
+
+/// Writes the reports, the table, the benchmark and the plots of a finished run.
+pub fn write_run_outputs(out: &Path, config: &TrainConfig, output: &RunOutput) -> Result<()> {
+    write_atomic(&out.join("report.json"), pretty(&output.report).as_bytes())?;
+    san_data::tables::write_table(&out.join("san_table.json"), &output.table)?;
+    if let Some(b) = &output.test_benchmark {
+        san_data::tables::write_benchmark(&out.join("fine_grained_test.json"), b)?;
+    }
+    let plots = crate::plots::plot_run(out, &output.history)?;
+    let md = output.report.to_markdown(config, &output.history, &plots);
+    write_atomic(&out.join("report.md"), md.as_bytes())?;
+    Ok(())
+}
