@@ -351,3 +351,154 @@ fn sgd_with_warm_up_cosine_schedule_and_clipping_trains() {
     );
     assert_eq!(out.report.stage1.epochs, 5);
 }
+
+#[test]
+fn every_input_kind_sign_encoder_and_miner_trains() {
+    use san_train::config::{EncoderKind, InputKind, Miner};
+    use san_train::training::Negatives;
+    let _turn = training_turn();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("signsim");
+    ensure_corpus(
+        &root,
+        &SignsimConfig::new()
+            .with_train(48)
+            .with_dev(12)
+            .with_test(12)
+            .with_frames(true),
+    )
+    .unwrap();
+    // Clip features as `.npy` [T, F] files, as I3D features are shipped: here each clip's
+    // pose features, so the values are known.
+    let pose = Corpus::load(&root).unwrap();
+    for (split, samples) in [
+        ("train", &pose.train),
+        ("dev", &pose.dev),
+        ("test", &pose.test),
+    ] {
+        let dir = root.join("features").join(split);
+        std::fs::create_dir_all(&dir).unwrap();
+        for s in samples.iter() {
+            let f = &s.features;
+            let mut buf = Vec::new();
+            {
+                use npyz::WriterBuilder;
+                let mut w = npyz::WriteOptions::new()
+                    .default_dtype()
+                    .shape(&[f.frames as u64, f.dim as u64])
+                    .writer(&mut buf)
+                    .begin_nd()
+                    .unwrap();
+                w.extend(f.values.iter().copied()).unwrap();
+                w.finish().unwrap();
+            }
+            std::fs::write(dir.join(format!("{}.npy", s.name)), buf).unwrap();
+        }
+    }
+    let features = Corpus::load_input(
+        &root,
+        InputKind::Features,
+        &san_data::frames::FrameConfig::new(),
+    )
+    .unwrap();
+    assert_eq!(features.input_dim(), pose.input_dim());
+    assert_eq!(
+        features.train[3].features.values,
+        pose.train[3].features.values
+    );
+
+    let base = TrainConfig::new()
+        .with_hidden(32)
+        .with_dim(32)
+        .with_batch_size(12)
+        .with_stage1_epochs(1)
+        .with_stage2_epochs(1)
+        .with_instance_k(3);
+    let small_frames = san_data::frames::FrameConfig::new()
+        .with_max_frames(Some(4))
+        .with_resize(Some((16, 16)))
+        .with_crop(None);
+    let cases = [
+        (InputKind::Pose, EncoderKind::Keypoints, Miner::San),
+        (InputKind::Pose, EncoderKind::Pose, Miner::SanSynonymFilter),
+        (InputKind::Pose, EncoderKind::Pose, Miner::None),
+        (InputKind::Features, EncoderKind::Auto, Miner::Instance),
+        (InputKind::Frames, EncoderKind::Auto, Miner::Semantic),
+    ];
+    for (input, encoder, miner) in cases {
+        let config = base
+            .clone()
+            .with_input(input)
+            .with_encoder(encoder)
+            .with_miner(miner)
+            .with_frames(small_frames.clone())
+            .with_cnn(
+                san_models::frame_encoder::ResNetConfig::new()
+                    .with_blocks([1, 1, 1, 1])
+                    .with_width(4),
+            );
+        let corpus = Corpus::load_input(&root, input, &config.frames).unwrap();
+        if input == InputKind::Frames {
+            assert_eq!(corpus.input_dim(), 3 * 16 * 16);
+        }
+        let mut losses = Vec::new();
+        let out = run::<B>(
+            &corpus,
+            &config,
+            &Default::default(),
+            &mut |_, _, loss, _| losses.push(loss),
+        )
+        .unwrap_or_else(|e| panic!("{input:?} {encoder:?} {miner:?}: {e}"));
+        assert_eq!(losses.len(), 2);
+        assert!(losses.iter().all(|l| l.is_finite()), "{losses:?}");
+        assert_eq!(out.report.stage2.test.t2v.queries, 12);
+        // Stage 2 uses the miner's negatives: a table for caption substitution, none
+        // otherwise (mined neighbours are not a table).
+        let has_table = matches!(
+            miner,
+            Miner::San | Miner::SanSynonymFilter | Miner::Semantic
+        );
+        if !has_table {
+            assert_eq!(out.report.final_table_words, 0, "{miner:?}");
+        }
+    }
+
+    // The instance miner's neighbours: k per clip at most, never the clip itself or one
+    // with the same text.
+    let config = base.clone().with_miner(Miner::Instance);
+    let model =
+        san_train::training::init_model::<NdArray<f32>>(&config, &pose, &Default::default())
+            .unwrap();
+    let Negatives::Neighbours(n) =
+        san_train::training::build_negatives(&model, &pose, &config, None, &Default::default())
+            .unwrap()
+    else {
+        panic!("expected neighbours");
+    };
+    assert_eq!(n.len(), 48);
+    for (i, nb) in n.iter().enumerate() {
+        assert!(nb.len() <= 3 && !nb.is_empty());
+        assert!(
+            nb.iter()
+                .all(|&j| j != i && pose.train[j].text_id != pose.train[i].text_id)
+        );
+    }
+    // A mismatched encoder is a config error, not a panic.
+    let bad = base.clone().with_encoder(EncoderKind::Frames);
+    let err = san_train::training::model_config(&bad, &pose)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("frame input"), "{err}");
+    // The semantic miner without word vectors is an error naming the file.
+    std::fs::remove_file(root.join("wordvecs.vec")).unwrap();
+    let err = san_train::training::build_negatives(
+        &model,
+        &pose,
+        &base.clone().with_miner(Miner::Semantic),
+        None,
+        &Default::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("wordvecs.vec"), "{err}");
+}

@@ -5,6 +5,7 @@ use burn::config::Config;
 use san_core::mining::TableConfig;
 use san_data::batch::BatcherConfig;
 use san_data::frames::FrameConfig;
+use san_models::frame_encoder::ResNetConfig;
 
 use crate::schedule::{LrSchedule, OptimizerKind};
 
@@ -94,6 +95,10 @@ pub struct TrainConfig {
         default = "FrameConfig::new().with_max_frames(Some(32)).with_resize(Some((64, 64))).with_crop(None)"
     )]
     pub frames: FrameConfig,
+    /// The CNN of `EncoderKind::Frames` (ResNet-18 layout by default; `pretrained` weights
+    /// are not loaded by the trainer).
+    #[config(default = "ResNetConfig::new()")]
+    pub cnn: ResNetConfig,
     /// Hidden width of the sign encoder.
     #[config(default = 256)]
     pub hidden: usize,

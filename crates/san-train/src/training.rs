@@ -98,6 +98,7 @@ pub fn model_config(config: &TrainConfig, corpus: &Corpus) -> Result<RetrievalMo
             }
             SignEncoderConfig::Frames(
                 FrameEncoderConfig::new()
+                    .with_cnn(config.cnn.clone())
                     .with_hidden(config.hidden)
                     .with_dim(config.dim),
             )
