@@ -12,10 +12,10 @@ use san_core::metrics::{DuplicatePolicy, RetrievalReport};
 use san_core::mining::{ConfusabilityTable, FineGrainedBenchmark};
 use san_core::similarity::clcl_gallery;
 use san_data::phoenix::read_corpus_csv;
-use san_data::sample::{Sample, corpus_csv_path};
+use san_data::sample::corpus_csv_path;
 use san_data::signsim::SignsimMeta;
 use san_train::config::TrainConfig;
-use san_train::corpus::{Corpus, GERMAN_STOP_WORDS, load_samples};
+use san_train::corpus::{Corpus, load_samples};
 use san_train::eval::{embed_split, encode_split, evaluate, frame_hw};
 use san_train::output::{SavedModel, load_saved_model, write_run_outputs};
 use san_train::training::{
@@ -513,38 +513,7 @@ fn open_split<B: Backend>(
             corpus_csv_path(root, split).display()
         ));
     }
-    let signsim = root
-        .join("signsim.json")
-        .exists()
-        .then(|| SignsimMeta::load(root))
-        .transpose()
-        .map_err(s)?;
-    let stop_words = match &signsim {
-        Some(m) => m.stop_words.iter().cloned().collect(),
-        None => GERMAN_STOP_WORDS.iter().map(|w| w.to_string()).collect(),
-    };
-    let (train, dev, test) = match split {
-        "train" => (samples, Vec::new(), Vec::new()),
-        "dev" => (Vec::new(), samples, Vec::new()),
-        _ => (Vec::new(), Vec::new(), samples),
-    };
-    Ok(Corpus {
-        root: root.to_path_buf(),
-        train,
-        dev,
-        test,
-        vocab: saved.vocab.clone(),
-        stop_words,
-        signsim,
-    })
-}
-
-fn split_samples<'a>(corpus: &'a Corpus, split: &str) -> &'a [Sample] {
-    match split {
-        "train" => &corpus.train,
-        "dev" => &corpus.dev,
-        _ => &corpus.test,
-    }
+    Corpus::with_split(root, split, samples, saved.vocab.clone()).map_err(s)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -553,7 +522,7 @@ fn split_samples<'a>(corpus: &'a Corpus, split: &str) -> &'a [Sample] {
 fn eval<B: Backend>(args: &EvalArgs, device: &B::Device) -> Result<(), String> {
     let saved = load_saved_model::<B>(&args.model, device).map_err(s)?;
     let corpus = open_split(&args.data, &args.split, &saved)?;
-    let samples = split_samples(&corpus, &args.split);
+    let samples = corpus.split(&args.split);
     let benchmark = match &args.benchmark {
         Some(p) => Some(san_data::tables::read_benchmark(p).map_err(s)?),
         None => fine_grained_benchmark(
@@ -670,15 +639,8 @@ fn table_build<B: Backend>(args: &TableBuildArgs, device: &B::Device) -> Result<
                 .iter()
                 .map(|r| san_core::text::words(&r.translation))
                 .collect::<Vec<_>>();
-            let corpus = Corpus {
-                root: args.data.clone(),
-                train: Vec::new(),
-                dev: Vec::new(),
-                test: Vec::new(),
-                vocab: san_data::vocab::Vocabulary::build(words.iter().map(|w| w.as_slice()), 1),
-                stop_words: stop_words(&args.data).map_err(s)?,
-                signsim: None,
-            };
+            let vocab = san_data::vocab::Vocabulary::build(words.iter().map(|w| w.as_slice()), 1);
+            let corpus = Corpus::with_split(&args.data, "train", Vec::new(), vocab).map_err(s)?;
             san_train::experiment::semantic_table(&corpus, &cfg)
                 .ok_or_else(|| format!("{}: could not read the word vectors", vectors.display()))?
         }
@@ -694,14 +656,6 @@ fn table_build<B: Backend>(args: &TableBuildArgs, device: &B::Device) -> Result<
     );
     print_pairs(&table, 10);
     Ok(())
-}
-
-fn stop_words(root: &Path) -> san_data::Result<std::collections::BTreeSet<String>> {
-    Ok(if root.join("signsim.json").exists() {
-        SignsimMeta::load(root)?.stop_words.into_iter().collect()
-    } else {
-        GERMAN_STOP_WORDS.iter().map(|w| w.to_string()).collect()
-    })
 }
 
 /// The table's unordered links, most confusable first (score descending, then words).
@@ -821,7 +775,7 @@ pub const INDEX_FORMAT: &str = "san-gallery-1";
 fn embed<B: Backend>(args: &EmbedArgs, device: &B::Device) -> Result<(), String> {
     let saved = load_saved_model::<B>(&args.model, device).map_err(s)?;
     let corpus = open_split(&args.data, &args.split, &saved)?;
-    let samples = split_samples(&corpus, &args.split);
+    let samples = corpus.split(&args.split);
     let cfg = &saved.config;
     let hw = frame_hw(&cfg.frames);
     let t = Instant::now();

@@ -64,15 +64,7 @@ impl Corpus {
             )));
         }
         let vocab = Vocabulary::build(train.iter().map(|s| s.words.as_slice()), 1);
-        let signsim = root
-            .join("signsim.json")
-            .exists()
-            .then(|| SignsimMeta::load(root))
-            .transpose()?;
-        let stop_words = match &signsim {
-            Some(m) => m.stop_words.iter().cloned().collect(),
-            None => GERMAN_STOP_WORDS.iter().map(|s| s.to_string()).collect(),
-        };
+        let (signsim, stop_words) = corpus_meta(root)?;
         Ok(Self {
             root: root.to_path_buf(),
             train,
@@ -82,6 +74,41 @@ impl Corpus {
             stop_words,
             signsim,
         })
+    }
+
+    /// A corpus of one split's samples (the others empty) with a given vocabulary, e.g. a
+    /// trained model's, for evaluation, embedding or table building.
+    pub fn with_split(
+        root: &Path,
+        split: &str,
+        samples: Vec<Sample>,
+        vocab: Vocabulary,
+    ) -> Result<Self> {
+        let (signsim, stop_words) = corpus_meta(root)?;
+        let (mut train, mut dev, mut test) = (Vec::new(), Vec::new(), Vec::new());
+        match split {
+            "train" => train = samples,
+            "dev" => dev = samples,
+            _ => test = samples,
+        }
+        Ok(Self {
+            root: root.to_path_buf(),
+            train,
+            dev,
+            test,
+            vocab,
+            stop_words,
+            signsim,
+        })
+    }
+
+    /// The samples of a split by name (`train`, `dev`, else `test`).
+    pub fn split(&self, split: &str) -> &[Sample] {
+        match split {
+            "train" => &self.train,
+            "dev" => &self.dev,
+            _ => &self.test,
+        }
     }
 
     /// Values per time step of the clips (the sign encoder's input width).
@@ -104,6 +131,21 @@ impl Corpus {
             })
             .collect()
     }
+}
+
+/// A corpus root's signsim metadata (when it has `signsim.json`) and the words never
+/// mined: signsim's stop words, or [`GERMAN_STOP_WORDS`].
+pub fn corpus_meta(root: &Path) -> Result<(Option<SignsimMeta>, BTreeSet<String>)> {
+    let signsim = root
+        .join("signsim.json")
+        .exists()
+        .then(|| SignsimMeta::load(root))
+        .transpose()?;
+    let stop_words = match &signsim {
+        Some(m) => m.stop_words.iter().cloned().collect(),
+        None => GERMAN_STOP_WORDS.iter().map(|s| s.to_string()).collect(),
+    };
+    Ok((signsim, stop_words))
 }
 
 /// One split of a corpus, read as `input` (what [`Corpus::load_input`] reads per split).
