@@ -14,9 +14,12 @@ use san_core::similarity::clcl_gallery;
 use san_data::phoenix::read_corpus_csv;
 use san_data::sample::corpus_csv_path;
 use san_data::signsim::SignsimMeta;
+use san_train::checkpoint::{existing_checkpoint, read_state};
 use san_train::config::TrainConfig;
 use san_train::corpus::{Corpus, load_samples};
-use san_train::eval::{embed_split, encode_split, evaluate, frame_hw};
+use san_train::eval::{
+    clip_encoded, concat_tokens, embed_split, evaluate, frame_hw, map_batches, max_frames,
+};
 use san_train::output::{SavedModel, load_saved_model, write_run_outputs};
 use san_train::training::{
     RunOptions, Stage, build_table, clcl_config, fine_grained_benchmark, run_with,
@@ -251,31 +254,18 @@ pub struct EmbedArgs {
 
 /// Runs a command; the error is the one-line message for the user.
 pub fn run_cli(cli: Cli) -> Result<(), String> {
-    match cli.command {
-        Command::Synth(args) => crate::synth_job::synth_job(args).map(|_| ()),
-        Command::Train(args) => {
-            let device = args.device;
-            dispatch(device, Job::Train(args))?
-        }
-        Command::Eval(args) => {
-            let device = args.device;
-            dispatch(device, Job::Eval(args))?
-        }
-        Command::Table(TableCommand::Build(args)) => {
-            let device = args.device;
-            dispatch(device, Job::Table(args))?
-        }
-        Command::Table(TableCommand::Show(args)) => table_show(&args),
-        Command::Finegrained(args) => finegrained(&args),
-        Command::Search(args) => {
-            let device = args.device;
-            dispatch(device, Job::Search(args))?
-        }
-        Command::Embed(args) => {
-            let device = args.device;
-            dispatch(device, Job::Embed(args))?
-        }
-    }
+    // Commands without a model run here; the others on the chosen backend.
+    let (device, job) = match cli.command {
+        Command::Synth(args) => return crate::synth_job::synth_job(args).map(|_| ()),
+        Command::Table(TableCommand::Show(args)) => return table_show(&args),
+        Command::Finegrained(args) => return finegrained(&args),
+        Command::Train(args) => (args.device, Job::Train(args)),
+        Command::Eval(args) => (args.device, Job::Eval(args)),
+        Command::Table(TableCommand::Build(args)) => (args.device, Job::Table(args)),
+        Command::Search(args) => (args.device, Job::Search(args)),
+        Command::Embed(args) => (args.device, Job::Embed(args)),
+    };
+    dispatch(device, job)?
 }
 
 enum Job {
@@ -426,21 +416,10 @@ fn train<B: AutodiffBackend>(args: &TrainArgs, device: &B::Device) -> Result<(),
         progress: true,
     };
     if args.resume {
-        let existing = [checkpoint.clone(), args.out.join("checkpoint.old")]
-            .into_iter()
-            .find(|d| d.join("state.json").is_file());
-        match existing {
+        match existing_checkpoint(&args.out) {
             None => println!("no checkpoint in {}: starting afresh", args.out.display()),
             Some(dir) => {
-                let state: san_train::checkpoint::CheckpointState = serde_json::from_slice(
-                    &san_data::io::read(&dir.join("state.json")).map_err(s)?,
-                )
-                .map_err(|e| {
-                    format!(
-                        "{}: expected a checkpoint state: {e}",
-                        dir.join("state.json").display()
-                    )
-                })?;
+                let state = read_state(&dir).map_err(s)?;
                 println!(
                     "resuming from {}: stage {}, {} epochs of it done",
                     dir.display(),
@@ -779,32 +758,11 @@ fn embed<B: Backend>(args: &EmbedArgs, device: &B::Device) -> Result<(), String>
     let cfg = &saved.config;
     let hw = frame_hw(&cfg.frames);
     let t = Instant::now();
-    let (video, text, dim) = embed_split(
-        &saved.model,
-        samples,
-        &saved.vocab,
-        &cfg.batcher,
-        cfg.batch_size,
-        hw,
-        device,
-    )
-    .map_err(s)?;
     let n = samples.len();
     let names: Vec<String> = samples.iter().map(|x| x.name.clone()).collect();
-    match args.format {
+    let dim = match args.format {
         EmbedFormat::Npy => {
-            std::fs::create_dir_all(&args.out)
-                .map_err(|e| format!("{}: {e}", args.out.display()))?;
-            write_npy(&args.out.join("video.npy"), &video, &[n as u64, dim as u64])?;
-            write_npy(&args.out.join("text.npy"), &text, &[n as u64, dim as u64])?;
-            san_data::io::write_atomic(
-                &args.out.join("names.txt"),
-                (names.join("\n") + "\n").as_bytes(),
-            )
-            .map_err(s)?;
-        }
-        EmbedFormat::Safetensors => {
-            let (sign, _) = encode_split(
+            let (video, text, dim) = embed_split(
                 &saved.model,
                 samples,
                 &saved.vocab,
@@ -814,7 +772,43 @@ fn embed<B: Backend>(args: &EmbedArgs, device: &B::Device) -> Result<(), String>
                 device,
             )
             .map_err(s)?;
+            std::fs::create_dir_all(&args.out)
+                .map_err(|e| format!("{}: {e}", args.out.display()))?;
+            write_npy(&args.out.join("video.npy"), &video, &[n as u64, dim as u64])?;
+            write_npy(&args.out.join("text.npy"), &text, &[n as u64, dim as u64])?;
+            san_data::io::write_atomic(
+                &args.out.join("names.txt"),
+                (names.join("\n") + "\n").as_bytes(),
+            )
+            .map_err(s)?;
+            dim
+        }
+        EmbedFormat::Safetensors => {
+            // One pass: the clip tokens (padded to the split's longest clip, as `search`
+            // scores them) and both pooled embeddings.
+            let parts = map_batches(
+                samples,
+                &saved.vocab,
+                &cfg.batcher,
+                cfg.batch_size,
+                Some(max_frames(samples)),
+                device,
+                |b| {
+                    let sign = clip_encoded(&saved.model, b.poses, b.pose_mask, hw)?;
+                    let text = saved.model.encode_text(b.tokens, b.token_mask).pooled;
+                    Ok((sign.tokens, (sign.pooled, text)))
+                },
+            )
+            .map_err(s)?;
+            let (tokens, pooled): (Vec<_>, Vec<_>) = parts.into_iter().unzip();
+            let (video, text): (Vec<_>, Vec<_>) = pooled.into_iter().unzip();
+            let sign = concat_tokens(tokens);
+            let (video, text) = (
+                to_vec_f32(Tensor::cat(video, 0)),
+                to_vec_f32(Tensor::cat(text, 0)),
+            );
             let [_, m, d] = sign.tokens.dims();
+            let dim = d;
             let tokens = to_vec_f32(sign.tokens);
             let mask: Vec<u8> = to_vec_f32(sign.mask.float())
                 .iter()
@@ -850,8 +844,9 @@ fn embed<B: Backend>(args: &EmbedArgs, device: &B::Device) -> Result<(), String>
             meta.insert("tau_tok".to_string(), cfg.tau_tok.to_string());
             let data = safetensors::serialize(tensors, Some(meta)).map_err(s)?;
             san_data::io::write_atomic(&args.out, &data).map_err(s)?;
+            dim
         }
-    }
+    };
     println!(
         "{n} clips and captions of {} embedded (D = {dim}) in {:.1} s; written to {}",
         args.split,

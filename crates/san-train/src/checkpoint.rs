@@ -133,9 +133,7 @@ impl Checkpoint {
     /// The complete checkpoint folder, if any: `checkpoint/`, or `checkpoint.old/` when a
     /// kill fell between the two renames of a swap.
     pub fn existing(&self) -> Option<PathBuf> {
-        [self.dir(), self.out.join("checkpoint.old")]
-            .into_iter()
-            .find(|d| d.join("state.json").is_file())
+        existing_checkpoint(&self.out)
     }
 
     /// Loads the state, the last model and the best model (onto the structure of `fresh`),
@@ -173,18 +171,7 @@ impl Checkpoint {
                 ),
             ));
         }
-        let state_path = dir.join("state.json");
-        let state: CheckpointState = serde_json::from_slice(&san_data::io::read(&state_path)?)
-            .map_err(|e| invalid(&state_path, format!("expected a checkpoint state: {e}")))?;
-        if state.version != CHECKPOINT_VERSION {
-            return Err(invalid(
-                &state_path,
-                format!(
-                    "expected checkpoint version {CHECKPOINT_VERSION}, got {}",
-                    state.version
-                ),
-            ));
-        }
+        let state = read_state(&dir)?;
         let load = |name: &str| -> Result<RetrievalModel<B>> {
             let path = dir.join(format!("{name}.mpk"));
             fresh
@@ -261,6 +248,31 @@ impl Checkpoint {
         }
         write_metrics(&self.out.join("metrics.jsonl"), &state.history)
     }
+}
+
+/// The complete checkpoint folder of a run's output folder `out`, if any: `checkpoint/`,
+/// or `checkpoint.old/` when a kill fell between the two renames of a swap.
+pub fn existing_checkpoint(out: &Path) -> Option<PathBuf> {
+    [out.join("checkpoint"), out.join("checkpoint.old")]
+        .into_iter()
+        .find(|d| d.join("state.json").is_file())
+}
+
+/// Reads and checks `state.json` of a checkpoint folder.
+pub fn read_state(dir: &Path) -> Result<CheckpointState> {
+    let path = dir.join("state.json");
+    let state: CheckpointState = serde_json::from_slice(&san_data::io::read(&path)?)
+        .map_err(|e| invalid(&path, format!("expected a checkpoint state: {e}")))?;
+    if state.version != CHECKPOINT_VERSION {
+        return Err(invalid(
+            &path,
+            format!(
+                "expected checkpoint version {CHECKPOINT_VERSION}, got {}",
+                state.version
+            ),
+        ));
+    }
+    Ok(state)
 }
 
 /// Writes an optimiser's record at `stem` (`.mpk` is added).

@@ -13,7 +13,7 @@ use san_core::metrics::{
 };
 use san_core::mining::FineGrainedBenchmark;
 use san_core::similarity::{ClclConfig, clcl_candidates, clcl_gallery};
-use san_data::batch::{BatcherConfig, pad_ids};
+use san_data::batch::{BatcherConfig, PoseTextBatch, pad_ids};
 use san_data::frames::FrameConfig;
 use san_data::sample::Sample;
 use san_data::vocab::Vocabulary;
@@ -84,6 +84,33 @@ pub fn clip_encoded<B: Backend>(
     model.encode_sign(sign_input(model, clips, mask, frame_hw)?)
 }
 
+/// Runs `f` on a split's batches of `batch_size` samples (in order, without augmentation),
+/// each padded to `frames` clips, or to its own longest clip when `None`.
+#[allow(clippy::too_many_arguments)]
+pub fn map_batches<B: Backend, T>(
+    samples: &[Sample],
+    vocab: &Vocabulary,
+    batcher: &BatcherConfig,
+    batch_size: usize,
+    frames: Option<usize>,
+    device: &B::Device,
+    mut f: impl FnMut(PoseTextBatch<B>) -> Result<T, ModelError>,
+) -> Result<Vec<T>, ModelError> {
+    let refs: Vec<&Sample> = samples.iter().collect();
+    refs.chunks(batch_size.max(1))
+        .map(|chunk| {
+            let pad = frames
+                .unwrap_or_else(|| chunk.iter().map(|s| s.features.frames).max().unwrap_or(1));
+            f(batcher.batch_padded::<B, StdRng>(chunk, vocab, None, device, pad))
+        })
+        .collect()
+}
+
+/// The longest clip of a split, in time steps.
+pub fn max_frames(samples: &[Sample]) -> usize {
+    samples.iter().map(|s| s.features.frames).max().unwrap_or(1)
+}
+
 /// Encodes a whole split in batches, padded to a common clip and word count.
 pub fn encode_split<B: Backend>(
     model: &RetrievalModel<B>,
@@ -94,15 +121,14 @@ pub fn encode_split<B: Backend>(
     frame_hw: (usize, usize),
     device: &B::Device,
 ) -> Result<(Tokens<B>, Tokens<B>), ModelError> {
-    let max_frames = samples.iter().map(|s| s.features.frames).max().unwrap_or(1);
-    let refs: Vec<&Sample> = samples.iter().collect();
-    let mut signs = Vec::new();
-    let mut texts = Vec::new();
-    for chunk in refs.chunks(batch_size.max(1)) {
-        let b = batcher.batch_padded::<B, StdRng>(chunk, vocab, None, device, max_frames);
-        signs.push(clip_tokens(model, b.poses, b.pose_mask, frame_hw)?);
-        texts.push(model.encode_text_tokens(b.tokens, b.token_mask));
-    }
+    let frames = Some(max_frames(samples));
+    let parts = map_batches(samples, vocab, batcher, batch_size, frames, device, |b| {
+        Ok((
+            clip_tokens(model, b.poses, b.pose_mask, frame_hw)?,
+            model.encode_text_tokens(b.tokens, b.token_mask),
+        ))
+    })?;
+    let (signs, texts): (Vec<_>, Vec<_>) = parts.into_iter().unzip();
     Ok((concat_tokens(signs), concat_tokens(texts)))
 }
 
@@ -117,15 +143,15 @@ pub fn embed_split<B: Backend>(
     frame_hw: (usize, usize),
     device: &B::Device,
 ) -> Result<(Vec<f32>, Vec<f32>, usize), ModelError> {
-    let refs: Vec<&Sample> = samples.iter().collect();
-    let (mut video, mut text, mut dim) = (Vec::new(), Vec::new(), 0);
-    for chunk in refs.chunks(batch_size.max(1)) {
-        let frames = chunk.iter().map(|s| s.features.frames).max().unwrap_or(1);
-        let b = batcher.batch_padded::<B, StdRng>(chunk, vocab, None, device, frames);
+    let parts = map_batches(samples, vocab, batcher, batch_size, None, device, |b| {
         let v = clip_encoded(model, b.poses, b.pose_mask, frame_hw)?.pooled;
-        dim = v.dims()[1];
+        Ok((v, model.encode_text(b.tokens, b.token_mask).pooled))
+    })?;
+    let dim = parts.first().map_or(0, |(v, _)| v.dims()[1]);
+    let (mut video, mut text) = (Vec::new(), Vec::new());
+    for (v, t) in parts {
         video.extend(to_vec_f32(v));
-        text.extend(to_vec_f32(model.encode_text(b.tokens, b.token_mask).pooled));
+        text.extend(to_vec_f32(t));
     }
     Ok((video, text, dim))
 }

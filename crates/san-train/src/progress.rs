@@ -7,7 +7,6 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 #[derive(Debug, Clone)]
 pub struct EpochProgress {
     bar: ProgressBar,
-    visible: bool,
 }
 
 impl EpochProgress {
@@ -21,21 +20,19 @@ impl EpochProgress {
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
         );
-        let visible = !bar.is_hidden();
-        Self { bar, visible }
+        Self { bar }
     }
 
     /// Draws nothing.
     pub fn hidden() -> Self {
         Self {
             bar: ProgressBar::hidden(),
-            visible: false,
         }
     }
 
     /// Whether anything is drawn.
     pub fn is_visible(&self) -> bool {
-        self.visible
+        !self.bar.is_hidden()
     }
 
     /// Names the epoch.

@@ -303,22 +303,12 @@ impl fmt::Display for RunReport {
         let mut row = |name: &str, a: f64, b: f64| {
             writeln!(f, "{name:<14} {a:>9.1} {b:>9.1} {:>+8.1}", b - a)
         };
-        row("T2V R@1", s1.t2v.r1, s2.t2v.r1)?;
-        row("T2V R@5", s1.t2v.r5, s2.t2v.r5)?;
-        row("T2V R@10", s1.t2v.r10, s2.t2v.r10)?;
-        row("T2V MedR", s1.t2v.medr, s2.t2v.medr)?;
-        row("V2T R@1", s1.v2t.r1, s2.v2t.r1)?;
-        row("V2T R@5", s1.v2t.r5, s2.v2t.r5)?;
-        row("V2T R@10", s1.v2t.r10, s2.v2t.r10)?;
-        row("V2T MedR", s1.v2t.medr, s2.v2t.medr)?;
-        if let (Some(a), Some(b)) = (&s1.fine_grained, &s2.fine_grained) {
-            row("FG-V2T R@1", a.r1, b.r1)?;
-            row("FG-V2T R@5", a.r5, b.r5)?;
-            row("FG-V2T MRR", 100.0 * a.mrr, 100.0 * b.mrr)?;
-        }
-        if let (Some(a), Some(b)) = (&s1.fine_grained_t2v, &s2.fine_grained_t2v) {
-            row("FG-T2V R@1", a.r1, b.r1)?;
-            row("FG-T2V MRR", 100.0 * a.mrr, 100.0 * b.mrr)?;
+        // The rows both stages have, in `metric_rows` order.
+        let before = metric_rows(s1);
+        for (name, b) in metric_rows(s2) {
+            if let Some(&(_, a)) = before.iter().find(|r| r.0 == name) {
+                row(name, a, b)?;
+            }
         }
         writeln!(
             f,

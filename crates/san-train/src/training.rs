@@ -2,7 +2,7 @@
 //! table from the selected stage-1 model, stage 2 with `L_coarse + λ·L_fine`. Models are
 //! selected on dev; test is evaluated once per stage, with the selected model.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use burn::module::AutodiffModule;
@@ -881,13 +881,27 @@ pub fn run_with<B: AutodiffBackend>(
         None => (CheckpointState::new(1), fresh, None),
     };
 
+    // The fine-grained benchmarks of dev and test: the ground truth where the corpus has
+    // it, else built from stage 1's SAN table.
+    let benchmarks = |table: &ConfusabilityTable| {
+        (
+            dev_truth.clone().or_else(|| {
+                fine_grained_benchmark(corpus, "dev", &corpus.dev, Some(table), config)
+            }),
+            fine_grained_benchmark(corpus, "test", &corpus.test, Some(table), config),
+        )
+    };
+
     // Stage 1, unless the checkpoint is past it.
-    let stage1 = match state.stage1.clone() {
-        Some(done) => done,
+    let (model, best_model, stage1, (dev_fg, test_fg)) = match state.stage1.clone() {
+        Some(done) => {
+            let fg = benchmarks(&done.san_table);
+            (model, best_model, done, fg)
+        }
         None => {
             let (stage1, epoch1, dev1, _) = run_stage(
-                model.clone(),
-                best_model.clone(),
+                model,
+                best_model,
                 &mut state,
                 StageRun {
                     stage: 1,
@@ -907,11 +921,7 @@ pub fn run_with<B: AutodiffBackend>(
             let (table, pairs) = build_table(&stage1.valid(), corpus, config, &inner)?;
             let table_report = TableReport::new(&table, &pairs, corpus, config);
             let table_seconds = t_table.elapsed().as_secs_f64();
-            let dev_fg = dev_truth.clone().or_else(|| {
-                fine_grained_benchmark(corpus, "dev", &corpus.dev, Some(&table), config)
-            });
-            let test_fg =
-                fine_grained_benchmark(corpus, "test", &corpus.test, Some(&table), config);
+            let (dev_fg, test_fg) = benchmarks(&table);
             let test1 = eval_split(&stage1.valid(), &corpus.test, test_fg.as_ref())?;
             let dev1 = if dev1.fine_grained.is_none() {
                 eval_split(&stage1.valid(), &corpus.dev, dev_fg.as_ref())?
@@ -947,21 +957,7 @@ pub fn run_with<B: AutodiffBackend>(
             if let Some(ckpt) = &checkpoint {
                 ckpt.save(&state, &start, None, |_| Ok(()))?;
             }
-            return finish(
-                start,
-                None,
-                state,
-                summary,
-                corpus,
-                config,
-                dev_truth,
-                checkpoint.as_ref(),
-                &model_cfg,
-                options,
-                progress(),
-                hook,
-                device,
-            );
+            (start, None, summary, (dev_fg, test_fg))
         }
     };
     finish(
@@ -971,7 +967,7 @@ pub fn run_with<B: AutodiffBackend>(
         stage1,
         corpus,
         config,
-        dev_truth,
+        (dev_fg, test_fg),
         checkpoint.as_ref(),
         &model_cfg,
         options,
@@ -990,7 +986,7 @@ fn finish<B: AutodiffBackend>(
     stage1: Stage1Summary,
     corpus: &Corpus,
     config: &TrainConfig,
-    dev_truth: Option<FineGrainedBenchmark>,
+    (dev_fg, test_fg): (Option<FineGrainedBenchmark>, Option<FineGrainedBenchmark>),
     checkpoint: Option<&Checkpoint>,
     model_cfg: &RetrievalModelConfig,
     options: &RunOptions,
@@ -999,10 +995,6 @@ fn finish<B: AutodiffBackend>(
     device: &B::Device,
 ) -> Result<RunOutput> {
     let inner = device.clone();
-    let table = &stage1.san_table;
-    let dev_fg = dev_truth
-        .or_else(|| fine_grained_benchmark(corpus, "dev", &corpus.dev, Some(table), config));
-    let test_fg = fine_grained_benchmark(corpus, "test", &corpus.test, Some(table), config);
     let (stage2, epoch2, dev2, final_negatives) = run_stage(
         model,
         best_model,
@@ -1052,7 +1044,7 @@ fn finish<B: AutodiffBackend>(
             model_cfg,
             config,
             corpus,
-            table,
+            &stage1.san_table,
         )?;
     }
     Ok(RunOutput {
@@ -1061,11 +1053,6 @@ fn finish<B: AutodiffBackend>(
         test_benchmark: test_fg,
         history: state.history,
     })
-}
-
-/// The run's checkpoint folder under `out`.
-pub fn checkpoint_dir(out: &Path) -> PathBuf {
-    out.join("checkpoint")
 }
 
 #[cfg(test)]
