@@ -222,12 +222,14 @@ fn benches(c: &mut Criterion) {
     {
         type Gpu = burn::backend::Wgpu;
         bench_gallery::<Gpu>(c, "wgpu", &Default::default());
+        bench_table::<Gpu>(c, "wgpu", &Default::default());
         bench_loss::<Autodiff<Gpu>>(c, "wgpu", &Default::default());
     }
     #[cfg(feature = "cuda")]
     {
         type Gpu = burn::backend::Cuda;
         bench_gallery::<Gpu>(c, "cuda", &Default::default());
+        bench_table::<Gpu>(c, "cuda", &Default::default());
         bench_loss::<Autodiff<Gpu>>(c, "cuda", &Default::default());
     }
     let _ = c;

@@ -3,7 +3,12 @@
 //! - keypoints (SEDS-style pose): B=32, T=256, J=75 (33 body + two hands of 21), C=3;
 //! - clip features (CiCo/SAN): B=64, T=64, F=1024;
 //! - RGB frames (GFSLT-VLP): B=2, T=64, 3×224×224 through ResNet-18;
-//! - BERT (bert-base-german-cased architecture, random weights): B=64, L=32.
+//! - BERT (bert-base-german-cased architecture, random weights): B=64, L=32;
+//!
+//! and one full training step of san-train (`train_step`: the trainer's default model for
+//! clip features, coarse + 0.4·fine loss over K=5 hard captions, backward, AdamW) on a
+//! PHOENIX-2014T-shaped batch: B=32 (the trainer's default), T=64, F=1024, L=32, 2887 words.
+//! `scripts/compare-pytorch.sh` times the same step in PyTorch.
 //!
 //! `cargo bench --bench models` runs them on the CPU backend; add `--features wgpu` or
 //! `--features cuda` for those backends. A ResNet-18 pass over 128 frames takes minutes on a
@@ -26,6 +31,9 @@ use san_models::frame_encoder::FrameEncoderConfig;
 use san_models::keypoint_encoder::{KeypointEncoderConfig, PartConfig};
 use san_models::retrieval::TextEncoder;
 use san_models::retrieval::{SignEncoder, SignEncoderConfig, SignInput, TextEncoderConfig};
+use san_train::config::{InputKind, TrainConfig};
+use san_train::eval::frame_hw;
+use san_train::training::{StepBatch, adamw, model_config_for, train_step};
 
 /// MediaPipe Holistic's 33 body points, then the two hands.
 fn pose_parts() -> Vec<PartConfig> {
@@ -183,6 +191,59 @@ fn bench_bert<B: AutodiffBackend>(c: &mut Criterion, backend: &str, device: &B::
     group.finish();
 }
 
+/// One full training step: `san_train::training::train_step` with the trainer's AdamW.
+fn bench_train_step<B: AutodiffBackend>(c: &mut Criterion, backend: &str, device: &B::Device) {
+    let (n, t, f, l, k, vocab) = (32, 64, 1024, 32, 5, 2887);
+    let config = TrainConfig::new()
+        .with_input(InputKind::Features)
+        .with_batch_size(n);
+    let hw = frame_hw(&config.frames);
+    let mut model = Some(
+        model_config_for(&config, f, vocab)
+            .expect("valid model settings")
+            .init::<B>(device)
+            .expect("valid model settings"),
+    );
+    let mut optim = adamw::<B>(&config);
+    // Every row has between half and all of its clips and words, as padding gives.
+    let mask = |rows: usize, len: usize| {
+        let v: Vec<bool> = (0..rows)
+            .flat_map(|r| (0..len).map(move |i| i < len / 2 + (r * 7) % (len / 2 + 1)))
+            .collect();
+        TensorData::new(v, [rows, len])
+    };
+    let ids = |rows: usize| {
+        let v: Vec<i64> = (0..rows * l)
+            .map(|i| 2 + (i * 7919 % (vocab - 2)) as i64)
+            .collect();
+        TensorData::new(v, [rows, l])
+    };
+    let batch = StepBatch::<B> {
+        clips: Tensor::random([n, t, f], Distribution::Normal(0.0, 1.0), device),
+        clip_mask: Tensor::from_data(mask(n, t), device),
+        tokens: Tensor::from_data(ids(n), device),
+        token_mask: Tensor::from_data(mask(n, l), device),
+        text_ids: (0..n).collect(),
+        candidates: Some((
+            Tensor::<B, 2, Int>::from_data(ids(n * (k + 1)), device).reshape([n, k + 1, l]),
+            Tensor::<B, 2, Bool>::from_data(mask(n * (k + 1), l), device).reshape([n, k + 1, l]),
+        )),
+    };
+    let mut group = c.benchmark_group(format!("train_step/{backend}"));
+    group.sample_size(10);
+    group.bench_function(format!("features_b{n}_t{t}_f{f}_l{l}_k{k}"), |b| {
+        b.iter(|| {
+            let m = model.take().expect("the model is put back after every step");
+            let (m, loss) = train_step(m, &mut optim, batch.clone(), &config, hw, 1e-3)
+                .expect("a finite loss");
+            model = Some(m);
+            let _ = B::sync(device);
+            loss
+        })
+    });
+    group.finish();
+}
+
 fn benches(c: &mut Criterion) {
     let full = std::env::var("SAN_BENCH_FULL").is_ok_and(|v| v == "1");
     #[cfg(feature = "ndarray")]
@@ -190,18 +251,21 @@ fn benches(c: &mut Criterion) {
         type Cpu = Autodiff<burn::backend::NdArray<f32>>;
         bench_sign::<Cpu>(c, "ndarray", &Default::default(), full);
         bench_bert::<Cpu>(c, "ndarray", &Default::default());
+        bench_train_step::<Cpu>(c, "ndarray", &Default::default());
     }
     #[cfg(feature = "wgpu")]
     {
         type Gpu = Autodiff<burn::backend::Wgpu>;
         bench_sign::<Gpu>(c, "wgpu", &Default::default(), true);
         bench_bert::<Gpu>(c, "wgpu", &Default::default());
+        bench_train_step::<Gpu>(c, "wgpu", &Default::default());
     }
     #[cfg(feature = "cuda")]
     {
         type Gpu = Autodiff<burn::backend::Cuda>;
         bench_sign::<Gpu>(c, "cuda", &Default::default(), true);
         bench_bert::<Gpu>(c, "cuda", &Default::default());
+        bench_train_step::<Gpu>(c, "cuda", &Default::default());
     }
     let _ = (c, full);
 }

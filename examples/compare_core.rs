@@ -1,10 +1,17 @@
-//! Our side of the san-core speed comparison with PyTorch; run it through
-//! `scripts/compare-pytorch.sh`, which also runs `benches/reference/core.py`.
+//! Our side of the speed comparison with PyTorch; run it through `scripts/compare-pytorch.sh`,
+//! which also runs `benches/reference/core.py` and `benches/reference/train.py`.
 //!
 //! `cargo run --release --example compare_core -- <folder>` reads `<folder>/inputs.safetensors`,
 //! times (median of several runs, after a warm-up) the CLCL score of the 642 gallery, one
 //! forward + backward of coarse + λ·fine loss at B=128, and instance mining at N=7096; it
 //! writes `ours.safetensors` (outputs and gradients) and `ours.json` (seconds) next to them.
+//!
+//! `… -- <folder> train` reads `<folder>/train_inputs.safetensors` (one stage-2 batch of clip
+//! features and captions) and runs san-train's own training step on it: the trainer's model
+//! for clip-feature input (its default settings), `step_loss`, backward and AdamW. It writes
+//! the initial weights (`train_params.safetensors`, by Burn module path), the loss and every
+//! weight's gradient without dropout (`ours_train.safetensors`), and the median time of a
+//! full step with dropout (`ours_train.json`).
 
 use std::collections::BTreeMap;
 use std::error::Error;
@@ -13,12 +20,17 @@ use std::time::Instant;
 
 use burn::backend::{Autodiff, NdArray};
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{Bool, Tensor, TensorData};
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::tensor::{Bool, Int, Tensor, TensorData};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use san::san_core::host::to_vec_f32;
 use san::san_core::loss::{CoarseLossConfig, san_fine_loss};
 use san::san_core::mining::{Embeddings, InstanceMinerConfig, mine_instances};
 use san::san_core::similarity::{ClclConfig, clcl_candidates, clcl_gallery};
+use san::san_models::retrieval::{RetrievalModel, SignEncoderConfig};
+use san::san_train::config::{InputKind, TrainConfig};
+use san::san_train::eval::frame_hw;
+use san::san_train::training::{StepBatch, adamw, model_config_for, step_loss, train_step};
 
 const TAU_TOK: f64 = 0.07;
 const LAMBDA_FINE: f64 = 0.4;
@@ -75,6 +87,23 @@ impl Inputs<'_> {
         ))
     }
 
+    /// An int64 tensor.
+    fn int<B: Backend, const D: usize>(
+        &self,
+        name: &str,
+    ) -> Result<Tensor<B, D, Int>, Box<dyn Error>> {
+        let v = self.view(name)?;
+        let data: Vec<i64> = self
+            .ids(name)?
+            .into_iter()
+            .map(|i| i as i64)
+            .collect();
+        Ok(Tensor::from_data(
+            TensorData::new(data, v.shape().to_vec()),
+            &Default::default(),
+        ))
+    }
+
     fn ids(&self, name: &str) -> Result<Vec<usize>, Box<dyn Error>> {
         let v = self.view(name)?;
         Ok(v.data()
@@ -123,6 +152,7 @@ fn loss_step<B: AutodiffBackend>(x: &Inputs<'_>) -> Result<Named<B::InnerBackend
     let cand = clcl_candidates(sign.clone(), sign_mask, caps, caps_mask, TAU_TOK);
     let loss = coarse + san_fine_loss(cand.v2t, log_scale.clone()).mul_scalar(LAMBDA_FINE);
     let grads = loss.backward();
+    let _ = B::sync(&Default::default());
     let mut out = vec![("loss".to_string(), loss.inner().reshape([1, 1, 1, 1]))];
     let grad = |name: &str, g: Option<Tensor<B::InnerBackend, 4>>| -> Result<_, Box<dyn Error>> {
         Ok((
@@ -146,23 +176,151 @@ fn loss_step<B: AutodiffBackend>(x: &Inputs<'_>) -> Result<Named<B::InnerBackend
     Ok(out)
 }
 
-fn main() -> Result<(), Box<dyn Error>> {
-    let folder = PathBuf::from(
-        std::env::args()
-            .nth(1)
-            .ok_or("usage: compare_core <folder with inputs.safetensors>")?,
+/// Every float parameter of a module: its path (`sign_encoder.Features.input.weight`), its
+/// values, and, given the gradients of a loss, its gradient.
+struct Weights<'a, B: AutodiffBackend> {
+    path: Vec<String>,
+    grads: Option<&'a B::Gradients>,
+    out: Vec<(String, Vec<f32>, Vec<usize>)>,
+}
+
+impl<B: AutodiffBackend> ModuleVisitor<B> for Weights<'_, B> {
+    fn enter_module(&mut self, name: &str, _container: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        let name = self.path.join(".");
+        let value = param.val();
+        let tensor = match self.grads {
+            None => Some(value.inner()),
+            Some(grads) => value.grad(grads),
+        };
+        if let Some(t) = tensor {
+            let shape = t.dims().to_vec();
+            self.out.push((name, to_vec_f32(t), shape));
+        }
+    }
+}
+
+fn weights<B: AutodiffBackend>(
+    model: &RetrievalModel<B>,
+    grads: Option<&B::Gradients>,
+) -> Vec<(String, Vec<f32>, Vec<usize>)> {
+    let mut w = Weights {
+        path: Vec::new(),
+        grads,
+        out: Vec::new(),
+    };
+    model.visit(&mut w);
+    w.out
+}
+
+/// The `train` mode; see the module docs.
+fn train<Train: AutodiffBackend>(folder: &Path, backend: &str) -> Result<(), Box<dyn Error>> {
+    let path = folder.join("train_inputs.safetensors");
+    let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let x = Inputs(SafeTensors::deserialize(&bytes)?);
+    let device = Default::default();
+    let batch = StepBatch::<Train> {
+        clips: x.float("features")?,
+        clip_mask: x.mask("clip_mask")?,
+        tokens: x.int("tokens")?,
+        token_mask: x.mask("token_mask")?,
+        text_ids: x.ids("text_ids")?,
+        candidates: Some((x.int("cand_tokens")?, x.mask("cand_mask")?)),
+    };
+    let vocab = x.ids("vocab_size")?.first().copied().ok_or("vocab_size is empty")?;
+    let [n, _, f] = batch.clips.dims();
+    let config = TrainConfig::new()
+        .with_input(InputKind::Features)
+        .with_batch_size(n);
+    let hw = frame_hw(&config.frames);
+    let model_config = model_config_for(&config, f, vocab)?;
+
+    // Agreement: the same weights on both sides, no dropout.
+    let mut exact = model_config.clone();
+    match &mut exact.sign {
+        SignEncoderConfig::Features(c) => c.dropout = 0.0,
+        _ => return Err("the trainer did not build the feature encoder".into()),
+    }
+    Train::seed(&device, 7);
+    let model = exact.init::<Train>(&device)?;
+    write_outputs(&folder.join("train_params.safetensors"), &weights(&model, None))?;
+    let loss = step_loss(&model, batch.clone(), &config, hw)?;
+    let grads = loss.backward();
+    let mut out = vec![("loss".to_string(), to_vec_f32(loss.inner()), vec![1])];
+    out.extend(
+        weights(&model, Some(&grads))
+            .into_iter()
+            .map(|(name, v, shape)| (format!("grad.{name}"), v, shape)),
     );
+    write_outputs(&folder.join("ours_train.safetensors"), &out)?;
+
+    // Speed: the trainer's own step (dropout 0.1, AdamW), as `san train` runs it.
+    Train::seed(&device, 7);
+    let mut model = Some(model_config.init::<Train>(&device)?);
+    let mut optim = adamw::<Train>(&config);
+    let (step, t_step) = timed(5, || -> Result<f64, Box<dyn Error>> {
+        let m = model.take().ok_or("no model")?;
+        let (m, value) = train_step(m, &mut optim, batch.clone(), &config, hw, config.learning_rate)?;
+        let _ = Train::sync(&device);
+        model = Some(m);
+        Ok(value)
+    });
+    let loss = step?;
+    let params = model.as_ref().map_or(0, Module::num_params);
+    let times = serde_json::json!({
+        "train_step": t_step,
+        "params": params,
+        "backend": format!("burn 0.21 {backend} (autodiff)"),
+    });
+    std::fs::write(
+        folder.join("ours_train.json"),
+        serde_json::to_string_pretty(&times)?,
+    )?;
+    println!("train_step {t_step:.3} s (B={n}, {params} weights, last loss {loss:.4})");
+    Ok(())
+}
+
+const USAGE: &str = "usage: compare_core <folder> [train] [--device cpu|cuda]";
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let folder = PathBuf::from(args.first().ok_or(USAGE)?);
+    let train_mode = args.iter().any(|a| a == "train");
+    let device = match args.iter().position(|a| a == "--device") {
+        Some(i) => args.get(i + 1).ok_or(USAGE)?.as_str(),
+        None => "cpu",
+    };
+    match (device, train_mode) {
+        ("cpu", true) => train::<Train>(&folder, "ndarray"),
+        ("cpu", false) => core::<Cpu>(&folder, "ndarray, fused CLCL kernel"),
+        #[cfg(feature = "cuda")]
+        ("cuda", true) => train::<Autodiff<burn::backend::Cuda>>(&folder, "cuda"),
+        #[cfg(feature = "cuda")]
+        ("cuda", false) => core::<burn::backend::Cuda>(&folder, "cuda"),
+        (other, _) => Err(format!("device {other}: built without it ({USAGE}; cuda needs --features cuda)").into()),
+    }
+}
+
+/// The core mode; see the module docs.
+fn core<B: Backend>(folder: &Path, backend: &str) -> Result<(), Box<dyn Error>> {
     let bytes = std::fs::read(folder.join("inputs.safetensors"))
         .map_err(|e| format!("{}: {e}", folder.join("inputs.safetensors").display()))?;
     let x = Inputs(SafeTensors::deserialize(&bytes)?);
 
     let (g_sign, g_sm) = (
-        x.float::<Cpu, 3>("g_sign")?,
-        x.mask::<Cpu, 2>("g_sign_mask")?,
+        x.float::<B, 3>("g_sign")?,
+        x.mask::<B, 2>("g_sign_mask")?,
     );
     let (g_words, g_wm) = (
-        x.float::<Cpu, 3>("g_words")?,
-        x.mask::<Cpu, 2>("g_word_mask")?,
+        x.float::<B, 3>("g_words")?,
+        x.mask::<B, 2>("g_word_mask")?,
     );
     let cfg = ClclConfig::new().with_tau_tok(TAU_TOK);
     let (gallery, t_gallery) = timed(3, || {
@@ -177,7 +335,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     });
     let n = g_sign.dims()[0];
 
-    let (step, t_loss) = timed(5, || loss_step::<Train>(&x));
+    let (step, t_loss) = timed(5, || loss_step::<Autodiff<B>>(&x));
     let step = step?;
 
     let (video, shape) = x.host("m_video")?;
@@ -232,7 +390,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         "clcl_gallery_642": t_gallery,
         "loss_fwd_bwd_b128": t_loss,
         "instance_mining_7096": t_mine,
-        "backend": format!("burn 0.21 ndarray, fused CLCL kernel on {threads} threads"),
+        "backend": format!("burn 0.21 {backend} on {threads} threads"),
     });
     std::fs::write(
         folder.join("ours.json"),

@@ -1,13 +1,24 @@
 #!/usr/bin/env bash
-# Side-by-side timing of san-core against PyTorch CPU on identical inputs:
+# Side-by-side timing of SAN against PyTorch on identical inputs:
 #   - CLCL similarity over the 642 × 642 gallery (M=64, L=32, D=512);
-#   - coarse + 0.4·fine loss, forward and backward, at B=128, M=64, L=32, D=512, K=5.
+#   - coarse + 0.4·fine loss, forward and backward, at B=128, M=64, L=32, D=512, K=5;
+#   - sign-aware instance mining, N=7096, D=512, K=32;
+#   - one full training step of san-train (clip-feature model, stage-2 loss, AdamW) at
+#     B=32, T=64, F=1024, L=32, K=5, with the same initial weights on both sides.
 # Outputs are checked for agreement first, then ours/PyTorch time ratios are printed.
+# On the CPU both sides get 2 threads.
 #
 # Needs python3 with torch and safetensors (pip install torch safetensors).
-# Usage: scripts/compare-pytorch.sh [work folder, default target/compare]
+# Usage: scripts/compare-pytorch.sh [--device cpu|cuda] [work folder, default target/compare]
+#   --device cuda: ours on burn-cuda (built with --features cuda), PyTorch on its CUDA device.
+#   SAN_COMPARE_BIN: a prebuilt compare_core to use instead of building one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+device=cpu
+if [ "${1:-}" = --device ]; then
+    device="${2:?--device needs cpu or cuda}"
+    shift 2
+fi
 dir="${1:-target/compare}"
 mkdir -p "$dir"
 
@@ -17,20 +28,42 @@ python3 -c "import torch, safetensors" 2>/dev/null || {
 }
 # Both sides get the same two cores.
 export OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 RAYON_NUM_THREADS=2
+export SAN_TORCH_DEVICE="$device"
 
-cargo build --release --example compare_core
-[ -f "$dir/inputs.safetensors" ] || python3 benches/reference/core.py inputs "$dir"
-echo "PyTorch…"
-python3 benches/reference/core.py torch "$dir"
-echo "san…"
-peak=""
-if [ -x /usr/bin/time ]; then
-    /usr/bin/time -f "%M" -o "$dir/ours.maxrss" target/release/examples/compare_core "$dir"
-    peak="$(cat "$dir/ours.maxrss")"
-else
-    target/release/examples/compare_core "$dir"
+ours="${SAN_COMPARE_BIN:-}"
+if [ -z "$ours" ]; then
+    features=()
+    [ "$device" = cuda ] && features=(--features cuda)
+    cargo build --release --example compare_core "${features[@]}"
+    ours=target/release/examples/compare_core
 fi
+[ -f "$dir/inputs.safetensors" ] || python3 benches/reference/core.py inputs "$dir"
+[ -f "$dir/train_inputs.safetensors" ] || python3 benches/reference/train.py inputs "$dir"
+
+# Our run of each part, its peak resident memory recorded where /usr/bin/time exists.
+run_ours() {
+    local name="$1"
+    shift
+    if [ -x /usr/bin/time ]; then
+        /usr/bin/time -f "%M" -o "$dir/$name.maxrss" "$ours" "$dir" "$@" --device "$device"
+    else
+        "$ours" "$dir" "$@" --device "$device"
+    fi
+}
+echo "san (similarity, loss, mining)…"
+run_ours ours
+# The train step first runs on our side: it writes the initial weights PyTorch starts from.
+echo "san (train step)…"
+run_ours ours_train train
+echo "PyTorch ($device)…"
+python3 benches/reference/core.py torch "$dir"
+python3 benches/reference/train.py torch "$dir"
 echo
-python3 benches/reference/core.py report "$dir"
-[ -n "$peak" ] && echo "peak resident memory of our run: $((peak / 1024)) MiB (inputs and outputs included)"
-exit 0
+status=0
+python3 benches/reference/core.py report "$dir" || status=1
+echo
+python3 benches/reference/train.py report "$dir" || status=1
+for name in ours ours_train; do
+    [ -f "$dir/$name.maxrss" ] && echo "peak resident memory of our $name run: $(($(cat "$dir/$name.maxrss") / 1024)) MiB"
+done
+exit $status

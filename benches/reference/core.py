@@ -7,10 +7,11 @@ Subcommands, each taking the work folder:
 
 The computations follow DESIGN.md §3.1-3.2 and are written the way the research code
 (CiCo) writes them: einsum for token similarities, masked softmax, chunked over videos.
-PyTorch runs on the CPU with 2 threads.
+PyTorch runs on the CPU with 2 threads, or on its CUDA device when SAN_TORCH_DEVICE=cuda.
 """
 
 import json
+import os
 import statistics
 import sys
 import time
@@ -131,19 +132,36 @@ def mine(v, t, ids, k=MINING["k"], tau_sem=MINING["tau_sem"], beta=MINING["beta"
     return torch.cat(idx), torch.cat(val)
 
 
+DEVICE = os.environ.get("SAN_TORCH_DEVICE", "cpu")
+
+
+def setup():
+    """2 threads on the CPU; on CUDA, new tensors default to the GPU."""
+    torch.set_num_threads(2)
+    if DEVICE != "cpu":
+        torch.set_default_device(DEVICE)
+
+
+def sync():
+    if DEVICE != "cpu":
+        torch.cuda.synchronize()
+
+
 def timed(fn, repeats):
     fn()  # warm-up
+    sync()
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         out = fn()
+        sync()
         times.append(time.perf_counter() - t0)
     return out, statistics.median(times)
 
 
 def run_torch(folder):
-    torch.set_num_threads(2)
-    x = load_file(f"{folder}/inputs.safetensors")
+    setup()
+    x = load_file(f"{folder}/inputs.safetensors", device=DEVICE)
     x = {k: (v.bool() if v.dtype == torch.uint8 else v) for k, v in x.items()}
     with torch.no_grad():
         (gv, gt), t_gallery = timed(
@@ -169,9 +187,9 @@ def run_torch(folder):
     loss64, grads64 = step(torch.float64)
     out["f64_loss"] = loss64.reshape(1)
     out.update({f"f64_grad_{k}": v.contiguous() for k, v in grads64.items()})
-    save_file(out, f"{folder}/torch.safetensors")
+    save_file({k: v.cpu() for k, v in out.items()}, f"{folder}/torch.safetensors")
     times = {"clcl_gallery_642": t_gallery, "loss_fwd_bwd_b128": t_loss, "instance_mining_7096": t_mine,
-             "torch": torch.__version__, "threads": torch.get_num_threads()}
+             "torch": torch.__version__, "threads": torch.get_num_threads(), "device": DEVICE}
     with open(f"{folder}/torch.json", "w") as f:
         json.dump(times, f, indent=1)
 
@@ -225,7 +243,9 @@ def report(folder):
     print(f"{'computation':<22} {'ours (s)':>9} {'PyTorch (s)':>12} {'ours/PyTorch':>13}")
     for key in ["clcl_gallery_642", "loss_fwd_bwd_b128", "instance_mining_7096"]:
         print(f"{key:<22} {t_ours[key]:>9.3f} {t_theirs[key]:>12.3f} {t_ours[key] / t_theirs[key]:>13.2f}")
-    print(f"\nPyTorch {t_theirs['torch']} on {t_theirs['threads']} threads; ours: {t_ours.get('backend', '?')}")
+    where = t_theirs.get("device", "cpu")
+    where = f"{t_theirs['threads']} threads" if where == "cpu" else where
+    print(f"\nPyTorch {t_theirs['torch']} on {where}; ours: {t_ours.get('backend', '?')}")
     if not ok:
         sys.exit("outputs disagree")
 

@@ -33,11 +33,14 @@ mod par;
 pub mod similarity;
 pub mod text;
 
-/// The backend unit tests run on: ndarray, or WGPU with the `test-wgpu` feature.
+/// The backend unit tests run on: ndarray, WGPU with the `test-wgpu` feature, or CUDA with
+/// `test-cuda`.
 #[cfg(test)]
 pub(crate) mod test_backend {
-    #[cfg(not(feature = "test-wgpu"))]
+    #[cfg(not(any(feature = "test-wgpu", feature = "test-cuda")))]
     pub(crate) type B = burn::backend::NdArray<f32>;
-    #[cfg(feature = "test-wgpu")]
+    #[cfg(all(feature = "test-wgpu", not(feature = "test-cuda")))]
     pub(crate) type B = burn::backend::Wgpu;
+    #[cfg(feature = "test-cuda")]
+    pub(crate) type B = burn::backend::Cuda;
 }

@@ -7,14 +7,15 @@
 mod common;
 
 use burn::backend::Autodiff;
-#[cfg(not(feature = "test-wgpu"))]
-use burn::backend::NdArray;
 
-/// The float32 backend under test: ndarray, or WGPU with the `test-wgpu` feature.
-#[cfg(not(feature = "test-wgpu"))]
-type F32 = NdArray<f32>;
-#[cfg(feature = "test-wgpu")]
+/// The float32 backend under test: ndarray, WGPU with the `test-wgpu` feature, or CUDA with
+/// `test-cuda`.
+#[cfg(not(any(feature = "test-wgpu", feature = "test-cuda")))]
+type F32 = burn::backend::NdArray<f32>;
+#[cfg(all(feature = "test-wgpu", not(feature = "test-cuda")))]
 type F32 = burn::backend::Wgpu;
+#[cfg(feature = "test-cuda")]
+type F32 = burn::backend::Cuda;
 use common::{check, close, flat, float, mask, reference};
 use san_core::host::to_vec_f32;
 use san_core::metrics::{DuplicatePolicy, RetrievalMetrics, coarse_report, ranks};
@@ -25,9 +26,9 @@ use san_core::similarity::{ClclConfig, ClclKernel, clcl_gallery};
 /// within 7.1e-7 of its float64 values (an independent re-implementation of DESIGN.md
 /// §3.1–3.2, measured), so 1e-5 leaves a 14× margin on the CPU. WGPU keeps the bound its
 /// first runs passed with (see BENCHMARKS.md).
-#[cfg(not(feature = "test-wgpu"))]
+#[cfg(not(any(feature = "test-wgpu", feature = "test-cuda")))]
 const GRAD_REL: f64 = 1e-5;
-#[cfg(feature = "test-wgpu")]
+#[cfg(any(feature = "test-wgpu", feature = "test-cuda"))]
 const GRAD_REL: f64 = 3e-4;
 
 /// The definitions in float32. The float64 check is `reference_f64.rs`: a process has one

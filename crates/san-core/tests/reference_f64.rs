@@ -7,7 +7,7 @@
 //! `NdArray<f64>` share the CPU device: next to a float32 test this check ran in float32
 //! whenever the other test happened to start first.
 
-#![cfg(not(feature = "test-wgpu"))]
+#![cfg(not(any(feature = "test-wgpu", feature = "test-cuda")))]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;

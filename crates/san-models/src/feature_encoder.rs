@@ -129,10 +129,9 @@ impl<B: Backend> FeatureEncoder<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::backend::NdArray;
     use burn::tensor::Distribution;
 
-    type B = NdArray<f32>;
+    type B = crate::test_backend::B;
 
     fn small() -> FeatureEncoderConfig {
         FeatureEncoderConfig::new(12)

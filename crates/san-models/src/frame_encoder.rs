@@ -333,11 +333,10 @@ impl ResNetWeights for Weights {
 mod tests {
     use super::*;
     use crate::weights::to_f32;
-    use burn::backend::NdArray;
     use burn::tensor::{Distribution, TensorData};
     use safetensors::SafeTensors;
 
-    type B = NdArray<f32>;
+    type B = crate::test_backend::B;
 
     fn fixture(name: &str) -> std::path::PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -130,10 +130,9 @@ impl<B: Backend> FusionEncoder<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::backend::NdArray;
     use burn::tensor::Distribution;
 
-    type B = NdArray<f32>;
+    type B = crate::test_backend::B;
 
     fn pose() -> KeypointEncoderConfig {
         KeypointEncoderConfig::new()

@@ -192,10 +192,9 @@ impl<B: Backend> KeypointEncoder<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::backend::NdArray;
     use burn::tensor::{Distribution, TensorData};
 
-    type B = NdArray<f32>;
+    type B = crate::test_backend::B;
 
     fn small() -> KeypointEncoderConfig {
         KeypointEncoderConfig::new()

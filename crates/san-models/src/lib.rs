@@ -72,3 +72,15 @@ pub mod retrieval;
 pub mod text_encoder;
 pub mod tokens;
 mod weights;
+
+/// The backend unit tests run on: ndarray, WGPU with the `test-wgpu` feature, or CUDA with
+/// `test-cuda`.
+#[cfg(test)]
+pub(crate) mod test_backend {
+    #[cfg(not(any(feature = "test-wgpu", feature = "test-cuda")))]
+    pub(crate) type B = burn::backend::NdArray<f32>;
+    #[cfg(all(feature = "test-wgpu", not(feature = "test-cuda")))]
+    pub(crate) type B = burn::backend::Wgpu;
+    #[cfg(feature = "test-cuda")]
+    pub(crate) type B = burn::backend::Cuda;
+}

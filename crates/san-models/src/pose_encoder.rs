@@ -135,10 +135,9 @@ pub fn strided_clip_mask<B: Backend>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::backend::NdArray;
     use burn::tensor::TensorData;
 
-    type B = NdArray<f32>;
+    type B = crate::test_backend::B;
 
     #[test]
     fn shapes_masks_and_unit_norm() {

@@ -478,7 +478,7 @@ pub fn load_model<B: Backend>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::backend::NdArray;
+    use crate::test_backend::B as TestBackend;
 
     #[test]
     fn initial_scale_is_one_over_0_07() {
@@ -486,7 +486,7 @@ mod tests {
             SignEncoderConfig::Pose(PoseEncoderConfig::new(4)),
             TextEncoderConfig::Word(WordEncoderConfig::new(6)),
         );
-        let m = cfg.init::<NdArray<f32>>(&Default::default()).unwrap();
+        let m = cfg.init::<TestBackend>(&Default::default()).unwrap();
         let s: f32 = m.log_scale().exp().into_scalar();
         assert!((s - 1.0 / 0.07).abs() < 1e-3);
     }
@@ -494,7 +494,7 @@ mod tests {
     #[test]
     fn a_saved_and_reloaded_model_gives_identical_outputs() {
         use burn::tensor::{Distribution, TensorData};
-        type B = NdArray<f32>;
+        type B = TestBackend;
         let dev = Default::default();
         let cfg = RetrievalModelConfig::new(
             SignEncoderConfig::Pose(PoseEncoderConfig::new(6).with_hidden(8).with_dim(4)),
@@ -554,7 +554,7 @@ mod tests {
     #[test]
     fn a_frozen_bert_stays_frozen_after_reloading() {
         use crate::bert::{BertConfig, BertTextEncoderConfig};
-        type AD = burn::backend::Autodiff<NdArray<f32>>;
+        type AD = burn::backend::Autodiff<TestBackend>;
         let dev = Default::default();
         let bert = BertConfig::new(20)
             .with_hidden_size(8)

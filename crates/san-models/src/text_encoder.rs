@@ -112,7 +112,7 @@ impl<B: Backend> WordEncoder<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::backend::NdArray;
+    use crate::test_backend::B as TestBackend;
     use burn::tensor::TensorData;
 
     #[test]
@@ -120,9 +120,9 @@ mod tests {
         let dev = Default::default();
         let enc = WordEncoderConfig::new(5)
             .with_dim(8)
-            .init::<NdArray<f32>>(&dev);
+            .init::<TestBackend>(&dev);
         let ids = Tensor::from_data(TensorData::new(vec![2i64, 3, 2], [1, 3]), &dev);
-        let out = enc.forward(ids, Tensor::<NdArray<f32>, 2, Bool>::ones([1, 3], &dev));
+        let out = enc.forward(ids, Tensor::<TestBackend, 2, Bool>::ones([1, 3], &dev));
         let v: Vec<f32> = out.tokens.into_data().to_vec().unwrap();
         assert_eq!(&v[0..8], &v[16..24]);
     }
@@ -132,7 +132,7 @@ mod tests {
         let dev = Default::default();
         let enc = WordEncoderConfig::new(3)
             .with_dim(4)
-            .init::<NdArray<f32>>(&dev);
+            .init::<TestBackend>(&dev);
         let names: Vec<String> = ["a", "b", "c", "beyond"].map(String::from).to_vec();
         let vectors = enc.word_vectors(&names);
         assert_eq!(
@@ -141,7 +141,7 @@ mod tests {
             "ids past the embedding table are left out"
         );
         let ids = Tensor::from_data(TensorData::new(vec![1i64], [1, 1]), &dev);
-        let out = enc.forward(ids, Tensor::<NdArray<f32>, 2, Bool>::ones([1, 1], &dev));
+        let out = enc.forward(ids, Tensor::<TestBackend, 2, Bool>::ones([1, 1], &dev));
         let b: Vec<f32> = out.tokens.into_data().to_vec().unwrap();
         assert_eq!(vectors["b"], b);
     }
@@ -153,12 +153,12 @@ mod tests {
             .with_dim(8)
             .with_layers(1)
             .with_heads(2)
-            .init::<NdArray<f32>>(&dev);
+            .init::<TestBackend>(&dev);
         let run = |ids: Vec<i64>, mask: Vec<bool>| {
             let n = ids.len();
             let out = enc.forward(
                 Tensor::from_data(TensorData::new(ids, [1, n]), &dev),
-                Tensor::<NdArray<f32>, 2, Bool>::from_data(TensorData::new(mask, [1, n]), &dev),
+                Tensor::<TestBackend, 2, Bool>::from_data(TensorData::new(mask, [1, n]), &dev),
             );
             out.tokens.into_data().to_vec::<f32>().unwrap()
         };

@@ -8,7 +8,8 @@ use std::time::Instant;
 use burn::module::AutodiffModule;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamWConfig, GradientsParams, Optimizer, SgdConfig};
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::{AdamW, AdamWConfig, GradientsParams, Optimizer, SgdConfig};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Bool, ElementConversion, Int, Tensor, TensorData};
 use rand::rngs::StdRng;
@@ -57,7 +58,16 @@ pub type EpochHook<'a> = &'a mut dyn FnMut(Stage, usize, f64, &RetrievalReport);
 /// The model a config builds for a corpus: the sign encoder of `config.encoder` over the
 /// corpus's input width, and the word encoder over its vocabulary, both at `config.dim`.
 pub fn model_config(config: &TrainConfig, corpus: &Corpus) -> Result<RetrievalModelConfig> {
-    let input_dim = corpus.input_dim();
+    model_config_for(config, corpus.input_dim(), corpus.vocab.len())
+}
+
+/// The model a config builds for clips of `input_dim` values per step and a vocabulary of
+/// `vocab_size` words (padding and unknown included); see [`model_config`].
+pub fn model_config_for(
+    config: &TrainConfig,
+    input_dim: usize,
+    vocab_size: usize,
+) -> Result<RetrievalModelConfig> {
     let kind = match (config.encoder, config.input) {
         (EncoderKind::Auto, InputKind::Pose) => EncoderKind::Pose,
         (EncoderKind::Auto, InputKind::Features) => EncoderKind::Features,
@@ -106,7 +116,7 @@ pub fn model_config(config: &TrainConfig, corpus: &Corpus) -> Result<RetrievalMo
     };
     let model = RetrievalModelConfig::new(
         sign,
-        TextEncoderConfig::Word(WordEncoderConfig::new(corpus.vocab.len()).with_dim(config.dim)),
+        TextEncoderConfig::Word(WordEncoderConfig::new(vocab_size).with_dim(config.dim)),
     );
     model.dim()?;
     Ok(model)
@@ -474,10 +484,6 @@ fn train_epoch<B: AutodiffBackend, O: Optimizer<RetrievalModel<B>, B>>(
 ) -> Result<(RetrievalModel<B>, f64, f64)> {
     let mut rng = StdRng::seed_from_u64(seed);
     let batches = epoch_batches(corpus.train.len(), config, negatives, seed);
-    let coarse = CoarseLossConfig::new();
-    // The default chunk (16 videos) keeps each temporary of the batch similarity small enough
-    // for the allocator to reuse, which is faster than one batch-sized chunk on the CPU.
-    let clcl_cfg = ClclConfig::new().with_tau_tok(config.tau_tok);
     let hw = frame_hw(&config.frames);
     let (mut total, mut count, mut lr) = (0.0, 0usize, 0.0);
     progress.start(batches.len());
@@ -487,16 +493,6 @@ fn train_epoch<B: AutodiffBackend, O: Optimizer<RetrievalModel<B>, B>>(
             config
                 .batcher
                 .batch::<B, StdRng>(&items, &corpus.vocab, Some(&mut rng), device);
-        let sign = clip_tokens(&model, batch.poses, batch.pose_mask, hw)?;
-        let text = model.encode_text_tokens(batch.tokens, batch.token_mask);
-        let scores = clcl_gallery(
-            sign.tokens.clone(),
-            sign.mask.clone(),
-            text.tokens,
-            text.mask,
-            &clcl_cfg,
-        );
-        let mut loss = coarse.forward(&scores, model.log_scale(), &batch.text_ids);
         let captions = match negatives {
             Negatives::None => None,
             Negatives::Captions(table) => {
@@ -504,38 +500,24 @@ fn train_epoch<B: AutodiffBackend, O: Optimizer<RetrievalModel<B>, B>>(
             }
             Negatives::Neighbours(n) => Some(neighbour_captions(idx, n, corpus, config, &mut rng)),
         };
-        if let Some(captions) = captions {
+        let candidates = captions.map(|captions| {
             let n = items.len();
             let k1 = config.n_hard + 1;
             let (ids, mask) = pad_ids(&captions);
             let l = ids.len() / (n * k1);
-            let caps = model.encode_text_tokens(
-                Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [n * k1, l]), device),
-                Tensor::<B, 2, Bool>::from_data(TensorData::new(mask, [n * k1, l]), device),
-            );
-            let d = config.dim;
-            let cand = clcl_candidates(
-                sign.tokens,
-                sign.mask,
-                caps.tokens.reshape([n, k1, l, d]),
-                caps.mask.reshape([n, k1, l]),
-                config.tau_tok,
-            );
-            loss = loss + san_fine_loss(cand.v2t, model.log_scale()).mul_scalar(config.lambda_fine);
-        }
-        let value = loss.clone().into_scalar().elem::<f64>();
-        if !value.is_finite() {
-            return Err(TrainError::Config(format!(
-                "the loss became {value} at step {} of the stage; lower learning_rate or set grad_clip_norm",
-                *steps.step + 1
-            )));
-        }
-        total += value;
-        count += 1;
-        let mut grads = GradientsParams::from_grads(loss.backward(), &model);
-        if let Some(max_norm) = config.grad_clip_norm {
-            clip_grad_norm(&model, &mut grads, max_norm);
-        }
+            (
+                Tensor::<B, 3, Int>::from_data(TensorData::new(ids, [n, k1, l]), device),
+                Tensor::<B, 3, Bool>::from_data(TensorData::new(mask, [n, k1, l]), device),
+            )
+        });
+        let step = StepBatch {
+            clips: batch.poses,
+            clip_mask: batch.pose_mask,
+            tokens: batch.tokens,
+            token_mask: batch.token_mask,
+            text_ids: batch.text_ids,
+            candidates,
+        };
         lr = learning_rate(
             config.schedule,
             config.learning_rate,
@@ -544,12 +526,110 @@ fn train_epoch<B: AutodiffBackend, O: Optimizer<RetrievalModel<B>, B>>(
             *steps.step,
             steps.total,
         );
-        model = optim.step(lr, model, grads);
+        let (next, value) = train_step(model, optim, step, config, hw, lr).map_err(|e| match e {
+            TrainError::Config(msg) => {
+                TrainError::Config(format!("{msg} (step {} of the stage)", *steps.step + 1))
+            }
+            e => e,
+        })?;
+        model = next;
+        total += value;
+        count += 1;
         *steps.step += 1;
         progress.step(value);
     }
     progress.finish();
     Ok((model, total / count.max(1) as f64, lr))
+}
+
+/// One training batch on the device, as [`train_step`] takes it.
+#[derive(Debug, Clone)]
+pub struct StepBatch<B: Backend> {
+    /// The clips, `[N, T, F]` (pose features, clip features or flattened frames).
+    pub clips: Tensor<B, 3>,
+    /// `[N, T]`, true for real clips.
+    pub clip_mask: Tensor<B, 2, Bool>,
+    /// Word ids of the captions, `[N, L]`.
+    pub tokens: Tensor<B, 2, Int>,
+    /// `[N, L]`, true for real words.
+    pub token_mask: Tensor<B, 2, Bool>,
+    /// Id of each caption's normalised text (equal ids are duplicates), length N.
+    pub text_ids: Vec<usize>,
+    /// Stage 2: each item's own caption followed by its K hard captions, as word ids
+    /// `[N, 1+K, L']` and mask `[N, 1+K, L']`; `None` trains the coarse loss only.
+    pub candidates: Option<(Tensor<B, 3, Int>, Tensor<B, 3, Bool>)>,
+}
+
+/// The training loss of one batch (`DESIGN.md` §3.2): coarse InfoNCE over the batch's CLCL
+/// scores, plus `λ_fine ·` the SAN fine loss over the candidates when the batch has them.
+/// `frame_hw` is the frame size of frame input ([`frame_hw`]).
+pub fn step_loss<B: Backend>(
+    model: &RetrievalModel<B>,
+    batch: StepBatch<B>,
+    config: &TrainConfig,
+    frame_hw: (usize, usize),
+) -> Result<Tensor<B, 1>> {
+    // The default chunk (16 videos) keeps each temporary of the batch similarity small enough
+    // for the allocator to reuse, which is faster than one batch-sized chunk on the CPU.
+    let clcl_cfg = ClclConfig::new().with_tau_tok(config.tau_tok);
+    let sign = clip_tokens(model, batch.clips, batch.clip_mask, frame_hw)?;
+    let text = model.encode_text_tokens(batch.tokens, batch.token_mask);
+    let scores = clcl_gallery(
+        sign.tokens.clone(),
+        sign.mask.clone(),
+        text.tokens,
+        text.mask,
+        &clcl_cfg,
+    );
+    let mut loss = CoarseLossConfig::new().forward(&scores, model.log_scale(), &batch.text_ids);
+    if let Some((ids, mask)) = batch.candidates {
+        let [n, k1, l] = ids.dims();
+        let caps = model.encode_text_tokens(ids.reshape([n * k1, l]), mask.reshape([n * k1, l]));
+        let d = caps.tokens.dims()[2];
+        let cand = clcl_candidates(
+            sign.tokens,
+            sign.mask,
+            caps.tokens.reshape([n, k1, l, d]),
+            caps.mask.reshape([n, k1, l]),
+            config.tau_tok,
+        );
+        loss = loss + san_fine_loss(cand.v2t, model.log_scale()).mul_scalar(config.lambda_fine);
+    }
+    Ok(loss)
+}
+
+/// The trainer's AdamW (`config.weight_decay`; Burn's defaults β = (0.9, 0.999), ε = 1e-5).
+pub fn adamw<B: AutodiffBackend>(
+    config: &TrainConfig,
+) -> OptimizerAdaptor<AdamW, RetrievalModel<B>, B> {
+    AdamWConfig::new()
+        .with_weight_decay(config.weight_decay)
+        .init::<B, RetrievalModel<B>>()
+}
+
+/// One optimiser step: [`step_loss`], its backward pass, gradient clipping
+/// (`config.grad_clip_norm`) and `optim`'s update at learning rate `lr`. Returns the updated
+/// model and the batch's loss; a non-finite loss is an error and leaves no update.
+pub fn train_step<B: AutodiffBackend, O: Optimizer<RetrievalModel<B>, B>>(
+    model: RetrievalModel<B>,
+    optim: &mut O,
+    batch: StepBatch<B>,
+    config: &TrainConfig,
+    frame_hw: (usize, usize),
+    lr: f64,
+) -> Result<(RetrievalModel<B>, f64)> {
+    let loss = step_loss(&model, batch, config, frame_hw)?;
+    let value = loss.clone().into_scalar().elem::<f64>();
+    if !value.is_finite() {
+        return Err(TrainError::Config(format!(
+            "the loss became {value}; lower learning_rate or set grad_clip_norm"
+        )));
+    }
+    let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+    if let Some(max_norm) = config.grad_clip_norm {
+        clip_grad_norm(&model, &mut grads, max_norm);
+    }
+    Ok((optim.step(lr, model, grads), value))
 }
 
 /// Optimiser steps in one epoch of `n` training pairs: full batches, and a last partial
@@ -665,9 +745,7 @@ fn run_stage<B: AutodiffBackend>(
     let config = run.config;
     match config.optimizer {
         OptimizerKind::AdamW => {
-            let optim = AdamWConfig::new()
-                .with_weight_decay(config.weight_decay)
-                .init::<B, RetrievalModel<B>>();
+            let optim = adamw(config);
             run_stage_with(optim, model, best_model, state, run, device)
         }
         OptimizerKind::Sgd => {

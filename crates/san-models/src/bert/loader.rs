@@ -459,7 +459,7 @@ mod tests {
         }
     }
 
-    type B = burn::backend::NdArray<f32>;
+    type B = crate::test_backend::B;
 
     const TINY: &str = r#"{"model_type": "bert", "vocab_size": 11, "hidden_size": 4,
         "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 8,

@@ -248,11 +248,11 @@ impl<B: Backend> BertModel<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::backend::{Autodiff, NdArray};
+    use burn::backend::Autodiff;
     use burn::tensor::{Distribution, TensorData};
 
-    type B = NdArray<f32>;
-    type AD = Autodiff<NdArray<f32>>;
+    type B = crate::test_backend::B;
+    type AD = Autodiff<B>;
 
     fn tiny() -> BertConfig {
         BertConfig::new(20)

@@ -130,10 +130,10 @@ impl<B: Backend> BertTextEncoder<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::backend::{Autodiff, NdArray};
+    use burn::backend::Autodiff;
     use burn::tensor::TensorData;
 
-    type AD = Autodiff<NdArray<f32>>;
+    type AD = Autodiff<crate::test_backend::B>;
 
     fn tiny() -> BertTextEncoderConfig {
         BertTextEncoderConfig::new(
