@@ -233,9 +233,11 @@ fn bench_train_step<B: AutodiffBackend>(c: &mut Criterion, backend: &str, device
     group.sample_size(10);
     group.bench_function(format!("features_b{n}_t{t}_f{f}_l{l}_k{k}"), |b| {
         b.iter(|| {
-            let m = model.take().expect("the model is put back after every step");
-            let (m, loss) = train_step(m, &mut optim, batch.clone(), &config, hw, 1e-3)
-                .expect("a finite loss");
+            let m = model
+                .take()
+                .expect("the model is put back after every step");
+            let (m, loss) =
+                train_step(m, &mut optim, batch.clone(), &config, hw, 1e-3).expect("a finite loss");
             model = Some(m);
             let _ = B::sync(device);
             loss

@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::backend::{Autodiff, NdArray};
-use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::module::{Module, ModuleVisitor, Param};
+use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Bool, Int, Tensor, TensorData};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use san::san_core::host::to_vec_f32;
@@ -93,11 +93,7 @@ impl Inputs<'_> {
         name: &str,
     ) -> Result<Tensor<B, D, Int>, Box<dyn Error>> {
         let v = self.view(name)?;
-        let data: Vec<i64> = self
-            .ids(name)?
-            .into_iter()
-            .map(|i| i as i64)
-            .collect();
+        let data: Vec<i64> = self.ids(name)?.into_iter().map(|i| i as i64).collect();
         Ok(Tensor::from_data(
             TensorData::new(data, v.shape().to_vec()),
             &Default::default(),
@@ -234,7 +230,11 @@ fn train<Train: AutodiffBackend>(folder: &Path, backend: &str) -> Result<(), Box
         text_ids: x.ids("text_ids")?,
         candidates: Some((x.int("cand_tokens")?, x.mask("cand_mask")?)),
     };
-    let vocab = x.ids("vocab_size")?.first().copied().ok_or("vocab_size is empty")?;
+    let vocab = x
+        .ids("vocab_size")?
+        .first()
+        .copied()
+        .ok_or("vocab_size is empty")?;
     let [n, _, f] = batch.clips.dims();
     let config = TrainConfig::new()
         .with_input(InputKind::Features)
@@ -250,7 +250,10 @@ fn train<Train: AutodiffBackend>(folder: &Path, backend: &str) -> Result<(), Box
     }
     Train::seed(&device, 7);
     let model = exact.init::<Train>(&device)?;
-    write_outputs(&folder.join("train_params.safetensors"), &weights(&model, None))?;
+    write_outputs(
+        &folder.join("train_params.safetensors"),
+        &weights(&model, None),
+    )?;
     let loss = step_loss(&model, batch.clone(), &config, hw)?;
     let grads = loss.backward();
     let mut out = vec![("loss".to_string(), to_vec_f32(loss.inner()), vec![1])];
@@ -267,7 +270,14 @@ fn train<Train: AutodiffBackend>(folder: &Path, backend: &str) -> Result<(), Box
     let mut optim = adamw::<Train>(&config);
     let (step, t_step) = timed(5, || -> Result<f64, Box<dyn Error>> {
         let m = model.take().ok_or("no model")?;
-        let (m, value) = train_step(m, &mut optim, batch.clone(), &config, hw, config.learning_rate)?;
+        let (m, value) = train_step(
+            m,
+            &mut optim,
+            batch.clone(),
+            &config,
+            hw,
+            config.learning_rate,
+        )?;
         let _ = Train::sync(&device);
         model = Some(m);
         Ok(value)
@@ -304,7 +314,10 @@ fn main() -> Result<(), Box<dyn Error>> {
         ("cuda", true) => train::<Autodiff<burn::backend::Cuda>>(&folder, "cuda"),
         #[cfg(feature = "cuda")]
         ("cuda", false) => core::<burn::backend::Cuda>(&folder, "cuda"),
-        (other, _) => Err(format!("device {other}: built without it ({USAGE}; cuda needs --features cuda)").into()),
+        (other, _) => Err(format!(
+            "device {other}: built without it ({USAGE}; cuda needs --features cuda)"
+        )
+        .into()),
     }
 }
 
@@ -314,14 +327,8 @@ fn core<B: Backend>(folder: &Path, backend: &str) -> Result<(), Box<dyn Error>> 
         .map_err(|e| format!("{}: {e}", folder.join("inputs.safetensors").display()))?;
     let x = Inputs(SafeTensors::deserialize(&bytes)?);
 
-    let (g_sign, g_sm) = (
-        x.float::<B, 3>("g_sign")?,
-        x.mask::<B, 2>("g_sign_mask")?,
-    );
-    let (g_words, g_wm) = (
-        x.float::<B, 3>("g_words")?,
-        x.mask::<B, 2>("g_word_mask")?,
-    );
+    let (g_sign, g_sm) = (x.float::<B, 3>("g_sign")?, x.mask::<B, 2>("g_sign_mask")?);
+    let (g_words, g_wm) = (x.float::<B, 3>("g_words")?, x.mask::<B, 2>("g_word_mask")?);
     let cfg = ClclConfig::new().with_tau_tok(TAU_TOK);
     let (gallery, t_gallery) = timed(3, || {
         let s = clcl_gallery(

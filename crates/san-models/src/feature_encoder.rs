@@ -3,9 +3,7 @@
 
 use burn::config::Config;
 use burn::module::Module;
-use burn::nn::transformer::{
-    TransformerEncoder, TransformerEncoderConfig, TransformerEncoderInput,
-};
+use burn::nn::transformer::{TransformerEncoder, TransformerEncoderConfig};
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Tensor, TensorData};
@@ -116,9 +114,7 @@ impl<B: Backend> FeatureEncoder<B> {
         let [_, _, h] = x.dims();
         let x = x + sinusoidal_positions::<B>(t, h, &mask.device()).unsqueeze::<3>(); // [B, T, H]
         let x = self.dropout.forward(x);
-        let x = self
-            .encoder
-            .forward(TransformerEncoderInput::new(x).mask_pad(mask.clone().bool_not())); // [B, T, H]
+        let x = crate::transformer::encode(&self.encoder, x, Some(mask.clone().bool_not())); // [B, T, H]
         Tokens {
             tokens: san_core::similarity::l2_normalize(linear_rows(&self.output, x)),
             mask,

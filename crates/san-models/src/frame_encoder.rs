@@ -10,18 +10,18 @@ use burn::config::Config;
 use burn::module::{Module, Param, RunningState};
 use burn::nn::conv::{Conv1d, Conv1dConfig, Conv2d, Conv2dConfig};
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
-use burn::nn::transformer::{TransformerEncoder, TransformerEncoderInput};
+use burn::nn::transformer::TransformerEncoder;
 use burn::nn::{
     BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig1d, PaddingConfig2d,
 };
-use burn::tensor::activation::{gelu, relu};
+use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Tensor};
 
 use crate::bert::LoadError;
 use crate::feature_encoder::{check_heads, pre_norm_transformer, sinusoidal_positions};
 use crate::pose_encoder::strided_clip_mask;
-use crate::tokens::{Tokens, linear_rows};
+use crate::tokens::{Tokens, gelu, linear_rows};
 
 /// The per-frame CNN: ResNet with basic blocks (ResNet-18: `[2, 2, 2, 2]`, width 64).
 #[derive(Config, Debug)]
@@ -233,9 +233,7 @@ impl<B: Backend> FrameEncoder<B> {
         let [_, m, hidden] = x.dims();
         let x = gelu(x) + sinusoidal_positions::<B>(m, hidden, &device).unsqueeze::<3>();
         let clip_mask = strided_clip_mask(mask, m, 2); // [B, M]
-        let x = self
-            .encoder
-            .forward(TransformerEncoderInput::new(x).mask_pad(clip_mask.clone().bool_not()));
+        let x = crate::transformer::encode(&self.encoder, x, Some(clip_mask.clone().bool_not()));
         Tokens {
             tokens: san_core::similarity::l2_normalize(linear_rows(&self.output, x)),
             mask: clip_mask,

@@ -7,15 +7,14 @@
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::conv::{Conv1d, Conv1dConfig};
-use burn::nn::transformer::{TransformerEncoder, TransformerEncoderInput};
+use burn::nn::transformer::TransformerEncoder;
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig1d};
-use burn::tensor::activation::gelu;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Tensor};
 
 use crate::feature_encoder::{check_heads, pre_norm_transformer, sinusoidal_positions};
 use crate::pose_encoder::strided_clip_mask;
-use crate::tokens::{Tokens, linear_rows};
+use crate::tokens::{Tokens, gelu, linear_rows};
 
 /// One body part: a contiguous range of joints.
 #[derive(Config, Debug, PartialEq)]
@@ -179,9 +178,7 @@ impl<B: Backend> KeypointEncoder<B> {
         let [_, m, h] = x.dims();
         let x = gelu(x) + sinusoidal_positions::<B>(m, h, &device).unsqueeze::<3>();
         let clip_mask = strided_clip_mask(mask, m, self.stride); // [B, M]
-        let x = self
-            .encoder
-            .forward(TransformerEncoderInput::new(x).mask_pad(clip_mask.clone().bool_not()));
+        let x = crate::transformer::encode(&self.encoder, x, Some(clip_mask.clone().bool_not()));
         Ok(Tokens {
             tokens: san_core::similarity::l2_normalize(linear_rows(&self.output, x)),
             mask: clip_mask,

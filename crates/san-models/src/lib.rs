@@ -71,6 +71,7 @@ pub mod pose_encoder;
 pub mod retrieval;
 pub mod text_encoder;
 pub mod tokens;
+pub mod transformer;
 mod weights;
 
 /// The backend unit tests run on: ndarray, WGPU with the `test-wgpu` feature, or CUDA with

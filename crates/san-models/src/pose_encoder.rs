@@ -8,11 +8,10 @@
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
-use burn::tensor::activation::gelu;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Int, Tensor};
 
-use crate::tokens::{Tokens, linear_rows};
+use crate::tokens::{Tokens, gelu, linear_rows};
 
 /// Frames per clip token.
 pub const FRAMES_PER_CLIP: usize = 4;

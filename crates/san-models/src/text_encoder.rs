@@ -5,15 +5,14 @@
 
 use burn::config::Config;
 use burn::module::Module;
-use burn::nn::transformer::{TransformerEncoder, TransformerEncoderInput};
+use burn::nn::transformer::TransformerEncoder;
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
-use burn::tensor::activation::gelu;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Int, Tensor, TensorData};
 use std::collections::BTreeMap;
 
 use crate::feature_encoder::{pre_norm_transformer, sinusoidal_positions};
-use crate::tokens::{Tokens, linear_rows};
+use crate::tokens::{Tokens, gelu, linear_rows};
 
 /// Settings of the word encoder.
 #[derive(Config, Debug)]
@@ -73,7 +72,7 @@ impl<B: Backend> WordEncoder<B> {
             Some(encoder) => {
                 let [_, l, d] = x.dims();
                 let x = x + sinusoidal_positions::<B>(l, d, &mask.device()).unsqueeze::<3>();
-                encoder.forward(TransformerEncoderInput::new(x).mask_pad(mask.clone().bool_not()))
+                crate::transformer::encode(encoder, x, Some(mask.clone().bool_not()))
             }
         }; // [B, L, D]
         let x = x.clone() + linear_rows(&self.mlp, gelu(x)); // [B, L, D]

@@ -84,7 +84,11 @@ fn configs() -> Vec<(&'static str, SignEncoderConfig, TextEncoderConfig)> {
             ),
             word(),
         ),
-        ("keypoints", SignEncoderConfig::Keypoints(keypoints()), word()),
+        (
+            "keypoints",
+            SignEncoderConfig::Keypoints(keypoints()),
+            word(),
+        ),
         (
             "features + BERT",
             SignEncoderConfig::Features(features()),
@@ -125,9 +129,14 @@ impl Host {
                 .unwrap()
         };
         let lengths = [T, 4, 2];
-        let mask: Vec<bool> = lengths.iter().flat_map(|&n| (0..T).map(move |i| i < n)).collect();
+        let mask: Vec<bool> = lengths
+            .iter()
+            .flat_map(|&n| (0..T).map(move |i| i < n))
+            .collect();
         let word_lengths = [L, 3, 1];
-        let ids: Vec<i64> = (0..B * L).map(|i| 1 + (7 * i % (VOCAB - 1)) as i64).collect();
+        let ids: Vec<i64> = (0..B * L)
+            .map(|i| 1 + (7 * i % (VOCAB - 1)) as i64)
+            .collect();
         let word_mask: Vec<bool> = word_lengths
             .iter()
             .flat_map(|&n| (0..L).map(move |i| i < n))
@@ -197,8 +206,14 @@ fn run<E: AutodiffBackend>(
     let mut out = vec![
         ("clip tokens".to_string(), host(sign.tokens.tokens.inner())),
         ("word tokens".to_string(), host(text.tokens.tokens.inner())),
-        ("clip pooled".to_string(), host(sign.pooled.inner().unsqueeze())),
-        ("word pooled".to_string(), host(text.pooled.inner().unsqueeze())),
+        (
+            "clip pooled".to_string(),
+            host(sign.pooled.inner().unsqueeze()),
+        ),
+        (
+            "word pooled".to_string(),
+            host(text.pooled.inner().unsqueeze()),
+        ),
         ("loss".to_string(), host(loss.inner().unsqueeze())),
     ];
     struct Grads<'a, E: AutodiffBackend> {
@@ -251,10 +266,7 @@ fn wgpu_outputs_and_gradients_agree_with_the_cpu_backend() {
             // float32 on both sides, in different summation orders: within 1e-4 of the
             // output's largest entry.
             let scale = a.iter().fold(0f32, |m, x| m.max(x.abs()));
-            let diff = a
-                .iter()
-                .zip(b)
-                .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+            let diff = a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
             assert!(
                 diff <= 1e-4 * scale + 1e-7,
                 "{name}: {what} differs by {diff:e} (largest entry {scale:e})"

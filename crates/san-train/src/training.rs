@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use burn::module::AutodiffModule;
+use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{AdamW, AdamWConfig, GradientsParams, Optimizer, SgdConfig};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Bool, ElementConversion, Int, Tensor, TensorData};
@@ -526,12 +526,13 @@ fn train_epoch<B: AutodiffBackend, O: Optimizer<RetrievalModel<B>, B>>(
             *steps.step,
             steps.total,
         );
-        let (next, value) = train_step(model, optim, step, config, hw, lr).map_err(|e| match e {
-            TrainError::Config(msg) => {
-                TrainError::Config(format!("{msg} (step {} of the stage)", *steps.step + 1))
-            }
-            e => e,
-        })?;
+        let (next, value) =
+            train_step(model, optim, step, config, hw, lr).map_err(|e| match e {
+                TrainError::Config(msg) => {
+                    TrainError::Config(format!("{msg} (step {} of the stage)", *steps.step + 1))
+                }
+                e => e,
+            })?;
         model = next;
         total += value;
         count += 1;

@@ -15,8 +15,10 @@ use burn::nn::{
     Dropout, DropoutConfig, Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear,
     LinearConfig,
 };
-use burn::tensor::activation::{gelu, gelu_approximate, softmax};
+use burn::tensor::activation::{gelu_approximate, softmax};
 use burn::tensor::backend::Backend;
+
+use crate::tokens::gelu;
 use burn::tensor::{Bool, Int, Tensor};
 
 pub use loader::{BertCheckpoint, LoadError, load_bert};
