@@ -1,14 +1,18 @@
-//! san-core benchmarks: CLCL similarity over the PHOENIX-2014T test gallery and one forward
-//! plus backward of the training loss. `cargo bench --bench core` runs them on the CPU
-//! backend; add `--features wgpu` or `--features cuda` for those backends as well.
-//! `scripts/compare-pytorch.sh` times the same computations in PyTorch.
+//! san-core benchmarks: CLCL similarity over the PHOENIX-2014T test gallery, one forward
+//! plus backward of the training loss, SAN table construction and instance mining, and the
+//! CPU's matrix-product peak that the similarity is measured against. `cargo bench --bench
+//! core` runs them on the CPU backend; add `--features wgpu` or `--features cuda` for those
+//! backends as well. `scripts/compare-pytorch.sh` times the same computations in PyTorch.
+//!
+//! The gallery and matmul benches report throughput in FLOP (criterion's "elem/s" column):
+//! the gallery's token similarities are `2·D·(N·M)·(N·L)` FLOP.
 
 #![allow(missing_docs)] // criterion_group! generates an undocumented function
 
 use burn::backend::Autodiff;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Bool, Distribution, Tensor};
-use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use san_core::loss::{CoarseLossConfig, san_fine_loss};
 use san_core::mining::{
     Aggregation, ConfusabilityTable, Embeddings, InstanceMinerConfig, ReliablePairs, TableConfig,
@@ -42,6 +46,7 @@ fn bench_gallery<B: Backend>(c: &mut Criterion, name: &str, device: &B::Device) 
         let sm = Tensor::<B, 2, Bool>::ones([n, m], device);
         let wm = Tensor::<B, 2, Bool>::ones([n, l], device);
         let cfg = ClclConfig::new().with_kernel(kernel);
+        group.throughput(Throughput::Elements((2 * d * n * m * n * l) as u64));
         let label = if kernel.is_fused::<B>(device) {
             "fused"
         } else {
@@ -208,7 +213,68 @@ fn bench_table<B: Backend>(c: &mut Criterion, name: &str, device: &B::Device) {
     group.finish();
 }
 
+/// The CPU's matrix-product peak: `[2048, 512] × [512, 2048]` through the `gemm` crate (the
+/// product inside the fused CLCL kernel), one single-threaded call per thread on half the
+/// rows each, as the kernel runs, on every available thread.
+#[allow(unsafe_code)]
+fn bench_matmul_peak(c: &mut Criterion) {
+    let (m, n, k) = (2048usize, 2048usize, 512usize);
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+    let lhs: Vec<f32> = (0..m * k)
+        .map(|i| ((i * 7919) % 1000) as f32 / 1000.0)
+        .collect();
+    let rhs: Vec<f32> = (0..n * k)
+        .map(|i| ((i * 104_729) % 1000) as f32 / 1000.0)
+        .collect();
+    let mut dst = vec![0f32; m * n];
+    let rows = m.div_ceil(threads);
+    let mut group = c.benchmark_group("matmul_peak");
+    group.sample_size(20);
+    group.throughput(Throughput::Elements((2 * m * n * k) as u64));
+    group.bench_function(format!("gemm/{m}x{k}x{n}/{threads}_threads"), |b| {
+        b.iter(|| {
+            let rhs = rhs.as_slice();
+            std::thread::scope(|s| {
+                for (lhs, dst) in lhs.chunks(rows * k).zip(dst.chunks_mut(rows * n)) {
+                    s.spawn(move || {
+                        let r = lhs.len() / k;
+                        // SAFETY: `lhs` holds r·k, `rhs` n·k and `dst` r·n elements (chunks of
+                        // the buffers above); element (i, j) of dst is at i·n + j, (i, p) of lhs
+                        // at i·k + p and (p, j) of rhsᵀ at j·k + p, all in bounds; `dst` is a
+                        // unique borrow and is not read (`read_dst = false`).
+                        unsafe {
+                            gemm::gemm(
+                                r,
+                                n,
+                                k,
+                                dst.as_mut_ptr(),
+                                1,
+                                n as isize,
+                                false,
+                                lhs.as_ptr(),
+                                1,
+                                k as isize,
+                                rhs.as_ptr(),
+                                k as isize,
+                                1,
+                                0.0,
+                                1.0,
+                                false,
+                                false,
+                                false,
+                                gemm::Parallelism::None,
+                            );
+                        }
+                    });
+                }
+            });
+        })
+    });
+    group.finish();
+}
+
 fn benches(c: &mut Criterion) {
+    bench_matmul_peak(c);
     bench_mining(c);
     #[cfg(feature = "ndarray")]
     bench_table::<burn::backend::NdArray<f32>>(c, "ndarray", &Default::default());

@@ -341,6 +341,12 @@ fn core<B: Backend>(folder: &Path, backend: &str) -> Result<(), Box<dyn Error>> 
         (to_vec_f32(s.v2t), to_vec_f32(s.t2v))
     });
     let n = g_sign.dims()[0];
+    // Useful work: 2·D FLOP per (valid clip, valid word) pair of the gallery.
+    let valid = |name: &str| -> Result<usize, Box<dyn Error>> {
+        Ok(x.view(name)?.data().iter().filter(|&&b| b != 0).count())
+    };
+    let gallery_flop =
+        2.0 * g_sign.dims()[2] as f64 * valid("g_sign_mask")? as f64 * valid("g_word_mask")? as f64;
 
     let (step, t_loss) = timed(5, || loss_step::<Autodiff<B>>(&x));
     let step = step?;
@@ -395,6 +401,7 @@ fn core<B: Backend>(folder: &Path, backend: &str) -> Result<(), Box<dyn Error>> 
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let times = serde_json::json!({
         "clcl_gallery_642": t_gallery,
+        "clcl_gallery_642_gflops": gallery_flop / t_gallery / 1e9,
         "loss_fwd_bwd_b128": t_loss,
         "instance_mining_7096": t_mine,
         "backend": format!("burn 0.21 {backend} on {threads} threads"),

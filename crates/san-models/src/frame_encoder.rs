@@ -16,7 +16,9 @@ use burn::nn::{
 };
 use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
-use burn::tensor::{Bool, Tensor};
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Bool, Slice, Tensor};
 
 use crate::bert::LoadError;
 use crate::feature_encoder::{check_heads, pre_norm_transformer, sinusoidal_positions};
@@ -117,11 +119,34 @@ impl<B: Backend> BasicBlock<B> {
         let y = relu(self.bn1.forward(self.conv1.forward(x.clone())));
         let y = self.bn2.forward(self.conv2.forward(y));
         let skip = match &self.downsample {
-            Some(d) => d.bn.forward(d.conv.forward(x)),
+            Some(d) => d.bn.forward(pointwise_conv(&d.conv, x)),
             None => x,
         };
         relu(y + skip)
     }
+}
+
+/// `conv`, a 1×1 convolution without padding, as a stride-1 convolution of every `stride`-th
+/// pixel: the same values, and the same gradients on every backend. Burn 0.21's WGPU and
+/// CUDA backends (burn-cubecl) compute a wrong input gradient for a strided 1×1 convolution
+/// (off by more than the gradient's size, where ndarray matches finite differences; see
+/// BENCHMARKS.md, "Known issues"), which would corrupt every gradient below ResNet's
+/// downsampling shortcuts. Other convolutions go through `conv.forward`.
+fn pointwise_conv<B: Backend>(conv: &Conv2d<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    let [sh, sw] = conv.stride;
+    let unpadded = matches!(conv.padding, PaddingConfig2d::Valid)
+        || matches!(conv.padding, PaddingConfig2d::Explicit(0, 0, 0, 0));
+    if conv.kernel_size != [1, 1] || [sh, sw] == [1, 1] || !unpadded {
+        return conv.forward(x);
+    }
+    let every = |step: usize| Slice::new(0, None, step as isize);
+    let x = x.slice([Slice::full(), Slice::full(), every(sh), every(sw)]);
+    conv2d(
+        x,
+        conv.weight.val(),
+        conv.bias.as_ref().map(|b| b.val()),
+        ConvOptions::new([1, 1], [0, 0], conv.dilation, conv.groups),
+    )
 }
 
 /// The per-frame CNN.
@@ -433,7 +458,10 @@ mod tests {
         );
         let long = enc.forward(Tensor::cat(vec![frames, noise], 1), mask);
         assert_eq!(long.tokens.dims(), [1, 4, 8]);
-        let m: Vec<bool> = long.mask.clone().into_data().to_vec().unwrap();
+        let m: Vec<bool> = san_core::host::to_vec_i64(long.mask.clone().int())
+            .iter()
+            .map(|&v| v != 0)
+            .collect();
         assert_eq!(
             m,
             [true, true, true, false],
@@ -444,5 +472,65 @@ mod tests {
             .max()
             .into_scalar();
         assert!(diff < 1e-5, "{diff}");
+    }
+
+    /// A strided 1×1 convolution's input gradient against hand arithmetic: for
+    /// `loss = Σ y·g`, `∂loss/∂x[c, i, j] = Σ_o W[o, c]·g[o, i/s, j/s]` where `s` divides
+    /// both `i` and `j`, else 0 (Burn's WGPU backend got this wrong; see `pointwise_conv`).
+    #[test]
+    fn strided_pointwise_convolution_has_the_right_input_gradient() {
+        use burn::backend::Autodiff;
+        use burn::tensor::TensorData;
+        type AD = Autodiff<B>;
+        let dev = Default::default();
+        let (cin, cout, hw, s) = (2, 3, 5, 2);
+        let conv = Conv2dConfig::new([cin, cout], [1, 1])
+            .with_stride([s, s])
+            .with_bias(false)
+            .init::<AD>(&dev);
+        let w: Vec<f32> = conv
+            .weight
+            .val()
+            .into_data()
+            .convert::<f32>()
+            .to_vec()
+            .unwrap();
+        let x_values: Vec<f32> = (0..cin * hw * hw).map(|i| (i % 5) as f32 - 2.0).collect();
+        let x = Tensor::<AD, 4>::from_data(TensorData::new(x_values, [1, cin, hw, hw]), &dev)
+            .require_grad();
+        let y = pointwise_conv(&conv, x.clone());
+        let out = hw.div_ceil(s);
+        assert_eq!(y.dims(), [1, cout, out, out]);
+        let g: Vec<f32> = (0..cout * out * out)
+            .map(|i| (i % 7) as f32 - 3.0)
+            .collect();
+        let gt = Tensor::<AD, 4>::from_data(TensorData::new(g.clone(), [1, cout, out, out]), &dev);
+        let grads = (y * gt).sum().backward();
+        let got: Vec<f32> = x
+            .grad(&grads)
+            .unwrap()
+            .into_data()
+            .convert::<f32>()
+            .to_vec()
+            .unwrap();
+        for c in 0..cin {
+            for i in 0..hw {
+                for j in 0..hw {
+                    let want: f32 = if i % s == 0 && j % s == 0 {
+                        (0..cout)
+                            .map(|o| w[o * cin + c] * g[(o * out + i / s) * out + j / s])
+                            .sum()
+                    } else {
+                        0.0
+                    };
+                    let at = (c * hw + i) * hw + j;
+                    assert!(
+                        (got[at] - want).abs() < 1e-5,
+                        "[{c}, {i}, {j}]: {} vs {want}",
+                        got[at]
+                    );
+                }
+            }
+        }
     }
 }

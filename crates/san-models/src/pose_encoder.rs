@@ -155,7 +155,10 @@ mod tests {
         );
         let out = enc.forward(poses, mask);
         assert_eq!(out.tokens.dims(), [2, 3, 4]);
-        let m: Vec<bool> = out.mask.into_data().to_vec().unwrap();
+        let m: Vec<bool> = san_core::host::to_vec_i64(out.mask.int())
+            .iter()
+            .map(|&v| v != 0)
+            .collect();
         // 9 frames → clips at 0, 4, 8 all valid; 4 frames → only clip 0.
         assert_eq!(m, vec![true, true, true, true, false, false]);
         let norms: Vec<f32> = out

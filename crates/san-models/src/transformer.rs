@@ -9,10 +9,10 @@
 //! clip-feature model (B=32, T=64, width 256) this made one training step 1.4 s instead of
 //! about 0.9 s on a 2-core CPU.
 
-use burn::nn::attention::MultiHeadAttention;
-use burn::nn::transformer::{PositionWiseFeedForward, TransformerEncoder, TransformerEncoderLayer};
 use burn::nn::LayerNorm;
 use burn::nn::activation::Activation;
+use burn::nn::attention::MultiHeadAttention;
+use burn::nn::transformer::{PositionWiseFeedForward, TransformerEncoder, TransformerEncoderLayer};
 use burn::tensor::activation::{quiet_softmax, softmax};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Tensor};
@@ -127,7 +127,7 @@ mod tests {
             let mut config =
                 TransformerEncoderConfig::new(16, 32, 4, 2).with_norm_first(norm_first);
             if relu {
-                config = config.with_activation(burn::nn::ActivationConfig::Relu);
+                config = config.with_activation(burn::nn::activation::ActivationConfig::Relu);
             }
             let encoder = config.init::<B>(&dev);
             let ours = encode(&encoder, x.clone(), Some(pad.clone()));
@@ -146,7 +146,7 @@ mod tests {
         let encoder = TransformerEncoderConfig::new(8, 16, 2, 2)
             .with_norm_first(true)
             .with_dropout(0.0)
-            .with_activation(burn::nn::ActivationConfig::Relu)
+            .with_activation(burn::nn::activation::ActivationConfig::Relu)
             .init::<AD>(&dev);
         let x = Tensor::<AD, 3>::random([2, 5, 8], Distribution::Normal(0.0, 1.0), &dev);
         let w = Tensor::<AD, 3>::random([2, 5, 8], Distribution::Normal(0.0, 1.0), &dev);
