@@ -18,7 +18,9 @@ use san_core::mining::{
     Aggregation, ConfusabilityTable, Embeddings, InstanceMinerConfig, ReliablePairs, TableConfig,
     mine_instances,
 };
-use san_core::similarity::{ClclConfig, ClclKernel, clcl_candidates, clcl_gallery, l2_normalize};
+use san_core::similarity::{
+    ClclConfig, ClclKernel, clcl_candidates, clcl_gallery, l2_normalize, matmul_nt,
+};
 
 fn unit<B: Backend, const D: usize>(shape: [usize; D], device: &B::Device) -> Tensor<B, D> {
     l2_normalize(Tensor::random(
@@ -213,10 +215,10 @@ fn bench_table<B: Backend>(c: &mut Criterion, name: &str, device: &B::Device) {
     group.finish();
 }
 
-/// The CPU's matrix-product peak: `[2048, 512] × [512, 2048]` through the `gemm` crate (the
-/// product inside the fused CLCL kernel), one single-threaded call per thread on half the
-/// rows each, as the kernel runs, on every available thread.
-#[allow(unsafe_code)]
+/// The CPU's matrix-product peak: `[2048, 512] × [512, 2048]` through san-core's
+/// `matmul_nt` (the `gemm` crate, the product inside the fused CLCL kernel), one
+/// single-threaded call per thread on its share of the rows, as the kernel runs, on every
+/// available thread.
 fn bench_matmul_peak(c: &mut Criterion) {
     let (m, n, k) = (2048usize, 2048usize, 512usize);
     let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
@@ -236,36 +238,7 @@ fn bench_matmul_peak(c: &mut Criterion) {
             let rhs = rhs.as_slice();
             std::thread::scope(|s| {
                 for (lhs, dst) in lhs.chunks(rows * k).zip(dst.chunks_mut(rows * n)) {
-                    s.spawn(move || {
-                        let r = lhs.len() / k;
-                        // SAFETY: `lhs` holds r·k, `rhs` n·k and `dst` r·n elements (chunks of
-                        // the buffers above); element (i, j) of dst is at i·n + j, (i, p) of lhs
-                        // at i·k + p and (p, j) of rhsᵀ at j·k + p, all in bounds; `dst` is a
-                        // unique borrow and is not read (`read_dst = false`).
-                        unsafe {
-                            gemm::gemm(
-                                r,
-                                n,
-                                k,
-                                dst.as_mut_ptr(),
-                                1,
-                                n as isize,
-                                false,
-                                lhs.as_ptr(),
-                                1,
-                                k as isize,
-                                rhs.as_ptr(),
-                                k as isize,
-                                1,
-                                0.0,
-                                1.0,
-                                false,
-                                false,
-                                false,
-                                gemm::Parallelism::None,
-                            );
-                        }
-                    });
+                    s.spawn(move || matmul_nt(dst, lhs, rhs, lhs.len() / k, n, k));
                 }
             });
         })

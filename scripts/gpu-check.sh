@@ -12,7 +12,10 @@
 # Usage:
 #   scripts/gpu-check.sh                 build here and run here (needs cargo)
 #   scripts/gpu-check.sh --build DIR     only build, and copy the binaries into DIR
-#   scripts/gpu-check.sh --prebuilt DIR  run binaries built by --build (no cargo needed)
+#   scripts/gpu-check.sh --prebuilt DIR  run binaries built by --build (no cargo needed; the
+#                                        PyTorch reference vectors are looked up at the build
+#                                        machine's path, and those tests skip, saying so, where
+#                                        that path is absent)
 # Results go to target/gpu-check/ (the log, the table, criterion's JSON).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -3,6 +3,7 @@
 //! pooled embeddings, training loss and gradient of every weight, for every sign encoder
 //! and both text encoders. Dropout is off so that both sides compute the same function.
 #![cfg(feature = "test-wgpu")]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
 
 use burn::backend::{Autodiff, NdArray, Wgpu};
 use burn::module::{Module, ModuleVisitor, Param};

@@ -160,9 +160,15 @@ pub fn clcl_gallery_fused(
     (v2t, t2v)
 }
 
-/// `dst[i, j] = ⟨lhs_i, rhs_j⟩` for row-major `lhs [m, k]` and `rhs [n, k]` (one thread).
+/// `dst[i, j] = ⟨lhs_i, rhs_j⟩` for row-major `lhs [m, k]` and `rhs [n, k]`, on the calling
+/// thread, through the `gemm` crate (AVX2/FMA or AVX-512 chosen at run time). The product
+/// inside the fused CLCL kernel and the instance miner; `cargo bench --bench core --
+/// matmul_peak` measures its peak.
+///
+/// # Panics
+/// If `dst`, `lhs` or `rhs` does not hold exactly `m·n`, `m·k` or `n·k` values.
 #[allow(unsafe_code)]
-pub(crate) fn matmul_nt(dst: &mut [f32], lhs: &[f32], rhs: &[f32], m: usize, n: usize, k: usize) {
+pub fn matmul_nt(dst: &mut [f32], lhs: &[f32], rhs: &[f32], m: usize, n: usize, k: usize) {
     assert!(dst.len() == m * n && lhs.len() == m * k && rhs.len() == n * k);
     // SAFETY: the three slices hold exactly m·n, m·k and n·k elements (checked above), and
     // the strides below address element (i, j) of dst at i·n + j, (i, p) of lhs at i·k + p
