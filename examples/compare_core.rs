@@ -87,24 +87,39 @@ impl Inputs<'_> {
         ))
     }
 
+    /// An int64 tensor's values and shape, on the host.
+    fn host_i64(&self, name: &str) -> Result<(Vec<i64>, Vec<usize>), Box<dyn Error>> {
+        let v = self.view(name)?;
+        if v.dtype() != Dtype::I64 {
+            return Err(format!("{name}: expected I64, found {:?}", v.dtype()).into());
+        }
+        let data = v
+            .data()
+            .chunks_exact(8)
+            .map(|b| i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
+            .collect();
+        Ok((data, v.shape().to_vec()))
+    }
+
     /// An int64 tensor.
     fn int<B: Backend, const D: usize>(
         &self,
         name: &str,
     ) -> Result<Tensor<B, D, Int>, Box<dyn Error>> {
-        let v = self.view(name)?;
-        let data: Vec<i64> = self.ids(name)?.into_iter().map(|i| i as i64).collect();
+        let (data, shape) = self.host_i64(name)?;
         Ok(Tensor::from_data(
-            TensorData::new(data, v.shape().to_vec()),
+            TensorData::new(data, shape),
             &Default::default(),
         ))
     }
 
+    /// An int64 tensor's values as ids.
     fn ids(&self, name: &str) -> Result<Vec<usize>, Box<dyn Error>> {
-        let v = self.view(name)?;
-        Ok(v.data()
-            .chunks_exact(8)
-            .map(|b| i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as usize)
+        Ok(self
+            .host_i64(name)?
+            .0
+            .into_iter()
+            .map(|i| i as usize)
             .collect())
     }
 }
