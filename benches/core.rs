@@ -13,14 +13,13 @@ use burn::backend::Autodiff;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Bool, Distribution, Tensor};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use san_core::cpu::matmul_nt;
 use san_core::loss::{CoarseLossConfig, san_fine_loss};
 use san_core::mining::{
     Aggregation, ConfusabilityTable, Embeddings, InstanceMinerConfig, ReliablePairs, TableConfig,
     mine_instances,
 };
-use san_core::similarity::{
-    ClclConfig, ClclKernel, clcl_candidates, clcl_gallery, l2_normalize, matmul_nt,
-};
+use san_core::similarity::{ClclConfig, ClclKernel, clcl_candidates, clcl_gallery, l2_normalize};
 
 fn unit<B: Backend, const D: usize>(shape: [usize; D], device: &B::Device) -> Tensor<B, D> {
     l2_normalize(Tensor::random(
@@ -30,17 +29,20 @@ fn unit<B: Backend, const D: usize>(shape: [usize; D], device: &B::Device) -> Te
     ))
 }
 
-/// CLCL scores of a gallery: `n` videos × `n` texts, M clips, L words, dim D.
-fn bench_gallery<B: Backend>(c: &mut Criterion, name: &str, device: &B::Device) {
+/// CLCL scores of a gallery: `n` videos × `n` texts, M clips, L words, dim D. `kernel` is
+/// the gallery kernel the caller picks for this backend (fused on the CPU).
+fn bench_gallery<B: Backend>(
+    c: &mut Criterion,
+    name: &str,
+    device: &B::Device,
+    kernel: ClclKernel,
+) {
     let mut group = c.benchmark_group(format!("clcl_gallery/{name}"));
     group.sample_size(10);
     // 642 × 64 × 32 × 512 is PHOENIX-2014T test; the tensor kernel is also timed on a
     // smaller gallery (its 642 pass takes over a minute on the CPU).
-    let cases = [
-        (ClclKernel::Auto, 642),
-        (ClclKernel::Tensor, 128),
-        (ClclKernel::Auto, 128),
-    ];
+    let mut cases = vec![(kernel, 642), (ClclKernel::Tensor, 128), (kernel, 128)];
+    cases.dedup();
     for (kernel, n) in cases {
         let (m, l, d) = (64, 32, 512);
         let sign = unit::<B, 3>([n, m, d], device);
@@ -254,20 +256,20 @@ fn benches(c: &mut Criterion) {
     #[cfg(feature = "ndarray")]
     {
         type Cpu = burn::backend::NdArray<f32>;
-        bench_gallery::<Cpu>(c, "ndarray", &Default::default());
+        bench_gallery::<Cpu>(c, "ndarray", &Default::default(), ClclKernel::Fused);
         bench_loss::<Autodiff<Cpu>>(c, "ndarray", &Default::default());
     }
     #[cfg(feature = "wgpu")]
     {
         type Gpu = burn::backend::Wgpu;
-        bench_gallery::<Gpu>(c, "wgpu", &Default::default());
+        bench_gallery::<Gpu>(c, "wgpu", &Default::default(), ClclKernel::Tensor);
         bench_table::<Gpu>(c, "wgpu", &Default::default());
         bench_loss::<Autodiff<Gpu>>(c, "wgpu", &Default::default());
     }
     #[cfg(feature = "cuda")]
     {
         type Gpu = burn::backend::Cuda;
-        bench_gallery::<Gpu>(c, "cuda", &Default::default());
+        bench_gallery::<Gpu>(c, "cuda", &Default::default(), ClclKernel::Tensor);
         bench_table::<Gpu>(c, "cuda", &Default::default());
         bench_loss::<Autodiff<Gpu>>(c, "cuda", &Default::default());
     }

@@ -33,7 +33,8 @@ use san_models::retrieval::TextEncoder;
 use san_models::retrieval::{SignEncoder, SignEncoderConfig, SignInput, TextEncoderConfig};
 use san_train::config::{InputKind, TrainConfig};
 use san_train::eval::frame_hw;
-use san_train::training::{StepBatch, adamw, model_config_for, train_step};
+use san_train::model::model_config_for;
+use san_train::step::{StepBatch, adamw, train_step};
 
 /// MediaPipe Holistic's 33 body points, then the two hands.
 fn pose_parts() -> Vec<PartConfig> {
@@ -191,13 +192,13 @@ fn bench_bert<B: AutodiffBackend>(c: &mut Criterion, backend: &str, device: &B::
     group.finish();
 }
 
-/// One full training step: `san_train::training::train_step` with the trainer's AdamW.
+/// One full training step: `san_train::step::train_step` with the trainer's AdamW.
 fn bench_train_step<B: AutodiffBackend>(c: &mut Criterion, backend: &str, device: &B::Device) {
     let (n, t, f, l, k, vocab) = (32, 64, 1024, 32, 5, 2887);
-    let config = TrainConfig::new()
-        .with_input(InputKind::Features)
-        .with_batch_size(n);
-    let hw = frame_hw(&config.frames);
+    let mut config = TrainConfig::new();
+    config.data.input = InputKind::Features;
+    config.data.batch_size = n;
+    let hw = frame_hw(&config.data.frames);
     let mut model = Some(
         model_config_for(&config, f, vocab)
             .expect("valid model settings")

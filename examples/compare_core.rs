@@ -26,11 +26,12 @@ use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use san::san_core::host::to_vec_f32;
 use san::san_core::loss::{CoarseLossConfig, san_fine_loss};
 use san::san_core::mining::{Embeddings, InstanceMinerConfig, mine_instances};
-use san::san_core::similarity::{ClclConfig, clcl_candidates, clcl_gallery};
+use san::san_core::similarity::{ClclConfig, ClclKernel, clcl_candidates, clcl_gallery};
 use san::san_models::retrieval::{RetrievalModel, SignEncoderConfig};
 use san::san_train::config::{InputKind, TrainConfig};
 use san::san_train::eval::frame_hw;
-use san::san_train::training::{StepBatch, adamw, model_config_for, step_loss, train_step};
+use san::san_train::model::model_config_for;
+use san::san_train::step::{StepBatch, adamw, step_loss, train_step};
 
 const TAU_TOK: f64 = 0.07;
 const LAMBDA_FINE: f64 = 0.4;
@@ -251,10 +252,10 @@ fn train<Train: AutodiffBackend>(folder: &Path, backend: &str) -> Result<(), Box
         .copied()
         .ok_or("vocab_size is empty")?;
     let [n, _, f] = batch.clips.dims();
-    let config = TrainConfig::new()
-        .with_input(InputKind::Features)
-        .with_batch_size(n);
-    let hw = frame_hw(&config.frames);
+    let mut config = TrainConfig::new();
+    config.data.input = InputKind::Features;
+    config.data.batch_size = n;
+    let hw = frame_hw(&config.data.frames);
     let model_config = model_config_for(&config, f, vocab)?;
 
     // Agreement: the same weights on both sides, no dropout.
@@ -291,7 +292,7 @@ fn train<Train: AutodiffBackend>(folder: &Path, backend: &str) -> Result<(), Box
             batch.clone(),
             &config,
             hw,
-            config.learning_rate,
+            config.optimizer.learning_rate,
         )?;
         let _ = Train::sync(&device);
         model = Some(m);
@@ -324,11 +325,11 @@ fn main() -> Result<(), Box<dyn Error>> {
     };
     match (device, train_mode) {
         ("cpu", true) => train::<Train>(&folder, "ndarray"),
-        ("cpu", false) => core::<Cpu>(&folder, "ndarray, fused CLCL kernel"),
+        ("cpu", false) => core::<Cpu>(&folder, "ndarray, fused CLCL kernel", ClclKernel::Fused),
         #[cfg(feature = "cuda")]
         ("cuda", true) => train::<Autodiff<burn::backend::Cuda>>(&folder, "cuda"),
         #[cfg(feature = "cuda")]
-        ("cuda", false) => core::<burn::backend::Cuda>(&folder, "cuda"),
+        ("cuda", false) => core::<burn::backend::Cuda>(&folder, "cuda", ClclKernel::Tensor),
         (other, _) => Err(format!(
             "device {other}: built without it ({USAGE}; cuda needs --features cuda)"
         )
@@ -336,15 +337,19 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
 }
 
-/// The core mode; see the module docs.
-fn core<B: Backend>(folder: &Path, backend: &str) -> Result<(), Box<dyn Error>> {
+/// The core mode; see the module docs. `kernel` is the gallery kernel for this backend.
+fn core<B: Backend>(
+    folder: &Path,
+    backend: &str,
+    kernel: ClclKernel,
+) -> Result<(), Box<dyn Error>> {
     let bytes = std::fs::read(folder.join("inputs.safetensors"))
         .map_err(|e| format!("{}: {e}", folder.join("inputs.safetensors").display()))?;
     let x = Inputs(SafeTensors::deserialize(&bytes)?);
 
     let (g_sign, g_sm) = (x.float::<B, 3>("g_sign")?, x.mask::<B, 2>("g_sign_mask")?);
     let (g_words, g_wm) = (x.float::<B, 3>("g_words")?, x.mask::<B, 2>("g_word_mask")?);
-    let cfg = ClclConfig::new().with_tau_tok(TAU_TOK);
+    let cfg = ClclConfig::new().with_tau_tok(TAU_TOK).with_kernel(kernel);
     let (gallery, t_gallery) = timed(3, || {
         let s = clcl_gallery(
             g_sign.clone(),

@@ -5,6 +5,10 @@ use std::fmt;
 use std::str::FromStr;
 
 use burn::tensor::backend::AutodiffBackend;
+use san_core::similarity::ClclKernel;
+use san_train::config::TrainConfig;
+
+use crate::error::CliError;
 
 /// A device named on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -18,14 +22,15 @@ pub enum DeviceChoice {
 }
 
 impl FromStr for DeviceChoice {
-    type Err = String;
+    type Err = CliError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "cpu" => Ok(Self::Cpu),
             "wgpu" => Ok(Self::Wgpu),
             "cuda" => Ok(Self::Cuda),
-            other => Err(format!(
-                "unknown device {other:?}; expected cpu, wgpu or cuda"
+            other => Err(CliError::arg(
+                format!("--device {other}"),
+                "unknown device; expected cpu, wgpu or cuda",
             )),
         }
     }
@@ -41,6 +46,25 @@ impl fmt::Display for DeviceChoice {
     }
 }
 
+impl DeviceChoice {
+    /// The CLCL gallery kernel for this device: the fused host kernel on the CPU, backend
+    /// tensor operations elsewhere.
+    pub fn clcl_kernel(self) -> ClclKernel {
+        match self {
+            Self::Cpu => ClclKernel::Fused,
+            Self::Wgpu | Self::Cuda => ClclKernel::Tensor,
+        }
+    }
+
+    /// The default training config on this device (`eval.kernel` from
+    /// [`clcl_kernel`](Self::clcl_kernel)).
+    pub fn train_config(self) -> TrainConfig {
+        let mut config = TrainConfig::new();
+        config.eval.kernel = self.clcl_kernel();
+        config
+    }
+}
+
 /// Work to run on whichever autodiff backend the user picked.
 pub trait BackendJob {
     /// What the job returns.
@@ -50,7 +74,7 @@ pub trait BackendJob {
 }
 
 /// Runs `job` on the chosen device; an error says which cargo feature is missing.
-pub fn dispatch<J: BackendJob>(choice: DeviceChoice, job: J) -> Result<J::Output, String> {
+pub fn dispatch<J: BackendJob>(choice: DeviceChoice, job: J) -> Result<J::Output, CliError> {
     match choice {
         #[cfg(feature = "ndarray")]
         DeviceChoice::Cpu => {
@@ -66,14 +90,15 @@ pub fn dispatch<J: BackendJob>(choice: DeviceChoice, job: J) -> Result<J::Output
         }
         #[allow(unreachable_patterns)]
         other => {
-            let feature = if other == DeviceChoice::Cpu {
-                "ndarray"
-            } else {
-                &other.to_string()
+            let feature = match other {
+                DeviceChoice::Cpu => "ndarray",
+                DeviceChoice::Wgpu => "wgpu",
+                DeviceChoice::Cuda => "cuda",
             };
-            Err(format!(
-                "device {other} needs the `{feature}` cargo feature: rebuild with --features {feature}"
-            ))
+            Err(CliError::Backend {
+                device: other.to_string(),
+                feature,
+            })
         }
     }
 }

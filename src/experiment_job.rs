@@ -9,10 +9,11 @@ use burn::tensor::backend::AutodiffBackend;
 use san_data::signsim::{SignsimConfig, ensure_corpus};
 use san_train::config::TrainConfig;
 use san_train::corpus::Corpus;
-use san_train::experiment::{Arm, ExperimentConfig, ExperimentReport, run_experiment};
-use san_train::training::Stage;
+use san_train::experiment::{ARMS, ExperimentConfig, ExperimentReport, run_experiment};
+use san_train::record::Stage;
 
 use crate::backend::{BackendJob, DeviceChoice, dispatch};
+use crate::error::{CliError, Result, pretty};
 
 /// Command-line arguments of the experiment.
 #[derive(Debug, Clone, clap::Parser)]
@@ -103,7 +104,7 @@ impl BackendJob for Job {
             &self.corpus,
             &self.config,
             &self.experiment,
-            &Arm::ALL,
+            &ARMS,
             &device,
             &mut hook,
         )
@@ -111,7 +112,7 @@ impl BackendJob for Job {
 }
 
 /// Runs the experiment and writes `experiment.json` and `experiment.md` under `--out`.
-pub fn experiment_job(args: Args) -> Result<ExperimentReport, String> {
+pub fn experiment_job(args: Args) -> Result<ExperimentReport> {
     let started = Instant::now();
     let quick = args.quick;
     let pick = |given: Option<usize>, full: usize, small: usize| {
@@ -129,36 +130,38 @@ pub fn experiment_job(args: Args) -> Result<ExperimentReport, String> {
     if let Some(delta) = args.signsim_delta {
         signsim.delta = delta;
     }
-    ensure_corpus(&root, &signsim).map_err(|e| e.to_string())?;
-    let corpus = Corpus::load(&root).map_err(|e| e.to_string())?;
+    ensure_corpus(&root, &signsim)?;
+    let corpus = Corpus::load(&root)?;
     if corpus.signsim.is_none() {
-        return Err(format!("{}: not a signsim corpus", root.display()));
+        return Err(CliError::arg(
+            root.display().to_string(),
+            "not a signsim corpus",
+        ));
     }
-    let mut config = TrainConfig::new()
-        .with_stage1_epochs(pick(args.stage1_epochs, 12, 8))
-        .with_stage2_epochs(pick(args.stage2_epochs, 6, 4));
+    let mut config = args.device.train_config().with_epochs(
+        pick(args.stage1_epochs, 12, 8),
+        pick(args.stage2_epochs, 6, 4),
+    );
     if let Some(alpha) = args.alpha {
-        config.table.alpha = alpha;
+        config.mining.reliable.alpha = alpha;
     }
     if let Some(beta) = args.beta {
-        config.table.beta = beta;
+        config.mining.table.beta = beta;
     }
+    config.mining.table.tau_syn = Some(args.tau_syn);
     let seeds = args
         .seeds
         .clone()
         .unwrap_or_else(|| if quick { vec![1] } else { vec![1, 2, 3] });
-    let experiment = ExperimentConfig {
-        seeds,
-        tau_syn: args.tau_syn,
-    };
+    let experiment = ExperimentConfig { seeds };
     println!(
         "signsim {train}/{eval}/{eval} at {}; seeds {:?}; stage 1 {} epochs, stage 2 {} epochs per arm; α {} β {}; device {}",
         root.display(),
         experiment.seeds,
-        config.stage1_epochs,
-        config.stage2_epochs,
-        config.table.alpha,
-        config.table.beta,
+        config.stage1.epochs,
+        config.stage2.epochs,
+        config.mining.reliable.alpha,
+        config.mining.table.beta,
         args.device
     );
     let report = dispatch(
@@ -168,16 +171,12 @@ pub fn experiment_job(args: Args) -> Result<ExperimentReport, String> {
             config,
             experiment,
         },
-    )?
-    .map_err(|e| e.to_string())?;
+    )??;
     let markdown = report.markdown();
     let save = |name: &str, text: String| {
-        san_data::io::write_atomic(&args.out.join(name), text.as_bytes()).map_err(|e| e.to_string())
+        san_data::io::write_atomic(&args.out.join(name), text.as_bytes())
     };
-    save(
-        "experiment.json",
-        serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?,
-    )?;
+    save("experiment.json", pretty(&report))?;
     save("experiment.md", markdown.clone())?;
     println!("\n{markdown}");
     println!(

@@ -22,6 +22,7 @@ pub use san_train;
 
 pub mod backend;
 pub mod cli;
+pub mod error;
 pub mod experiment_job;
 pub mod main_job;
 pub mod synth_job;

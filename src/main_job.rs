@@ -10,10 +10,13 @@ use san_data::signsim::{SignsimConfig, ensure_corpus};
 use san_train::config::{InputKind, TrainConfig};
 use san_train::corpus::Corpus;
 use san_train::output::write_run_outputs;
+use san_train::protocol::{RunOptions, run_with};
+use san_train::record::Stage;
+use san_train::report::RunOutput;
 use san_train::report::RunReport;
-use san_train::training::{RunOptions, RunOutput, Stage, run_with};
 
 use crate::backend::{BackendJob, DeviceChoice, dispatch};
+use crate::error::{CliError, Result};
 
 /// Command-line arguments of the main job.
 #[derive(Debug, Clone, clap::Parser)]
@@ -86,9 +89,9 @@ impl BackendJob for Job {
                         loss: f64,
                         dev: &san_core::metrics::RetrievalReport| {
             let total = if stage == Stage::Coarse {
-                self.config.stage1_epochs
+                self.config.stage1.epochs
             } else {
-                self.config.stage2_epochs
+                self.config.stage2.epochs
             };
             let name = if stage == Stage::Coarse {
                 "stage 1"
@@ -114,15 +117,15 @@ impl BackendJob for Job {
     }
 }
 
-/// Runs the main job; errors are messages for the user.
-pub fn main_job(args: Args) -> Result<RunReport, String> {
+/// Runs the main job.
+pub fn main_job(args: Args) -> Result<RunReport> {
     let started = Instant::now();
     let root = match &args.data {
         Some(root) => {
             if !root.is_dir() {
-                return Err(format!(
-                    "--data {}: no such folder (expected the PHOENIX-2014-T layout)",
-                    root.display()
+                return Err(CliError::arg(
+                    format!("--data {}", root.display()),
+                    "no such folder (expected the PHOENIX-2014-T layout)",
                 ));
             }
             root.clone()
@@ -136,7 +139,7 @@ pub fn main_job(args: Args) -> Result<RunReport, String> {
             if let Some(delta) = args.signsim_delta {
                 cfg.delta = delta;
             }
-            let generated = ensure_corpus(&root, &cfg).map_err(|e| e.to_string())?;
+            let generated = ensure_corpus(&root, &cfg)?;
             println!(
                 "{} signsim corpus at {} ({:.1} s)",
                 if generated { "generated" } else { "reusing" },
@@ -151,12 +154,13 @@ pub fn main_job(args: Args) -> Result<RunReport, String> {
         (true, Input::Features) => InputKind::Features,
         (true, Input::Frames) => InputKind::Frames,
     };
-    let config = TrainConfig::new()
+    let mut config = args
+        .device
+        .train_config()
         .with_seed(args.seed)
-        .with_input(input)
-        .with_stage1_epochs(args.stage1_epochs)
-        .with_stage2_epochs(args.stage2_epochs);
-    let corpus = Corpus::load_input(&root, input, &config.frames).map_err(|e| e.to_string())?;
+        .with_epochs(args.stage1_epochs, args.stage2_epochs);
+    config.data.input = input;
+    let corpus = Corpus::load_input(&root, input, &config.data.frames)?;
     println!(
         "corpus {}: {} train / {} dev / {} test, {} words; device {}",
         root.display(),
@@ -178,9 +182,8 @@ pub fn main_job(args: Args) -> Result<RunReport, String> {
             config: config.clone(),
             options,
         },
-    )?
-    .map_err(|e| e.to_string())?;
-    write_run_outputs(&args.out, &config, &output).map_err(|e| e.to_string())?;
+    )??;
+    write_run_outputs(&args.out, &config, &output)?;
     let report = output.report;
     println!("\n{report}");
     println!(

@@ -7,6 +7,8 @@ use std::time::Instant;
 use san_data::phoenix::{CorpusEntry, CorpusStats, read_corpus_csv};
 use san_data::signsim::{SignsimConfig, generate};
 
+use crate::error::{CliError, Result};
+
 /// Command-line arguments of the generator.
 #[derive(Debug, Clone, clap::Parser)]
 #[command(
@@ -76,18 +78,22 @@ impl Args {
 }
 
 /// Generates the corpus and prints where it is.
-pub fn synth_job(args: Args) -> Result<SignsimConfig, String> {
+pub fn synth_job(args: Args) -> Result<SignsimConfig> {
     let started = Instant::now();
     if args.train == 0 || args.dev == 0 || args.test == 0 {
-        return Err("--train, --dev and --test must each be at least 1".into());
+        return Err(CliError::arg(
+            "--train, --dev, --test",
+            "each must be at least 1",
+        ));
     }
     if args.family_size < 2 {
-        return Err(
-            "--family-size must be at least 2 (a family of one has no confusable sign)".into(),
-        );
+        return Err(CliError::arg(
+            format!("--family-size {}", args.family_size),
+            "must be at least 2 (a family of one has no confusable sign)",
+        ));
     }
     let config = args.config();
-    generate(&args.out, &config).map_err(|e| e.to_string())?;
+    generate(&args.out, &config)?;
     println!(
         "signsim corpus {}/{}/{} (seed {}, δ {}) written to {} in {:.1} s",
         config.train,
@@ -104,7 +110,7 @@ pub fn synth_job(args: Args) -> Result<SignsimConfig, String> {
             .out
             .join("annotations/manual")
             .join(format!("PHOENIX-2014-T.{split}.corpus.csv"));
-        splits.push((split, read_corpus_csv(&csv).map_err(|e| e.to_string())?));
+        splits.push((split, read_corpus_csv(&csv)?));
     }
     let refs: Vec<(&str, &[CorpusEntry])> =
         splits.iter().map(|(n, r)| (*n, r.as_slice())).collect();

@@ -13,15 +13,15 @@ const SAN: &str = env!("CARGO_BIN_EXE_san");
 /// A small, fast training setting (about a second per run on 2 cores).
 const SETS: &[&str] = &[
     "--set",
-    "stage1_epochs=4",
+    "stage1.epochs=4",
     "--set",
-    "stage2_epochs=3",
+    "stage2.epochs=3",
     "--set",
-    "hidden=32",
+    "model.hidden=32",
     "--set",
-    "dim=32",
+    "model.dim=32",
     "--set",
-    "batch_size=16",
+    "data.batch_size=16",
 ];
 
 fn san(args: &[&str]) -> Output {
@@ -335,7 +335,7 @@ fn errors_are_one_line_with_a_nonzero_exit() {
     assert!(e.contains("/definitely/not/here"), "{e}");
     // A bad config key, in a file and in --set.
     let cfg = d.join("bad.toml");
-    std::fs::write(&cfg, "stage1_epochs = 2\n[table]\nbetta = 0.5\n").expect("write");
+    std::fs::write(&cfg, "[stage1]\nepochs = 2\n[mining.table]\nbetta = 0.5\n").expect("write");
     let e = fails(&[
         "train",
         "--data",
@@ -345,7 +345,21 @@ fn errors_are_one_line_with_a_nonzero_exit() {
         "--config",
         p(&cfg),
     ]);
-    assert!(e.contains("bad.toml") && e.contains("table.betta"), "{e}");
+    assert!(
+        e.contains("bad.toml") && e.contains("mining.table.betta"),
+        "{e}"
+    );
+    // A key of the flat layout names its new home.
+    let e = fails(&[
+        "train",
+        "--data",
+        p(d),
+        "--out",
+        p(&d.join("o")),
+        "--set",
+        "table.alpha=0.4",
+    ]);
+    assert!(e.contains("moved to mining.reliable.alpha"), "{e}");
     let e = fails(&[
         "train",
         "--data",
@@ -366,7 +380,7 @@ fn errors_are_one_line_with_a_nonzero_exit() {
         "seed",
     ]);
     assert!(e.contains("KEY=VALUE"), "{e}");
-    std::fs::write(&cfg, "stage1_epochs = [").expect("write");
+    std::fs::write(&cfg, "[stage1]\nepochs = [").expect("write");
     let e = fails(&[
         "train",
         "--data",

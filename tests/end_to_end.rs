@@ -6,8 +6,8 @@ use san::main_job::{Args, main_job};
 use san_data::signsim::{SignsimConfig, ensure_corpus};
 use san_train::config::TrainConfig;
 use san_train::corpus::Corpus;
+use san_train::protocol::run;
 use san_train::report::RunReport;
-use san_train::training::run;
 
 type B = Autodiff<NdArray<f32>>;
 
@@ -21,13 +21,18 @@ fn training_turn() -> std::sync::MutexGuard<'static, ()> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// A small model (width and token dimension `width`) in batches of `batch`, with `e1` and
+/// `e2` epochs in the two stages.
+fn small(width: usize, batch: usize, e1: usize, e2: usize) -> TrainConfig {
+    let mut config = TrainConfig::new().with_epochs(e1, e2);
+    config.model.hidden = width;
+    config.model.dim = width;
+    config.data.batch_size = batch;
+    config
+}
+
 fn tiny_run(corpus: &Corpus) -> RunReport {
-    let config = TrainConfig::new()
-        .with_hidden(64)
-        .with_dim(64)
-        .with_batch_size(16)
-        .with_stage1_epochs(6)
-        .with_stage2_epochs(2);
+    let config = small(64, 16, 6, 2);
     run::<B>(corpus, &config, &Default::default(), &mut |_, _, _, _| {})
         .unwrap()
         .report
@@ -129,7 +134,7 @@ fn bad_arguments_give_errors_not_panics() {
     assert!(Args::try_parse_from(["phoenix_train", "--device", "tpu"]).is_err());
     let args = Args::try_parse_from(["phoenix_train", "--data", "/definitely/not/here"]).unwrap();
     let err = main_job(args).unwrap_err();
-    assert!(err.contains("/definitely/not/here"), "{err}");
+    assert!(err.to_string().contains("/definitely/not/here"), "{err}");
 }
 
 #[test]
@@ -202,7 +207,8 @@ fn reads_the_official_phoenix_csvs_when_present() {
 #[test]
 fn signsim_experiment_runs_every_arm_and_writes_its_table() {
     use san::experiment_job::{Args as ExperimentArgs, experiment_job};
-    use san_train::experiment::{Arm, ExperimentReport};
+    use san_train::config::Miner;
+    use san_train::experiment::{ARMS, ExperimentReport};
     let _turn = training_turn();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().to_str().unwrap();
@@ -229,11 +235,11 @@ fn signsim_experiment_runs_every_arm_and_writes_its_table() {
     };
     let report = run();
     assert_eq!(report.runs.len(), 4, "one run per arm");
-    for (run, arm) in report.runs.iter().zip(Arm::ALL) {
+    for (run, arm) in report.runs.iter().zip(ARMS) {
         assert_eq!((run.arm, run.seed), (arm, 5));
         let fg = run.test.fine_grained.expect("ground-truth distractors");
         assert_eq!(fg.queries, 12);
-        assert_eq!(run.table.is_none(), arm == Arm::Coarse, "{arm:?}");
+        assert_eq!(run.table.is_none(), arm == Miner::None, "{arm:?}");
     }
     // signsim's families cross semantic classes, so the semantic table's links are not
     // family pairs (by construction, DESIGN §3.7).
@@ -301,13 +307,18 @@ fn signsim_synth_writes_a_corpus_the_trainer_reads() {
     assert_eq!(meta.config.delta, 0.2);
     let bad =
         SynthArgs::try_parse_from(["signsim_synth", "--out", "x", "--family-size", "1"]).unwrap();
-    assert!(synth_job(bad).unwrap_err().contains("--family-size"));
+    assert!(
+        synth_job(bad)
+            .unwrap_err()
+            .to_string()
+            .contains("--family-size")
+    );
 }
 
 #[test]
 fn sgd_with_warm_up_cosine_schedule_and_clipping_trains() {
+    use san_train::record::Stage;
     use san_train::schedule::{LrSchedule, OptimizerKind};
-    use san_train::training::Stage;
     let _turn = training_turn();
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("signsim");
@@ -320,13 +331,9 @@ fn sgd_with_warm_up_cosine_schedule_and_clipping_trains() {
     )
     .unwrap();
     let corpus = Corpus::load(&root).unwrap();
-    let config = TrainConfig::new()
-        .with_hidden(32)
-        .with_dim(32)
-        .with_batch_size(16)
-        .with_stage1_epochs(5)
-        .with_stage2_epochs(1)
-        .with_optimizer(OptimizerKind::Sgd)
+    let mut config = small(32, 16, 5, 1);
+    config.optimizer = san_train::config::OptimConfig::new()
+        .with_kind(OptimizerKind::Sgd)
         .with_learning_rate(0.05)
         .with_schedule(LrSchedule::Cosine)
         .with_warmup_steps(5)
@@ -355,7 +362,7 @@ fn sgd_with_warm_up_cosine_schedule_and_clipping_trains() {
 #[test]
 fn every_input_kind_sign_encoder_and_miner_trains() {
     use san_train::config::{EncoderKind, InputKind, Miner};
-    use san_train::training::Negatives;
+    use san_train::negatives::Negatives;
     let _turn = training_turn();
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("signsim");
@@ -407,13 +414,13 @@ fn every_input_kind_sign_encoder_and_miner_trains() {
         pose.train[3].features.values
     );
 
-    let base = TrainConfig::new()
-        .with_hidden(32)
-        .with_dim(32)
-        .with_batch_size(12)
-        .with_stage1_epochs(1)
-        .with_stage2_epochs(1)
-        .with_instance_k(3);
+    let mut base = small(32, 12, 1, 1);
+    base.mining.instance.k = 3;
+    let with_miner = |miner: Miner| {
+        let mut c = base.clone();
+        c.mining.miner = miner;
+        c
+    };
     let small_frames = san_data::frames::FrameConfig::new()
         .with_max_frames(Some(4))
         .with_resize(Some((16, 16)))
@@ -426,18 +433,14 @@ fn every_input_kind_sign_encoder_and_miner_trains() {
         (InputKind::Frames, EncoderKind::Auto, Miner::Semantic),
     ];
     for (input, encoder, miner) in cases {
-        let config = base
-            .clone()
-            .with_input(input)
-            .with_encoder(encoder)
-            .with_miner(miner)
-            .with_frames(small_frames.clone())
-            .with_cnn(
-                san_models::frame_encoder::ResNetConfig::new()
-                    .with_blocks([1, 1, 1, 1])
-                    .with_width(4),
-            );
-        let corpus = Corpus::load_input(&root, input, &config.frames).unwrap();
+        let mut config = with_miner(miner);
+        config.data.input = input;
+        config.data.frames = small_frames.clone();
+        config.model.encoder = encoder;
+        config.model.cnn = san_models::frame_encoder::ResNetConfig::new()
+            .with_blocks([1, 1, 1, 1])
+            .with_width(4);
+        let corpus = Corpus::load_input(&root, input, &config.data.frames).unwrap();
         if input == InputKind::Frames {
             assert_eq!(corpus.input_dim(), 3 * 16 * 16);
         }
@@ -465,12 +468,11 @@ fn every_input_kind_sign_encoder_and_miner_trains() {
 
     // The instance miner's neighbours: k per clip at most, never the clip itself or one
     // with the same text.
-    let config = base.clone().with_miner(Miner::Instance);
+    let config = with_miner(Miner::Instance);
     let model =
-        san_train::training::init_model::<NdArray<f32>>(&config, &pose, &Default::default())
-            .unwrap();
+        san_train::model::init_model::<NdArray<f32>>(&config, &pose, &Default::default()).unwrap();
     let Negatives::Neighbours(n) =
-        san_train::training::build_negatives(&model, &pose, &config, None, &Default::default())
+        san_train::negatives::build_negatives(&model, &pose, &config, None, &Default::default())
             .unwrap()
     else {
         panic!("expected neighbours");
@@ -484,17 +486,18 @@ fn every_input_kind_sign_encoder_and_miner_trains() {
         );
     }
     // A mismatched encoder is a config error, not a panic.
-    let bad = base.clone().with_encoder(EncoderKind::Frames);
-    let err = san_train::training::model_config(&bad, &pose)
+    let mut bad = base.clone();
+    bad.model.encoder = EncoderKind::Frames;
+    let err = san_train::model::model_config(&bad, &pose)
         .unwrap_err()
         .to_string();
     assert!(err.contains("frame input"), "{err}");
     // The semantic miner without word vectors is an error naming the file.
     std::fs::remove_file(root.join("wordvecs.vec")).unwrap();
-    let err = san_train::training::build_negatives(
+    let err = san_train::negatives::build_negatives(
         &model,
         &pose,
-        &base.clone().with_miner(Miner::Semantic),
+        &with_miner(Miner::Semantic),
         None,
         &Default::default(),
     )

@@ -7,3 +7,4 @@ mod bert_parity;
 mod cli;
 mod end_to_end;
 mod models;
+mod settings;

@@ -8,7 +8,8 @@ fn main() -> ExitCode {
     match san::cli::run_cli(san::cli::Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", e.lines().collect::<Vec<_>>().join(" "));
+            let message = e.to_string();
+            eprintln!("error: {}", message.lines().collect::<Vec<_>>().join(" "));
             ExitCode::FAILURE
         }
     }

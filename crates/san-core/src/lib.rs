@@ -25,11 +25,11 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod cpu;
 pub mod host;
 pub mod loss;
 pub mod metrics;
 pub mod mining;
-mod par;
 pub mod similarity;
 pub mod text;
 

@@ -60,6 +60,14 @@ pub enum DataError {
         #[source]
         source: Arc<serde_json::Error>,
     },
+    /// A value that names nothing known (e.g. a split name).
+    #[error("expected {expected}, got {got}")]
+    Value {
+        /// What it should have been.
+        expected: String,
+        /// What it was.
+        got: String,
+    },
     /// Items of one batch that cannot be stacked (different feature, point or frame sizes),
     /// or an empty batch.
     #[error("batch item {item}: expected {expected}, got {got}")]

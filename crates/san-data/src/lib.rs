@@ -36,6 +36,7 @@ pub mod batch;
 pub mod clips;
 pub mod error;
 pub mod frames;
+pub mod gallery;
 pub mod io;
 pub mod loader;
 pub mod phoenix;

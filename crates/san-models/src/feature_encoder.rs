@@ -8,15 +8,16 @@ use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Tensor, TensorData};
 
+use crate::error::ModelError;
 use crate::tokens::{Tokens, linear_rows};
 
 /// `Err` naming `config` unless `heads` divides `hidden` (shared by the transformer
 /// encoders' configs).
-pub(crate) fn check_heads(config: &str, hidden: usize, heads: usize) -> Result<(), String> {
+pub(crate) fn check_heads(config: &str, hidden: usize, heads: usize) -> Result<(), ModelError> {
     if heads == 0 || !hidden.is_multiple_of(heads) {
-        return Err(format!(
+        return Err(ModelError::Config(format!(
             "{config}: hidden {hidden} is not a multiple of heads {heads}"
-        ));
+        )));
     }
     Ok(())
 }
@@ -56,7 +57,7 @@ pub struct FeatureEncoder<B: Backend> {
 impl FeatureEncoderConfig {
     /// Initialises the encoder on `device`. Returns an error when the heads do not divide
     /// the width.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> Result<FeatureEncoder<B>, String> {
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Result<FeatureEncoder<B>, ModelError> {
         check_heads("FeatureEncoderConfig", self.hidden, self.heads)?;
         Ok(FeatureEncoder {
             input: LinearConfig::new(self.input_dim, self.hidden).init(device),

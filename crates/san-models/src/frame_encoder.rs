@@ -20,7 +20,7 @@ use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Bool, Slice, Tensor};
 
-use crate::bert::LoadError;
+use crate::error::ModelError;
 use crate::feature_encoder::{check_heads, pre_norm_transformer, sinusoidal_positions};
 use crate::pose_encoder::strided_clip_mask;
 use crate::tokens::{Tokens, gelu, linear_rows};
@@ -219,7 +219,7 @@ pub struct FrameEncoder<B: Backend> {
 impl FrameEncoderConfig {
     /// Initialises the encoder on `device`. Returns an error when the heads do not divide
     /// the width.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> Result<FrameEncoder<B>, String> {
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Result<FrameEncoder<B>, ModelError> {
         check_heads("FrameEncoderConfig", self.hidden, self.heads)?;
         Ok(FrameEncoder {
             cnn: self.cnn.init(device),
@@ -279,7 +279,7 @@ impl<B: Backend> FrameEncoder<B> {
 pub fn load_resnet_weights<B: Backend>(
     cnn: ResNet<B>,
     path: &Path,
-) -> Result<ResNet<B>, LoadError> {
+) -> Result<ResNet<B>, ModelError> {
     let map = |key: &str| {
         Some(
             if key.starts_with("fc.") || key.ends_with(".num_batches_tracked") {
@@ -319,8 +319,8 @@ pub fn load_resnet_weights<B: Backend>(
 
 /// ResNet's modules, read from [`Weights`].
 trait ResNetWeights {
-    fn conv<B: Backend>(&mut self, name: &str, conv: Conv2d<B>) -> Result<Conv2d<B>, LoadError>;
-    fn bn<B: Backend>(&mut self, name: &str, bn: BatchNorm<B>) -> Result<BatchNorm<B>, LoadError>;
+    fn conv<B: Backend>(&mut self, name: &str, conv: Conv2d<B>) -> Result<Conv2d<B>, ModelError>;
+    fn bn<B: Backend>(&mut self, name: &str, bn: BatchNorm<B>) -> Result<BatchNorm<B>, ModelError>;
 }
 
 impl ResNetWeights for Weights {
@@ -328,7 +328,7 @@ impl ResNetWeights for Weights {
         &mut self,
         name: &str,
         mut conv: Conv2d<B>,
-    ) -> Result<Conv2d<B>, LoadError> {
+    ) -> Result<Conv2d<B>, ModelError> {
         let device = conv.weight.device();
         let w = self.tensor(&format!("{name}.weight"), conv.weight.dims(), &device)?;
         conv.weight = Param::from_tensor(w);
@@ -339,7 +339,7 @@ impl ResNetWeights for Weights {
         &mut self,
         name: &str,
         mut bn: BatchNorm<B>,
-    ) -> Result<BatchNorm<B>, LoadError> {
+    ) -> Result<BatchNorm<B>, ModelError> {
         let device = bn.gamma.device();
         let dims = bn.gamma.dims();
         bn.gamma = Param::from_tensor(self.tensor(&format!("{name}.weight"), dims, &device)?);
@@ -414,7 +414,7 @@ mod tests {
         let e = load_resnet_weights(tiny().with_blocks([2, 1, 1, 1]).init::<B>(&dev), &path)
             .unwrap_err();
         assert!(
-            matches!(&e, LoadError::MissingKey { key, .. } if key == "layer1.1.conv1.weight"),
+            matches!(&e, ModelError::MissingKey { key, .. } if key == "layer1.1.conv1.weight"),
             "{e}"
         );
         // a key the model does not have
@@ -431,7 +431,7 @@ mod tests {
         std::fs::write(&extended, safetensors::serialize(views, None).unwrap()).unwrap();
         let e = load_resnet_weights(tiny().init::<B>(&dev), &extended).unwrap_err();
         assert!(
-            matches!(&e, LoadError::UnknownKey { key, path } if key == "layer5.0.conv1.weight" && *path == extended),
+            matches!(&e, ModelError::UnknownKey { key, path } if key == "layer5.0.conv1.weight" && *path == extended),
             "{e}"
         );
     }

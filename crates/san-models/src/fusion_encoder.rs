@@ -10,6 +10,7 @@ use burn::tensor::activation::sigmoid;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Tensor};
 
+use crate::error::ModelError;
 use crate::feature_encoder::{FeatureEncoder, FeatureEncoderConfig};
 use crate::frame_encoder::{FrameEncoder, FrameEncoderConfig};
 use crate::keypoint_encoder::{KeypointEncoder, KeypointEncoderConfig};
@@ -63,21 +64,21 @@ impl FusionEncoderConfig {
     /// Initialises the encoder. Returns an error unless exactly one second stream is
     /// configured, or when a stream's own settings are invalid or the token dimensions
     /// differ.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> Result<FusionEncoder<B>, String> {
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Result<FusionEncoder<B>, ModelError> {
         let second_dim = match (&self.features, &self.frames) {
             (Some(f), None) => f.dim,
             (None, Some(f)) => f.dim,
             _ => {
-                return Err(
+                return Err(ModelError::Config(
                     "FusionEncoderConfig: configure exactly one of features and frames".into(),
-                );
+                ));
             }
         };
         if second_dim != self.pose.dim {
-            return Err(format!(
+            return Err(ModelError::Config(format!(
                 "FusionEncoderConfig: token dimensions differ (pose {}, other {second_dim})",
                 self.pose.dim
-            ));
+            )));
         }
         Ok(FusionEncoder {
             pose: self.pose.init(device)?,
@@ -103,16 +104,20 @@ impl<B: Backend> FusionEncoder<B> {
         point_mask: Option<Tensor<B, 3, Bool>>,
         mask: Tensor<B, 2, Bool>,
         second: SecondInput<B>,
-    ) -> Result<Fused<B>, String> {
+    ) -> Result<Fused<B>, ModelError> {
         let pose = self.pose.forward(keypoints, point_mask, mask)?;
         let other = match (second, &self.features, &self.frames) {
             (SecondInput::Features(x, m), Some(enc), _) => enc.forward(x, m),
             (SecondInput::Frames(x, m), _, Some(enc)) => enc.forward(x, m),
             (SecondInput::Features(..), None, _) => {
-                return Err("clip features given, but the encoder has a frame stream".into());
+                return Err(ModelError::Input(
+                    "clip features given, but the encoder has a frame stream".into(),
+                ));
             }
             (SecondInput::Frames(..), _, None) => {
-                return Err("frames given, but the encoder has a clip-feature stream".into());
+                return Err(ModelError::Input(
+                    "frames given, but the encoder has a clip-feature stream".into(),
+                ));
             }
         };
         let w = sigmoid(self.mix.val()).unsqueeze::<2>(); // [1, 1]
@@ -218,7 +223,8 @@ mod tests {
                 Tensor::ones([1, 4], &dev),
                 SecondInput::Features(Tensor::zeros([1, 2, 5], &dev), Tensor::ones([1, 2], &dev)),
             )
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("frame stream"), "{e}");
     }
 }

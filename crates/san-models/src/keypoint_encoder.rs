@@ -12,6 +12,7 @@ use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig1d};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Tensor};
 
+use crate::error::ModelError;
 use crate::feature_encoder::{check_heads, pre_norm_transformer, sinusoidal_positions};
 use crate::pose_encoder::strided_clip_mask;
 use crate::tokens::{Tokens, gelu, linear_rows};
@@ -86,15 +87,17 @@ pub struct KeypointEncoder<B: Backend> {
 impl KeypointEncoderConfig {
     /// Initialises the encoder on `device`. Returns an error for an empty part list, an
     /// empty part, or heads that do not divide the width.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> Result<KeypointEncoder<B>, String> {
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Result<KeypointEncoder<B>, ModelError> {
         if self.parts.is_empty() {
-            return Err("KeypointEncoderConfig: at least one part is needed".into());
+            return Err(ModelError::Config(
+                "KeypointEncoderConfig: at least one part is needed".into(),
+            ));
         }
         if let Some(p) = self.parts.iter().find(|p| p.joints == 0) {
-            return Err(format!(
+            return Err(ModelError::Config(format!(
                 "KeypointEncoderConfig: part {:?} has no joints",
                 p.name
-            ));
+            )));
         }
         check_heads("KeypointEncoderConfig", self.hidden, self.heads)?;
         let stride = self.stride.max(1);
@@ -146,13 +149,13 @@ impl<B: Backend> KeypointEncoder<B> {
         keypoints: Tensor<B, 4>,
         point_mask: Option<Tensor<B, 3, Bool>>,
         mask: Tensor<B, 2, Bool>,
-    ) -> Result<Tokens<B>, String> {
+    ) -> Result<Tokens<B>, ModelError> {
         let [b, t, j, c] = keypoints.dims();
         if j < self.joints_needed() {
-            return Err(format!(
+            return Err(ModelError::Input(format!(
                 "keypoints have {j} joints; the parts need {}",
                 self.joints_needed()
-            ));
+            )));
         }
         let device = keypoints.device();
         let keypoints = match point_mask {
@@ -255,7 +258,7 @@ mod tests {
         ];
         let enc2 = small().with_parts(parts).init::<B>(&dev).unwrap();
         let few = Tensor::<B, 4>::zeros([1, 8, 30, 3], &dev);
-        let e = enc2.forward(few, None, frames()).unwrap_err();
+        let e = enc2.forward(few, None, frames()).unwrap_err().to_string();
         assert!(e.contains("30 joints") && e.contains("49"), "{e}");
         assert!(small().with_parts(vec![]).init::<B>(&dev).is_err());
         assert!(small().with_heads(3).init::<B>(&dev).is_err());

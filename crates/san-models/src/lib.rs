@@ -63,6 +63,7 @@
 #![warn(missing_docs)]
 
 pub mod bert;
+pub mod error;
 pub mod feature_encoder;
 pub mod frame_encoder;
 pub mod fusion_encoder;
@@ -73,6 +74,8 @@ pub mod text_encoder;
 pub mod tokens;
 pub mod transformer;
 mod weights;
+
+pub use error::{ModelError, Result};
 
 /// The backend unit tests run on: ndarray, WGPU with the `test-wgpu` feature, or CUDA with
 /// `test-cuda`.

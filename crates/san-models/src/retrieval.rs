@@ -1,7 +1,7 @@
 //! The dual-encoder retrieval model of SAN: a sign encoder, a text encoder and the
 //! learnable logit scale `λ_s` (Lee et al., ACL 2026; CLCL scoring after CiCo).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use burn::config::Config;
 use burn::module::{Module, Param};
@@ -9,7 +9,8 @@ use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Int, Tensor};
 
-use crate::bert::{BertTextEncoder, BertTextEncoderConfig, LoadError};
+use crate::bert::{BertTextEncoder, BertTextEncoderConfig};
+pub use crate::error::ModelError;
 use crate::feature_encoder::{FeatureEncoder, FeatureEncoderConfig};
 use crate::frame_encoder::{FrameEncoder, FrameEncoderConfig, load_resnet_weights};
 use crate::fusion_encoder::{FusionEncoder, FusionEncoderConfig, SecondInput};
@@ -17,21 +18,6 @@ use crate::keypoint_encoder::{KeypointEncoder, KeypointEncoderConfig};
 use crate::pose_encoder::{PoseEncoder, PoseEncoderConfig};
 use crate::text_encoder::{WordEncoder, WordEncoderConfig};
 use crate::tokens::Tokens;
-
-/// Errors of building or running a [`RetrievalModel`].
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ModelError {
-    /// Settings that cannot work together.
-    #[error("invalid model configuration: {0}")]
-    Config(String),
-    /// An input the configured encoder cannot take.
-    #[error("invalid model input: {0}")]
-    Input(String),
-    /// Pretrained weights that could not be loaded.
-    #[error(transparent)]
-    Load(#[from] LoadError),
-}
 
 /// Which sign encoder, with its settings. Every variant's `dim` is its token dimension
 /// `D`; the encoder's last linear layer is the projection to it.
@@ -140,12 +126,10 @@ impl SignEncoderConfig {
     pub fn init<B: Backend>(&self, device: &B::Device) -> Result<SignEncoder<B>, ModelError> {
         Ok(match self {
             Self::Pose(c) => SignEncoder::Pose(c.init(device)),
-            Self::Keypoints(c) => {
-                SignEncoder::Keypoints(c.init(device).map_err(ModelError::Config)?)
-            }
-            Self::Features(c) => SignEncoder::Features(c.init(device).map_err(ModelError::Config)?),
-            Self::Frames(c) => SignEncoder::Frames(c.init(device).map_err(ModelError::Config)?),
-            Self::Fusion(c) => SignEncoder::Fusion(c.init(device).map_err(ModelError::Config)?),
+            Self::Keypoints(c) => SignEncoder::Keypoints(c.init(device)?),
+            Self::Features(c) => SignEncoder::Features(c.init(device)?),
+            Self::Frames(c) => SignEncoder::Frames(c.init(device)?),
+            Self::Fusion(c) => SignEncoder::Fusion(c.init(device)?),
         })
     }
 
@@ -190,13 +174,11 @@ impl<B: Backend> SignEncoder<B> {
         };
         Ok(match (self, input) {
             (Self::Pose(e), SignInput::Pose(x, m)) => e.forward(x, m).into(),
-            (Self::Keypoints(e), SignInput::Keypoints(x, p, m)) => {
-                e.forward(x, p, m).map_err(ModelError::Input)?.into()
-            }
+            (Self::Keypoints(e), SignInput::Keypoints(x, p, m)) => e.forward(x, p, m)?.into(),
             (Self::Features(e), SignInput::Features(x, m)) => e.forward(x, m).into(),
             (Self::Frames(e), SignInput::Frames(x, m)) => e.forward(x, m).into(),
             (Self::Fusion(e), SignInput::Fusion(x, p, m, second)) => {
-                let fused = e.forward(x, p, m, second).map_err(ModelError::Input)?;
+                let fused = e.forward(x, p, m, second)?;
                 Encoded {
                     tokens: fused.tokens,
                     pooled: fused.pooled,
@@ -232,7 +214,7 @@ impl TextEncoderConfig {
     pub fn init<B: Backend>(&self, device: &B::Device) -> Result<TextEncoder<B>, ModelError> {
         Ok(match self {
             Self::Word(c) => TextEncoder::Word(c.init(device)),
-            Self::Bert(c) => TextEncoder::Bert(c.init(device).map_err(ModelError::Config)?),
+            Self::Bert(c) => TextEncoder::Bert(c.init(device)?),
         })
     }
 
@@ -388,18 +370,8 @@ impl<B: Backend> RetrievalModel<B> {
     }
 }
 
-/// A saved model that could not be written or read; names the file.
-#[derive(Debug, thiserror::Error)]
-#[error("{path}: {message}")]
-pub struct ModelFileError {
-    /// The file.
-    pub path: PathBuf,
-    /// What went wrong, and what was expected.
-    pub message: String,
-}
-
-fn file_error(path: &Path, message: impl std::fmt::Display) -> ModelFileError {
-    ModelFileError {
+fn file_error(path: &Path, message: impl std::fmt::Display) -> ModelError {
+    ModelError::ModelFile {
         path: path.to_path_buf(),
         message: message.to_string(),
     }
@@ -425,7 +397,7 @@ pub fn save_model<B: Backend>(
     model: &RetrievalModel<B>,
     config: &RetrievalModelConfig,
     dir: &Path,
-) -> Result<(), ModelFileError> {
+) -> Result<(), ModelError> {
     std::fs::create_dir_all(dir).map_err(|e| file_error(dir, e))?;
     let (config_path, model_path) = (dir.join("config.json"), dir.join("model.mpk"));
     let tmp_config = dir.join(".config.json.tmp");
@@ -449,7 +421,7 @@ pub fn save_model<B: Backend>(
 pub fn load_model<B: Backend>(
     dir: &Path,
     device: &B::Device,
-) -> Result<(RetrievalModelConfig, RetrievalModel<B>), ModelFileError> {
+) -> Result<(RetrievalModelConfig, RetrievalModel<B>), ModelError> {
     let config_path = dir.join("config.json");
     let config = RetrievalModelConfig::load(&config_path).map_err(|e| {
         file_error(

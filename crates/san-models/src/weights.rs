@@ -9,7 +9,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 use safetensors::{Dtype, SafeTensors};
 
-use crate::bert::LoadError;
+use crate::error::ModelError;
 
 /// What a key of the file becomes.
 #[derive(Debug, PartialEq, Eq)]
@@ -34,12 +34,12 @@ impl Weights {
         path: &Path,
         map: impl Fn(&str) -> Option<Target>,
         key_of: fn(&str) -> String,
-    ) -> Result<Self, LoadError> {
-        let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
+    ) -> Result<Self, ModelError> {
+        let bytes = std::fs::read(path).map_err(|source| ModelError::Io {
             path: path.into(),
             source,
         })?;
-        let format = |message: String| LoadError::Format {
+        let format = |message: String| ModelError::Format {
             path: path.into(),
             message,
         };
@@ -51,7 +51,7 @@ impl Weights {
         for key in names {
             match map(&key) {
                 None => {
-                    return Err(LoadError::UnknownKey {
+                    return Err(ModelError::UnknownKey {
                         path: path.into(),
                         key,
                     });
@@ -79,16 +79,16 @@ impl Weights {
     }
 
     /// Takes the values of `name` after checking its shape.
-    pub(crate) fn take(&mut self, name: &str, expected: &[usize]) -> Result<Vec<f32>, LoadError> {
+    pub(crate) fn take(&mut self, name: &str, expected: &[usize]) -> Result<Vec<f32>, ModelError> {
         let (key, shape, values) =
             self.tensors
                 .remove(name)
-                .ok_or_else(|| LoadError::MissingKey {
+                .ok_or_else(|| ModelError::MissingKey {
                     path: self.path.clone(),
                     key: (self.key_of)(name),
                 })?;
         if shape != expected {
-            return Err(LoadError::Shape {
+            return Err(ModelError::Shape {
                 path: self.path.clone(),
                 key,
                 expected: expected.to_vec(),
@@ -104,15 +104,15 @@ impl Weights {
         name: &str,
         dims: [usize; D],
         device: &B::Device,
-    ) -> Result<Tensor<B, D>, LoadError> {
+    ) -> Result<Tensor<B, D>, ModelError> {
         let values = self.take(name, &dims)?;
         Ok(Tensor::from_data(TensorData::new(values, dims), device))
     }
 
     /// Succeeds when every tensor read was taken; else names a key the model lacks.
-    pub(crate) fn finish(self) -> Result<(), LoadError> {
+    pub(crate) fn finish(self) -> Result<(), ModelError> {
         match self.tensors.into_values().next() {
-            Some((key, _, _)) => Err(LoadError::UnknownKey {
+            Some((key, _, _)) => Err(ModelError::UnknownKey {
                 path: self.path,
                 key,
             }),

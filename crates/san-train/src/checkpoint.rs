@@ -13,7 +13,7 @@
 //! | `best.mpk` | the stage's best model on dev so far |
 //! | `optimizer.mpk` | the optimiser's state (AdamW moments or SGD momentum) |
 //!
-//! The random state needs no file: each epoch draws from [`epoch_seed`](crate::training::epoch_seed)
+//! The random state needs no file: each epoch draws from [`epoch_seed`](crate::record::epoch_seed)
 //! (run seed, stage, epoch), so a resumed epoch draws what it would have drawn.
 //! `out/metrics.jsonl` is rewritten from the state after each swap, one line per epoch.
 
@@ -30,8 +30,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::TrainConfig;
 use crate::error::{Result, TrainError};
+use crate::negatives::Negatives;
+use crate::record::{BestEpoch, EpochRecord};
 use crate::report::{StageReport, TableReport};
-use crate::training::{BestEpoch, EpochRecord, Negatives};
 
 /// Format version of `state.json`.
 pub const CHECKPOINT_VERSION: u32 = 1;
@@ -100,7 +101,7 @@ fn io_err(path: &Path, source: std::io::Error) -> TrainError {
 }
 
 fn invalid(path: &Path, message: impl std::fmt::Display) -> TrainError {
-    TrainError::Checkpoint(format!("{}: {message}", path.display()))
+    TrainError::checkpoint(path, message)
 }
 
 /// The checkpoint folder of a run's output folder.
@@ -115,8 +116,12 @@ impl Checkpoint {
     /// `out/config.json`.
     pub fn new(out: &Path, config: &TrainConfig) -> Result<Self> {
         std::fs::create_dir_all(out).map_err(|e| io_err(out, e))?;
-        let config = serde_json::to_value(config)
-            .map_err(|e| TrainError::Config(format!("the config does not serialise: {e}")))?;
+        let config = serde_json::to_value(config).map_err(|e| {
+            invalid(
+                &out.join("config.json"),
+                format!("the config does not serialise: {e}"),
+            )
+        })?;
         let text = pretty(&config);
         write_atomic(&out.join("config.json"), text.as_bytes())?;
         Ok(Self {
@@ -163,13 +168,10 @@ impl Checkpoint {
         })?;
         if saved != self.config {
             let keys = differing_keys(&saved, &self.config, "");
-            return Err(invalid(
-                &config_path,
-                format!(
-                    "the checkpoint was made with another config (differs in: {}); resume with the same config or use a new output folder",
-                    keys.join(", ")
-                ),
-            ));
+            return Err(TrainError::ConfigMismatch {
+                path: config_path,
+                keys,
+            });
         }
         let state = read_state(&dir)?;
         let load = |name: &str| -> Result<RetrievalModel<B>> {

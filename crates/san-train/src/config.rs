@@ -1,8 +1,20 @@
-//! The training configuration: model, batching, both stages, mining and evaluation.
-//! Saved as `config.json` beside the run's outputs.
+//! The training configuration, in sections that follow the method: how the corpus is read
+//! and batched (`data`), the dual encoder (`model`), the optimiser (`optimizer`), the two
+//! stages (`stage1`, `stage2`), hard-negative mining (`mining`) and evaluation (`eval`).
+//! Saved as `config.json` beside the run's outputs; read from TOML by
+//! `settings::load_config`.
+//!
+//! ```toml
+//! seed = 7
+//! [optimizer]
+//! learning_rate = 0.001
+//! [mining.reliable]
+//! alpha = 0.7
+//! ```
 
 use burn::config::Config;
 use san_core::mining::TableConfig;
+use san_core::similarity::ClclKernel;
 use san_data::batch::BatcherConfig;
 use san_data::frames::FrameConfig;
 use san_models::frame_encoder::ResNetConfig;
@@ -18,7 +30,7 @@ pub enum Stage2Init {
     Scratch,
 }
 
-/// The dev metric that selects each stage's epoch (test is evaluated once, afterwards).
+/// The dev metric that selects a stage's epoch (test is evaluated once, afterwards).
 #[derive(Config, Debug, Copy, PartialEq, Eq)]
 pub enum SelectionMetric {
     /// Mean of T2V and V2T R@1.
@@ -39,7 +51,7 @@ pub enum InputKind {
     /// (e.g. I3D, F = 1024).
     Features,
     /// `features/fullFrame-210x260px/{split}/{name}/*.png`: RGB frames, preprocessed by
-    /// `TrainConfig::frames`.
+    /// `data.frames`.
     Frames,
 }
 
@@ -52,7 +64,7 @@ pub enum EncoderKind {
     /// [`PoseEncoder`](san_models::pose_encoder::PoseEncoder) over flattened pose features.
     Pose,
     /// The part-wise [`KeypointEncoder`](san_models::keypoint_encoder::KeypointEncoder):
-    /// pose input read as `[T, J, 2]` keypoints, parts from `TrainConfig::keypoint_parts`.
+    /// pose input read as `[T, J, 2]` keypoints.
     Keypoints,
     /// [`FeatureEncoder`](san_models::feature_encoder::FeatureEncoder) over `[T, F]`.
     Features,
@@ -60,7 +72,8 @@ pub enum EncoderKind {
     Frames,
 }
 
-/// Where stage 2's hard negatives come from (`DESIGN.md` §3.3, §3.4).
+/// Where stage 2's hard negatives come from (`DESIGN.md` §3.3, §3.4). The signsim
+/// experiment trains one stage-2 arm per miner.
 #[derive(Config, Debug, Copy, PartialEq, Eq)]
 pub enum Miner {
     /// None: stage 2 trains with the coarse loss only.
@@ -70,31 +83,53 @@ pub enum Miner {
     Semantic,
     /// Captions with words swapped through the SAN table of the stage-1 model.
     San,
-    /// As `San`, less links whose words are near-synonyms in the text space
-    /// (`TrainConfig::tau_syn`).
+    /// As `San`, less links whose words are near-synonyms in the text space (text cosine
+    /// at or above `mining.table.tau_syn`).
     SanSynonymFilter,
-    /// Instance level: each clip's `instance_k` nearest other clips in sign space (after
-    /// the §3.4 exclusions) share its batch, and their captions are its hard captions.
+    /// Instance level: each clip's `mining.instance.k` nearest other clips in sign space
+    /// (after the §3.4 exclusions) share its batch, and their captions are its hard
+    /// captions.
     Instance,
 }
 
-/// The whole two-stage SAN protocol (`DESIGN.md` §3.6).
+impl Miner {
+    /// The row label of the experiment's results table.
+    pub fn label(self) -> &'static str {
+        match self {
+            Miner::None => "(a) coarse only",
+            Miner::Semantic => "(b) + SemanticTable negatives",
+            Miner::San => "(c) + SAN table negatives",
+            Miner::SanSynonymFilter => "(d) (c) + synonym filter",
+            Miner::Instance => "(e) + instance neighbours",
+        }
+    }
+}
+
+/// How the corpus is read and batched.
 #[derive(Config, Debug)]
-pub struct TrainConfig {
-    /// Random seed (model init, shuffling, sampling, substitution).
-    #[config(default = 7)]
-    pub seed: u64,
+pub struct DataConfig {
     /// What clips are read as.
     #[config(default = "InputKind::Pose")]
     pub input: InputKind,
-    /// The sign encoder.
-    #[config(default = "EncoderKind::Auto")]
-    pub encoder: EncoderKind,
     /// Frame preprocessing of `InputKind::Frames`.
     #[config(
         default = "FrameConfig::new().with_max_frames(Some(32)).with_resize(Some((64, 64))).with_crop(None)"
     )]
     pub frames: FrameConfig,
+    /// Frames and words kept per pair, and text augmentation.
+    #[config(default = "BatcherConfig::new()")]
+    pub batcher: BatcherConfig,
+    /// Pairs per batch (training, and encoding for the table and evaluation).
+    #[config(default = 32)]
+    pub batch_size: usize,
+}
+
+/// The dual encoder and its similarity.
+#[derive(Config, Debug)]
+pub struct ModelConfig {
+    /// The sign encoder.
+    #[config(default = "EncoderKind::Auto")]
+    pub encoder: EncoderKind,
     /// The CNN of `EncoderKind::Frames` (ResNet-18 layout by default; `pretrained` weights
     /// are not loaded by the trainer).
     #[config(default = "ResNetConfig::new()")]
@@ -105,15 +140,18 @@ pub struct TrainConfig {
     /// Token dimension `D`.
     #[config(default = 256)]
     pub dim: usize,
-    /// Batching.
-    #[config(default = "BatcherConfig::new()")]
-    pub batcher: BatcherConfig,
-    /// Pairs per batch.
-    #[config(default = 32)]
-    pub batch_size: usize,
+    /// Token temperature `τ_tok` of the CLCL similarity: the losses, evaluation and the
+    /// reliable-pair softmax all score with it.
+    #[config(default = 0.07)]
+    pub tau_tok: f64,
+}
+
+/// The optimiser and its learning-rate schedule (each stage starts the schedule afresh).
+#[derive(Config, Debug)]
+pub struct OptimConfig {
     /// The optimiser.
     #[config(default = "OptimizerKind::AdamW")]
-    pub optimizer: OptimizerKind,
+    pub kind: OptimizerKind,
     /// Base learning rate.
     #[config(default = 1e-3)]
     pub learning_rate: f64,
@@ -135,53 +173,184 @@ pub struct TrainConfig {
     /// Clip gradients to this global L2 norm (`None`: no clipping).
     #[config(default = "None")]
     pub grad_clip_norm: Option<f64>,
-    /// Stage-1 epochs (coarse loss only).
+}
+
+/// Stage 1: the coarse loss only.
+#[derive(Config, Debug)]
+pub struct Stage1Config {
+    /// Epochs.
     #[config(default = 30)]
-    pub stage1_epochs: usize,
-    /// Stage-2 epochs (coarse + λ·fine).
+    pub epochs: usize,
+    /// The dev metric that selects the stage's epoch.
+    #[config(default = "SelectionMetric::CoarseR1")]
+    pub selection: SelectionMetric,
+}
+
+/// Stage 2: coarse + λ·fine over the miner's hard negatives.
+#[derive(Config, Debug)]
+pub struct Stage2Config {
+    /// Epochs.
     #[config(default = 20)]
-    pub stage2_epochs: usize,
-    /// The dev metric that selects each stage's epoch.
+    pub epochs: usize,
+    /// The dev metric that selects the stage's epoch.
     #[config(default = "SelectionMetric::CoarseR1")]
     pub selection: SelectionMetric,
     /// Where stage 2 starts.
     #[config(default = "Stage2Init::Continue")]
-    pub stage2_init: Stage2Init,
-    /// Rebuild the table every this many stage-2 epochs (`None`: never).
+    pub init: Stage2Init,
+    /// Rebuild the negatives every this many epochs (`None`: never).
     #[config(default = "None")]
     pub refresh_every: Option<usize>,
-    /// Weight of the fine loss, `λ`.
-    #[config(default = 0.4)]
-    pub lambda_fine: f64,
+}
+
+/// Reliable sign–word pairs (SAN step 2, `DESIGN.md` §3.3).
+#[derive(Config, Debug)]
+pub struct ReliableConfig {
+    /// A word's clip softmax must peak above this for its clip feature to be reliable,
+    /// `α`.
+    #[config(default = 0.7)]
+    pub alpha: f64,
+    /// Individual reliable features kept per word (for `Aggregation::Any`).
+    #[config(default = 16)]
+    pub keep: usize,
+}
+
+/// Instance-level mining (`Miner::Instance`, `DESIGN.md` §3.4).
+#[derive(Config, Debug)]
+pub struct InstanceConfig {
+    /// Neighbours per clip.
+    #[config(default = 8)]
+    pub k: usize,
+    /// Neighbours whose caption has text cosine at or above this with the anchor's are
+    /// excluded (paraphrases are not negatives).
+    #[config(default = 0.9)]
+    pub tau_sem: f32,
+}
+
+/// Hard-negative mining and the fine loss.
+#[derive(Config, Debug)]
+pub struct MiningConfig {
     /// Where stage 2's hard negatives come from.
     #[config(default = "Miner::San")]
     pub miner: Miner,
-    /// Text cosine at or above which `Miner::SanSynonymFilter` drops a link.
-    #[config(default = 0.95)]
-    pub tau_syn: f64,
-    /// Neighbours per clip of `Miner::Instance`.
-    #[config(default = 8)]
-    pub instance_k: usize,
-    /// `Miner::Instance` excludes neighbours whose caption has text cosine at or above this
-    /// with the anchor's (paraphrases are not negatives).
-    #[config(default = 0.9)]
-    pub instance_tau_sem: f32,
-    /// Words swapped per hard caption, `N_swap`.
-    #[config(default = 2)]
-    pub n_swap: usize,
     /// Hard captions per pair, `N_hard`.
     #[config(default = 5)]
     pub n_hard: usize,
-    /// Token temperature `τ_tok`.
-    #[config(default = 0.07)]
-    pub tau_tok: f64,
-    /// The SAN table (α, β, aggregation, filters).
-    #[config(default = "TableConfig::new()")]
+    /// Words swapped per hard caption, `N_swap`.
+    #[config(default = 2)]
+    pub n_swap: usize,
+    /// Weight of the fine loss, `λ`.
+    #[config(default = 0.4)]
+    pub lambda_fine: f64,
+    /// Reliable pairs (`α`).
+    #[config(default = "ReliableConfig::new()")]
+    pub reliable: ReliableConfig,
+    /// The SAN table (β, aggregation, top-k, minimum count). Its `tau_syn` is the synonym
+    /// filter of `Miner::SanSynonymFilter`; the plain `San` miner and the reported
+    /// stage-1 table never filter.
+    #[config(default = "TableConfig::new().with_tau_syn(Some(0.95))")]
     pub table: TableConfig,
+    /// `Miner::Instance`.
+    #[config(default = "InstanceConfig::new()")]
+    pub instance: InstanceConfig,
+}
+
+/// Evaluation.
+#[derive(Config, Debug)]
+pub struct EvalConfig {
     /// Fine-grained distractors per query when the corpus has no ground truth.
     #[config(default = 40)]
     pub fine_grained_distractors: usize,
-    /// Videos scored against the whole gallery at once during evaluation.
+    /// Videos scored against the whole gallery at once.
     #[config(default = 32)]
-    pub eval_chunk: usize,
+    pub chunk: usize,
+    /// The CLCL gallery kernel of evaluation: `Tensor` runs on any backend, `Fused` is the
+    /// multi-threaded host kernel, faster on CPU backends (same values up to rounding). The
+    /// binaries start from `Fused` for `--device cpu`.
+    #[config(default = "ClclKernel::Tensor")]
+    pub kernel: ClclKernel,
+}
+
+/// The whole two-stage SAN protocol (`DESIGN.md` §3.6).
+#[derive(Config, Debug)]
+pub struct TrainConfig {
+    /// Random seed (model init, shuffling, sampling, substitution).
+    #[config(default = 7)]
+    pub seed: u64,
+    /// How the corpus is read and batched.
+    #[config(default = "DataConfig::new()")]
+    pub data: DataConfig,
+    /// The dual encoder.
+    #[config(default = "ModelConfig::new()")]
+    pub model: ModelConfig,
+    /// The optimiser.
+    #[config(default = "OptimConfig::new()")]
+    pub optimizer: OptimConfig,
+    /// Stage 1.
+    #[config(default = "Stage1Config::new()")]
+    pub stage1: Stage1Config,
+    /// Stage 2.
+    #[config(default = "Stage2Config::new()")]
+    pub stage2: Stage2Config,
+    /// Hard-negative mining.
+    #[config(default = "MiningConfig::new()")]
+    pub mining: MiningConfig,
+    /// Evaluation.
+    #[config(default = "EvalConfig::new()")]
+    pub eval: EvalConfig,
+}
+
+impl TrainConfig {
+    /// The SAN table settings of the plain SAN table (no synonym filter).
+    pub fn san_table(&self) -> TableConfig {
+        self.mining.table.clone().with_tau_syn(None)
+    }
+
+    /// Sets both stages' epochs.
+    pub fn with_epochs(mut self, stage1: usize, stage2: usize) -> Self {
+        self.stage1.epochs = stage1;
+        self.stage2.epochs = stage2;
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_papers_setting_where_it_has_one() {
+        // DESIGN.md §3: α = β = 0.7, N_hard = 5, N_swap = 2, λ = 0.4, τ_tok = 0.07.
+        let c = TrainConfig::new();
+        assert_eq!(c.mining.reliable.alpha, 0.7);
+        assert_eq!(c.mining.table.beta, 0.7);
+        assert_eq!((c.mining.n_hard, c.mining.n_swap), (5, 2));
+        assert_eq!(c.mining.lambda_fine, 0.4);
+        assert_eq!(c.model.tau_tok, 0.07);
+        assert_eq!(c.san_table().tau_syn, None);
+        assert_eq!(c.mining.table.tau_syn, Some(0.95));
+    }
+
+    #[test]
+    fn serialises_in_sections() {
+        let v = serde_json::to_value(TrainConfig::new()).unwrap_or_default();
+        let keys: Vec<&str> = v
+            .as_object()
+            .map(|m| m.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        assert_eq!(
+            keys,
+            [
+                "data",
+                "eval",
+                "mining",
+                "model",
+                "optimizer",
+                "seed",
+                "stage1",
+                "stage2"
+            ]
+        );
+        assert_eq!(v["mining"]["reliable"]["alpha"], 0.7);
+    }
 }

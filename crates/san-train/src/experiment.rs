@@ -1,14 +1,16 @@
 //! The signsim experiment: which hard negatives teach fine-grained retrieval?
 //!
 //! For each seed, one stage-1 model (coarse loss) is trained and selected on dev. From it,
-//! four stage-2 arms train for the same number of epochs with the same data order:
+//! one stage-2 arm per [`Miner`] trains for the same number of epochs with the same data
+//! order ([`ARMS`] by default):
 //!
 //! | arm | stage-2 loss | hard captions from |
 //! |---|---|---|
-//! | (a) [`Arm::Coarse`] | coarse only | – |
-//! | (b) [`Arm::Semantic`] | coarse + λ·fine | a semantic table (word vectors, same β) |
-//! | (c) [`Arm::San`] | coarse + λ·fine | the SAN table of the stage-1 model |
-//! | (d) [`Arm::SanSynonymFilter`] | coarse + λ·fine | (c) less links whose words are near-synonyms in the text space |
+//! | (a) [`Miner::None`] | coarse only | – |
+//! | (b) [`Miner::Semantic`] | coarse + λ·fine | a semantic table (word vectors, same β) |
+//! | (c) [`Miner::San`] | coarse + λ·fine | the SAN table of the stage-1 model |
+//! | (d) [`Miner::SanSynonymFilter`] | coarse + λ·fine | (c) less links whose words are near-synonyms in the text space (`mining.table.tau_syn`) |
+//! | (e) [`Miner::Instance`] | coarse + λ·fine | the captions of mined neighbour clips |
 //!
 //! Each arm selects its epoch on dev (coarse R@1 and fine-grained R@1 against the
 //! ground-truth distractors) and is evaluated once on test. Tables are scored against
@@ -23,57 +25,37 @@ use san_core::mining::ConfusabilityTable;
 use san_models::retrieval::RetrievalModel;
 use serde::{Deserialize, Serialize};
 
-use crate::config::TrainConfig;
-
+use crate::config::{Miner, TrainConfig};
 use crate::corpus::Corpus;
-use crate::eval::evaluate;
-use crate::training::{
-    EpochHook, Negatives, clcl, fine_grained_benchmark, init_model, reliable_pairs,
-    sign_aware_table, train_stage,
+use crate::error::{Result, TrainError};
+use crate::eval::{evaluate, frame_hw};
+use crate::model::{clcl_config, init_model};
+use crate::negatives::{
+    Negatives, build_negatives, fine_grained_benchmark, reliable_pairs, semantic_table,
 };
+use crate::record::EpochHook;
+use crate::stage::train_stage;
 
-/// One arm of the experiment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Arm {
-    /// (a) Coarse loss only in stage 2.
-    Coarse,
-    /// (b) Hard captions from a semantic table.
-    Semantic,
-    /// (c) Hard captions from the SAN table.
-    San,
-    /// (d) The SAN table with the synonym filter.
-    SanSynonymFilter,
-}
+/// The experiment's four arms, in the order of its results table.
+pub const ARMS: [Miner; 4] = [
+    Miner::None,
+    Miner::Semantic,
+    Miner::San,
+    Miner::SanSynonymFilter,
+];
 
-impl Arm {
-    /// All four, in the order of the issue.
-    pub const ALL: [Arm; 4] = [Arm::Coarse, Arm::Semantic, Arm::San, Arm::SanSynonymFilter];
-
-    /// The row label of the results table.
-    pub fn label(self) -> &'static str {
-        match self {
-            Arm::Coarse => "(a) coarse only",
-            Arm::Semantic => "(b) + SemanticTable negatives",
-            Arm::San => "(c) + SAN table negatives",
-            Arm::SanSynonymFilter => "(d) (c) + synonym filter",
-        }
-    }
-}
-
-/// Settings beyond the training configuration.
+/// Settings beyond the training configuration (the synonym filter of arm (d) is the
+/// training config's `mining.table.tau_syn`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExperimentConfig {
-    /// Seeds; each trains its own stage-1 model and four arms.
+    /// Seeds; each trains its own stage-1 model and every arm.
     pub seeds: Vec<u64>,
-    /// Text-space cosine at or above which arm (d) drops a link as a near-synonym.
-    pub tau_syn: f64,
 }
 
 impl Default for ExperimentConfig {
     fn default() -> Self {
         Self {
             seeds: vec![1, 2, 3],
-            tau_syn: 0.95,
         }
     }
 }
@@ -92,8 +74,8 @@ pub struct TableScore {
 /// One arm trained with one seed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ArmResult {
-    /// The arm.
-    pub arm: Arm,
+    /// The arm: the stage-2 miner.
+    pub arm: Miner,
     /// The seed.
     pub seed: u64,
     /// Stage-2 epoch selected on dev.
@@ -132,35 +114,22 @@ fn score(table: &ConfusabilityTable, corpus: &Corpus) -> Option<TableScore> {
     })
 }
 
-/// The semantic baseline table: word vectors of `wordvecs.vec`, linked above the same β
-/// with the same top-k and stop words as the SAN table. `None` without word vectors.
-pub fn semantic_table(corpus: &Corpus, config: &TrainConfig) -> Option<ConfusabilityTable> {
-    let vectors = san_data::wordvec::read_word_vectors(&corpus.root.join("wordvecs.vec")).ok()?;
-    let stop = corpus.stop_words.iter().cloned().collect();
-    Some(ConfusabilityTable::semantic(
-        &vectors,
-        &config
-            .table
-            .clone()
-            .with_stop_words(stop)
-            .with_tau_syn(None),
-    ))
-}
-
-/// Runs the arms for every seed. `config.seed` is replaced by each seed in turn.
+/// Runs the arms for every seed. `config.seed` is replaced by each seed in turn, and
+/// `config.mining.miner` by each arm. An arm whose negatives need word vectors the corpus
+/// does not have is skipped.
 pub fn run_experiment<B: AutodiffBackend>(
     corpus: &Corpus,
     config: &TrainConfig,
     experiment: &ExperimentConfig,
-    arms: &[Arm],
+    arms: &[Miner],
     device: &B::Device,
     hook: EpochHook<'_>,
-) -> crate::error::Result<ExperimentReport> {
+) -> Result<ExperimentReport> {
     let t0 = Instant::now();
     let inner = device.clone();
     let mut runs = Vec::new();
     let mut stage1 = Vec::new();
-    let semantic = semantic_table(corpus, config);
+    let has_vectors = semantic_table(corpus, config).is_some();
     // signsim's ground-truth benchmarks: the same for every seed.
     let dev_fg = fine_grained_benchmark(corpus, "dev", &corpus.dev, None, config);
     let test_fg = fine_grained_benchmark(corpus, "test", &corpus.test, None, config);
@@ -174,15 +143,15 @@ pub fn run_experiment<B: AutodiffBackend>(
     });
     for &seed in &experiment.seeds {
         let cfg = config.clone().with_seed(seed);
-        let clcl_cfg = clcl(&cfg);
+        let clcl_cfg = clcl_config(&cfg);
         let test_of = |model: &RetrievalModel<B>| {
             evaluate(
                 &model.valid(),
                 &corpus.test,
                 &corpus.vocab,
-                &cfg.batcher,
+                &cfg.data.batcher,
                 &clcl_cfg,
-                crate::eval::frame_hw(&cfg.frames),
+                frame_hw(&cfg.data.frames),
                 test_fg.as_ref(),
                 DuplicatePolicy::Strict,
                 &inner,
@@ -194,7 +163,6 @@ pub fn run_experiment<B: AutodiffBackend>(
         let (base, _, _, _) = train_stage(
             model,
             1,
-            cfg.stage1_epochs,
             corpus,
             &cfg,
             Negatives::None,
@@ -204,35 +172,29 @@ pub fn run_experiment<B: AutodiffBackend>(
         )?;
         stage1.push((seed, test_of(&base)?));
 
-        // One pass over the training split; the two SAN tables differ only in the filter.
+        // One pass over the training split serves every table arm.
         let pairs = reliable_pairs(&base.valid(), corpus, &cfg, &inner)?;
-        let san = sign_aware_table(&pairs, corpus, &cfg);
-        let filtered = sign_aware_table(
-            &pairs,
-            corpus,
-            &cfg.clone()
-                .with_table(cfg.table.clone().with_tau_syn(Some(experiment.tau_syn))),
-        );
         for &arm in arms {
-            let table = match arm {
-                Arm::Coarse => None,
-                Arm::Semantic => match &semantic {
-                    Some(t) => Some(t.clone()),
-                    None => continue, // no word vectors for the semantic table
-                },
-                Arm::San => Some(san.clone()),
-                Arm::SanSynonymFilter => Some(filtered.clone()),
+            let needs_vectors = matches!(arm, Miner::Semantic | Miner::SanSynonymFilter);
+            if needs_vectors && !has_vectors {
+                continue;
+            }
+            let arm_cfg = {
+                let mut c = cfg.clone();
+                c.mining.miner = arm;
+                c
             };
+            let negatives = build_negatives(&base.valid(), corpus, &arm_cfg, Some(&pairs), &inner)?;
+            let table = negatives.table().cloned();
             // Every arm sees the same dropout stream and data order: the stage-2 epoch
             // seeds of `seed`.
             let t = Instant::now();
             let (model, best_epoch, _, _) = train_stage(
                 base.clone(),
                 2,
-                cfg.stage2_epochs,
                 corpus,
-                &cfg,
-                table.clone().map_or(Negatives::None, Negatives::Captions),
+                &arm_cfg,
+                negatives,
                 dev_fg.as_ref(),
                 device,
                 hook,
@@ -273,12 +235,12 @@ pub fn mean_std(values: &[f64]) -> (f64, f64) {
 
 impl ExperimentReport {
     /// The runs of one arm.
-    pub fn arm(&self, arm: Arm) -> Vec<&ArmResult> {
+    pub fn arm(&self, arm: Miner) -> Vec<&ArmResult> {
         self.runs.iter().filter(|r| r.arm == arm).collect()
     }
 
     /// Mean and std over seeds of (T2V R@1, V2T R@1, FG-V2T R@1) for one arm.
-    pub fn summary(&self, arm: Arm) -> [(f64, f64); 3] {
+    pub fn summary(&self, arm: Miner) -> [(f64, f64); 3] {
         let runs = self.arm(arm);
         let pick = |f: &dyn Fn(&ArmResult) -> f64| -> (f64, f64) {
             mean_std(&runs.iter().map(|r| f(r)).collect::<Vec<_>>())
@@ -293,8 +255,8 @@ impl ExperimentReport {
     /// Checks the direction of the effect. With `fine_grained`, SAN negatives (c) must
     /// give a higher mean FG-V2T R@1 than (a) and than (b); always, the SAN table must be
     /// more precise than the semantic table and recall some true link. `Ok` holds a
-    /// one-line summary, `Err` says which comparison failed.
-    pub fn direction(&self, fine_grained: bool) -> Result<String, String> {
+    /// one-line summary; [`TrainError::NoEffect`] says which comparisons failed.
+    pub fn direction(&self, fine_grained: bool) -> Result<String> {
         let fg = |arm| self.summary(arm)[2].0;
         let table = |arm, f: fn(&TableScore) -> f64| {
             mean_std(
@@ -307,12 +269,12 @@ impl ExperimentReport {
             .0
         };
         direction_check(
-            fine_grained.then(|| [fg(Arm::Coarse), fg(Arm::Semantic), fg(Arm::San)]),
+            fine_grained.then(|| [fg(Miner::None), fg(Miner::Semantic), fg(Miner::San)]),
             [
-                table(Arm::Semantic, |t| t.precision),
-                table(Arm::San, |t| t.precision),
+                table(Miner::Semantic, |t| t.precision),
+                table(Miner::San, |t| t.precision),
             ],
-            table(Arm::San, |t| t.recall),
+            table(Miner::San, |t| t.recall),
         )
     }
 
@@ -324,7 +286,13 @@ impl ExperimentReport {
             "| arm | T2V R@1 | V2T R@1 | FG-V2T R@1 | table links | table P | table R |\n\
              |---|---:|---:|---:|---:|---:|---:|\n",
         );
-        for arm in Arm::ALL {
+        for arm in [
+            Miner::None,
+            Miner::Semantic,
+            Miner::San,
+            Miner::SanSynonymFilter,
+            Miner::Instance,
+        ] {
             let runs = self.arm(arm);
             if runs.is_empty() {
                 continue;
@@ -378,11 +346,7 @@ fn above(x: f64, y: f64) -> bool {
 /// The comparisons of [`ExperimentReport::direction`]: `fg` = FG-V2T R@1 of (a), (b),
 /// (c) when checked; `precision` = table precision of (b) and (c); `recall` = the SAN
 /// table's recall. A missing value (NaN) fails.
-pub fn direction_check(
-    fg: Option<[f64; 3]>,
-    precision: [f64; 2],
-    recall: f64,
-) -> Result<String, String> {
+pub fn direction_check(fg: Option<[f64; 3]>, precision: [f64; 2], recall: f64) -> Result<String> {
     let [p_sem, p_san] = precision;
     let mut failed = Vec::new();
     let mut held = Vec::new();
@@ -409,7 +373,7 @@ pub fn direction_check(
     if failed.is_empty() {
         Ok(format!("direction holds: {}", held.join("; ")))
     } else {
-        Err(format!("direction does not hold: {}", failed.join("; ")))
+        Err(TrainError::NoEffect(failed))
     }
 }
 
@@ -420,12 +384,16 @@ mod tests {
     #[test]
     fn direction_check_compares_each_pair_and_fails_on_missing_values() {
         assert!(direction_check(Some([4.0, 1.0, 13.0]), [0.0, 1.0], 0.7).is_ok());
-        let e = direction_check(Some([4.0, 14.0, 13.0]), [0.0, 1.0], 0.7).unwrap_err();
+        let e = direction_check(Some([4.0, 14.0, 13.0]), [0.0, 1.0], 0.7)
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("not above (b) 14.0") && !e.contains("(a)"),
             "{e}"
         );
-        let e = direction_check(Some([4.0, 1.0, 13.0]), [0.5, 0.5], 0.7).unwrap_err();
+        let e = direction_check(Some([4.0, 1.0, 13.0]), [0.5, 0.5], 0.7)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("precision"), "{e}");
         assert!(direction_check(Some([4.0, 1.0, f64::NAN]), [0.0, 1.0], 0.7).is_err());
         assert!(

@@ -5,25 +5,59 @@
 //! the fine loss over sign-aware hard-negative captions. Models are selected on dev, and
 //! test is evaluated once per stage.
 //!
+//! Modules, in data-flow order (each imports only those above it):
+//!
+//! | module | what |
+//! |---|---|
+//! | [`error`] | [`TrainError`], one variant per cause |
+//! | [`config`] | [`TrainConfig`](config::TrainConfig), in sections (`data`, `model`, `optimizer`, `stage1`, `stage2`, `mining`, `eval`) |
+//! | [`settings`] | a config from defaults, a TOML file and `--set key=value` |
+//! | [`schedule`] | optimiser kinds, learning-rate schedule, gradient clipping |
+//! | [`corpus`] | the splits, vocabulary and signsim metadata of a corpus |
+//! | [`model`] | the model a config builds, and its CLCL settings |
+//! | [`eval`] | encoding a split, and evaluating it (coarse and fine-grained) |
+//! | [`record`] | epoch records, best epoch, epoch seeds |
+//! | [`negatives`] | reliable pairs, SAN and semantic tables, mined neighbours, the fine-grained benchmark |
+//! | [`captions`] | the batches of an epoch and each item's hard captions |
+//! | [`step`] | one optimiser step: the loss, backward, clipping, update |
+//! | [`progress`] | progress bars |
+//! | [`report`] | the run's report and outputs |
+//! | [`checkpoint`] | checkpoints that survive `kill -9`, and exact resumption |
+//! | [`plots`], [`output`] | PNG plots; the output folder and the saved model |
+//! | [`stage`] | the epoch and stage loops |
+//! | [`protocol`] | the two-stage run |
+//! | [`experiment`] | the signsim experiment: one stage-2 arm per miner |
+//!
 //! ```
 //! use san_train::config::TrainConfig;
+//! use san_train::settings::load_config;
 //!
-//! let config = TrainConfig::new().with_stage1_epochs(2).with_stage2_epochs(1);
-//! assert_eq!(config.n_hard, 5);
+//! let config = TrainConfig::new().with_epochs(2, 1);
+//! assert_eq!(config.mining.n_hard, 5);
+//! let tuned = load_config(None, &["mining.reliable.alpha=0.4".into()])?;
+//! assert_eq!(tuned.mining.reliable.alpha, 0.4);
+//! # Ok::<(), san_train::TrainError>(())
 //! ```
 #![warn(missing_docs)]
 
+pub mod captions;
 pub mod checkpoint;
 pub mod config;
 pub mod corpus;
 pub mod error;
 pub mod eval;
 pub mod experiment;
+pub mod model;
+pub mod negatives;
 pub mod output;
 pub mod plots;
 pub mod progress;
+pub mod protocol;
+pub mod record;
 pub mod report;
 pub mod schedule;
-pub mod training;
+pub mod settings;
+pub mod stage;
+pub mod step;
 
 pub use error::{Result, TrainError};

@@ -22,10 +22,10 @@ use san_models::retrieval::{RetrievalModel, RetrievalModelConfig, load_model, sa
 use crate::config::TrainConfig;
 use crate::corpus::Corpus;
 use crate::error::{Result, TrainError};
-use crate::training::RunOutput;
+use crate::report::RunOutput;
 
 fn json_error(path: &Path, what: &str, e: impl std::fmt::Display) -> TrainError {
-    TrainError::Checkpoint(format!("{}: expected {what}: {e}", path.display()))
+    TrainError::checkpoint(path, format!("expected {what}: {e}"))
 }
 
 fn pretty<T: serde::Serialize>(value: &T) -> String {
@@ -42,7 +42,7 @@ pub fn save_selected_model<B: Backend>(
     corpus: &Corpus,
     table: &ConfusabilityTable,
 ) -> Result<()> {
-    save_model(model, model_config, dir).map_err(|e| TrainError::Checkpoint(e.to_string()))?;
+    save_model(model, model_config, dir)?;
     write_atomic(&dir.join("train.json"), pretty(config).as_bytes())?;
     write_atomic(
         &dir.join("vocab.json"),
@@ -70,13 +70,12 @@ pub struct SavedModel<B: Backend> {
 /// Loads a model folder written by a training run (`out/model`). Errors name the file.
 pub fn load_saved_model<B: Backend>(dir: &Path, device: &B::Device) -> Result<SavedModel<B>> {
     if !dir.is_dir() {
-        return Err(TrainError::Checkpoint(format!(
-            "{}: no such folder (expected a model folder written by `san train`, e.g. <out>/model)",
-            dir.display()
-        )));
+        return Err(TrainError::checkpoint(
+            dir,
+            "no such folder (expected a model folder written by `san train`, e.g. <out>/model)",
+        ));
     }
-    let (model_config, model) =
-        load_model::<B>(dir, device).map_err(|e| TrainError::Checkpoint(e.to_string()))?;
+    let (model_config, model) = load_model::<B>(dir, device)?;
     let train = dir.join("train.json");
     let config: TrainConfig = serde_json::from_slice(&san_data::io::read(&train)?)
         .map_err(|e| json_error(&train, "a TrainConfig as JSON", e))?;

@@ -9,7 +9,7 @@ use std::sync::Once;
 use plotters::prelude::*;
 
 use crate::error::{Result, TrainError};
-use crate::training::EpochRecord;
+use crate::record::EpochRecord;
 
 const SIZE: (u32, u32) = (800, 500);
 
@@ -73,8 +73,9 @@ pub fn chart(
         (a - m, b + m)
     };
     let ((x0, x1), (y0, y1)) = (pad(x0, x1), pad(y0, y1));
-    let draw_err = |e: &dyn std::fmt::Display| {
-        TrainError::Config(format!("{}: could not draw the plot: {e}", path.display()))
+    let draw_err = |e: &dyn std::fmt::Display| TrainError::Plot {
+        path: path.to_path_buf(),
+        problem: e.to_string(),
     };
     {
         let root = BitMapBackend::with_buffer(&mut buffer, SIZE).into_drawing_area();
@@ -121,8 +122,9 @@ pub fn chart(
             .map_err(|e| draw_err(&e))?;
         root.present().map_err(|e| draw_err(&e))?;
     }
-    let image = image::RgbImage::from_raw(w, h, buffer).ok_or_else(|| {
-        TrainError::Config(format!("{}: plot buffer of the wrong size", path.display()))
+    let image = image::RgbImage::from_raw(w, h, buffer).ok_or_else(|| TrainError::Plot {
+        path: path.to_path_buf(),
+        problem: "plot buffer of the wrong size".into(),
     })?;
     let mut png = Vec::new();
     image

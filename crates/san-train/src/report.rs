@@ -8,6 +8,21 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::TrainConfig;
 use crate::corpus::Corpus;
+use crate::negatives::semantic_table;
+use crate::record::EpochRecord;
+
+/// What a run produces: the report, and the mining artefacts for inspection.
+#[derive(Debug, Clone)]
+pub struct RunOutput {
+    /// Metrics of both stages and the table's statistics.
+    pub report: RunReport,
+    /// The SAN table built from the selected stage-1 model.
+    pub table: ConfusabilityTable,
+    /// The test split's fine-grained benchmark.
+    pub test_benchmark: Option<FineGrainedBenchmark>,
+    /// Every epoch of both stages.
+    pub history: Vec<EpochRecord>,
+}
 
 /// One stage's selected model, on dev and test.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -57,9 +72,9 @@ impl TableReport {
         config: &TrainConfig,
     ) -> Self {
         let truth = corpus.signsim.as_ref().map(|m| m.truth());
-        let semantic_pr = truth.as_ref().and_then(|t| {
-            crate::experiment::semantic_table(corpus, config).map(|s| s.precision_recall(t))
-        });
+        let semantic_pr = truth
+            .as_ref()
+            .and_then(|t| semantic_table(corpus, config).map(|s| s.precision_recall(t)));
         let captions: Vec<Vec<String>> = corpus.train.iter().map(|s| s.words.clone()).collect();
         let summary = table.summary(&captions);
         Self {
@@ -154,7 +169,7 @@ impl RunReport {
     pub fn to_markdown(
         &self,
         config: &TrainConfig,
-        history: &[crate::training::EpochRecord],
+        history: &[EpochRecord],
         plots: &[String],
     ) -> String {
         use std::fmt::Write;
@@ -162,8 +177,15 @@ impl RunReport {
         let _ = writeln!(s, "# SAN training report\n");
         let _ = writeln!(
             s,
-            "Models are selected on dev ({:?}); test is evaluated once per stage, with the selected model.\n",
-            config.selection
+            "Models are selected on dev ({}); test is evaluated once per stage, with the selected model.\n",
+            if config.stage1.selection == config.stage2.selection {
+                format!("{:?}", config.stage1.selection)
+            } else {
+                format!(
+                    "stage 1: {:?}, stage 2: {:?}",
+                    config.stage1.selection, config.stage2.selection
+                )
+            }
         );
         let _ = writeln!(s, "## Metrics\n");
         let _ = writeln!(

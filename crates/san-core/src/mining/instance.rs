@@ -9,7 +9,7 @@ use rand::rngs::StdRng;
 use rand::seq::index::sample;
 use serde::{Deserialize, Serialize};
 
-use crate::similarity::matmul_nt;
+use crate::cpu::matmul_nt;
 
 /// Which similarity ranks the candidates of an anchor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,62 +132,63 @@ pub fn mine_instances(
     let next = AtomicUsize::new(0);
     let mut indices = vec![Vec::new(); n];
     let mut scores = vec![Vec::new(); n];
-    let results: Vec<(usize, Vec<usize>, Vec<f32>)> = crate::par::run_workers(threads, || {
-        let mut out = Vec::new();
-        let (mut rank, mut sem, mut pos) = (Vec::new(), Vec::new(), Vec::new());
-        let mut cand: Vec<(f32, usize)> = Vec::with_capacity(n);
-        loop {
-            let start = next.fetch_add(chunk, Ordering::Relaxed);
-            if start >= n {
-                break;
-            }
-            let c = chunk.min(n - start);
-            let anchors = start * d..(start + c) * d;
-            let (anchor_rank, gallery_rank) = match config.space {
-                MiningSpace::SignAware => (&emb.video[anchors.clone()], emb.video),
-                MiningSpace::Semantic => (&emb.text[anchors.clone()], emb.text),
-            };
-            let anchor_text = &emb.text[anchors];
-            rank.resize(c * n, 0.0);
-            matmul_nt(&mut rank, anchor_rank, gallery_rank, c, n, d);
-            // Semantic ranking already holds s(t_i, t_j).
-            let reuse = config.space == MiningSpace::Semantic;
-            if config.tau_sem.is_some() && !reuse {
-                sem.resize(c * n, 0.0);
-                matmul_nt(&mut sem, anchor_text, emb.text, c, n, d);
-            }
-            let sem_scores: &[f32] = if reuse { &rank } else { &sem };
-            if config.beta_pos.is_some() {
-                pos.resize(c * n, 0.0);
-                matmul_nt(&mut pos, anchor_text, emb.video, c, n, d);
-            }
-            for a in 0..c {
-                let i = start + a;
-                let row = a * n..(a + 1) * n;
-                cand.clear();
-                for (j, &s) in rank[row.clone()].iter().enumerate() {
-                    let excluded = j == i
-                        || text_ids[j] == text_ids[i]
-                        || config
-                            .tau_sem
-                            .is_some_and(|t| sem_scores[row.start + j] >= t)
-                        || config
-                            .beta_pos
-                            .is_some_and(|b| pos[row.start + j] > b * positive[i]);
-                    if !excluded && !s.is_nan() {
-                        cand.push((s, j));
-                    }
+    let results: Vec<(usize, Vec<usize>, Vec<f32>)> =
+        crate::cpu::pool::run_workers(threads, || {
+            let mut out = Vec::new();
+            let (mut rank, mut sem, mut pos) = (Vec::new(), Vec::new(), Vec::new());
+            let mut cand: Vec<(f32, usize)> = Vec::with_capacity(n);
+            loop {
+                let start = next.fetch_add(chunk, Ordering::Relaxed);
+                if start >= n {
+                    break;
                 }
-                let picked = take_window(&mut cand, config, window_end, i);
-                out.push((
-                    i,
-                    picked.iter().map(|&(_, j)| j).collect(),
-                    picked.iter().map(|&(s, _)| s).collect(),
-                ));
+                let c = chunk.min(n - start);
+                let anchors = start * d..(start + c) * d;
+                let (anchor_rank, gallery_rank) = match config.space {
+                    MiningSpace::SignAware => (&emb.video[anchors.clone()], emb.video),
+                    MiningSpace::Semantic => (&emb.text[anchors.clone()], emb.text),
+                };
+                let anchor_text = &emb.text[anchors];
+                rank.resize(c * n, 0.0);
+                matmul_nt(&mut rank, anchor_rank, gallery_rank, c, n, d);
+                // Semantic ranking already holds s(t_i, t_j).
+                let reuse = config.space == MiningSpace::Semantic;
+                if config.tau_sem.is_some() && !reuse {
+                    sem.resize(c * n, 0.0);
+                    matmul_nt(&mut sem, anchor_text, emb.text, c, n, d);
+                }
+                let sem_scores: &[f32] = if reuse { &rank } else { &sem };
+                if config.beta_pos.is_some() {
+                    pos.resize(c * n, 0.0);
+                    matmul_nt(&mut pos, anchor_text, emb.video, c, n, d);
+                }
+                for a in 0..c {
+                    let i = start + a;
+                    let row = a * n..(a + 1) * n;
+                    cand.clear();
+                    for (j, &s) in rank[row.clone()].iter().enumerate() {
+                        let excluded = j == i
+                            || text_ids[j] == text_ids[i]
+                            || config
+                                .tau_sem
+                                .is_some_and(|t| sem_scores[row.start + j] >= t)
+                            || config
+                                .beta_pos
+                                .is_some_and(|b| pos[row.start + j] > b * positive[i]);
+                        if !excluded && !s.is_nan() {
+                            cand.push((s, j));
+                        }
+                    }
+                    let picked = take_window(&mut cand, config, window_end, i);
+                    out.push((
+                        i,
+                        picked.iter().map(|&(_, j)| j).collect(),
+                        picked.iter().map(|&(s, _)| s).collect(),
+                    ));
+                }
             }
-        }
-        out
-    });
+            out
+        });
     for (i, idx, sc) in results {
         indices[i] = idx;
         scores[i] = sc;

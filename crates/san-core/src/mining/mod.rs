@@ -7,6 +7,7 @@ mod reliable;
 mod sampler;
 mod substitute;
 mod table;
+mod table_stats;
 
 pub use benchmark::{BenchmarkProblem, FineGrainedBenchmark, FineGrainedItem, t2v_distractors};
 pub use instance::{
@@ -15,7 +16,5 @@ pub use instance::{
 pub use reliable::{ReliablePairs, WordFeatures, WordPieces};
 pub use sampler::NeighbourBatches;
 pub use substitute::{single_word_substitutions, substitute};
-pub use table::{
-    Aggregation, ConfusabilityTable, TableConfig, TableDiagnostics, TableProblem, TableSummary,
-    TextSimilarity, cosine, family_pairs, ordered,
-};
+pub use table::{Aggregation, ConfusabilityTable, TableConfig, TextSimilarity, cosine, ordered};
+pub use table_stats::{TableDiagnostics, TableProblem, TableSummary, family_pairs};

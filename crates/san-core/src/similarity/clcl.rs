@@ -7,7 +7,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use super::fused::{HostTokens, clcl_gallery_fused};
+use crate::cpu::{HostTokens, clcl_gallery_fused};
 use crate::host::to_vec_f32;
 
 /// Additive bias given to masked logits before a softmax (finite, so gradients stay finite).
@@ -25,36 +25,32 @@ pub struct ClclConfig {
     #[config(default = 16)]
     pub chunk: usize,
     /// Which implementation [`clcl_gallery`] uses.
-    #[config(default = "ClclKernel::Auto")]
+    #[config(default = "ClclKernel::Tensor")]
     pub kernel: ClclKernel,
     /// Threads of the fused CPU kernel; 0 uses every core.
     #[config(default = 0)]
     pub threads: usize,
 }
 
-/// Implementation of gallery scoring. Both compute the same values (up to float rounding).
+/// Implementation of gallery scoring, chosen by the caller. Both compute the same values
+/// (up to float rounding).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum ClclKernel {
-    /// [`Fused`](Self::Fused) on the ndarray CPU backend without autodiff, otherwise
-    /// [`Tensor`](Self::Tensor). Gradients therefore always flow where the backend tracks
-    /// them.
-    #[default]
-    Auto,
     /// Backend tensor operations, chunked over videos; differentiable, runs on any device.
+    #[default]
     Tensor,
     /// The fused multi-threaded CPU kernel ([`clcl_gallery_fused`]): copies the tokens to
-    /// host memory, returns values only (no gradient).
+    /// host memory and returns values only. Faster on CPU backends; on a GPU it would move
+    /// every token to the host. Where the backend tracks gradients (autodiff) the tensor
+    /// path is taken regardless, so gradients always flow.
     Fused,
 }
 
 impl ClclKernel {
-    /// Whether gallery scoring on `device` of backend `B` takes the fused CPU kernel.
+    /// Whether gallery scoring on `device` of backend `B` takes the fused CPU kernel: when
+    /// chosen, and the backend does not track gradients.
     pub fn is_fused<B: Backend>(self, device: &B::Device) -> bool {
-        match self {
-            ClclKernel::Auto => !B::ad_enabled(device) && B::name(device) == "ndarray",
-            ClclKernel::Tensor => false,
-            ClclKernel::Fused => true,
-        }
+        self == ClclKernel::Fused && !B::ad_enabled(device)
     }
 }
 
@@ -203,8 +199,7 @@ fn clcl_reduce_separate<B: Backend>(
 ///
 /// With [`ClclKernel::Tensor`] it works chunk by chunk over the videos and never holds more
 /// than `chunk × Nt × M × L` token similarities at once; with [`ClclKernel::Fused`] it holds
-/// one `M × 2048` tile per thread. [`ClclKernel::Auto`] (the default) picks the fused kernel
-/// on the ndarray backend without autodiff.
+/// one `M × 2048` tile per thread (without autodiff; see [`ClclKernel::is_fused`]).
 ///
 /// # Shapes
 /// - `sign`: `[Nv, M, D]`, rows L2-normalised; `sign_mask`: `[Nv, M]`, true = valid clip
@@ -497,11 +492,11 @@ mod tests {
     }
 
     #[test]
-    fn auto_takes_the_fused_kernel_only_without_autodiff() {
+    fn fused_is_taken_only_when_chosen_and_without_autodiff() {
         let dev = Default::default();
-        let on_ndarray = B::name(&dev) == "ndarray";
-        assert_eq!(ClclKernel::Auto.is_fused::<B>(&dev), on_ndarray);
-        assert!(!ClclKernel::Auto.is_fused::<burn::backend::Autodiff<B>>(&dev));
+        assert_eq!(ClclConfig::new().kernel, ClclKernel::Tensor, "the default");
+        assert!(ClclKernel::Fused.is_fused::<B>(&dev));
+        assert!(!ClclKernel::Fused.is_fused::<burn::backend::Autodiff<B>>(&dev));
         assert!(!ClclKernel::Tensor.is_fused::<B>(&dev));
     }
 

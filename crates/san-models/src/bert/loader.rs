@@ -26,9 +26,9 @@
 //! Linear weights are stored `[out, in]` and transposed to Burn's `[in, out]`. Layer norms
 //! may also use the older `gamma`/`beta` names. Known keys that the encoder does not use are
 //! skipped: `embeddings.position_ids` (a buffer), `pooler.*` (the next-sentence pooler) and
-//! `cls.*` (pre-training heads). Any other key is an error ([`LoadError::UnknownKey`]), and
-//! so is a parameter the checkpoint lacks ([`LoadError::MissingKey`]) or a shape that
-//! differs from `config.json`'s ([`LoadError::Shape`]). F32, F16, BF16 and F64 tensors
+//! `cls.*` (pre-training heads). Any other key is an error ([`ModelError::UnknownKey`]), and
+//! so is a parameter the checkpoint lacks ([`ModelError::MissingKey`]) or a shape that
+//! differs from `config.json`'s ([`ModelError::Shape`]). F32, F16, BF16 and F64 tensors
 //! are read; the model is built in the backend's float type.
 
 use std::path::{Path, PathBuf};
@@ -40,64 +40,8 @@ use burn::tensor::{Tensor, TensorData};
 use serde::Deserialize;
 
 use super::{BertConfig, BertModel};
+use crate::error::ModelError;
 use crate::weights::{Target, Weights};
-
-/// Why a checkpoint did not load. Every variant names the file.
-#[derive(Debug, thiserror::Error)]
-pub enum LoadError {
-    /// The file could not be read.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// `config.json` is not a BERT configuration this encoder supports.
-    #[error("{path}: {message}")]
-    Config {
-        /// The file.
-        path: PathBuf,
-        /// What was expected.
-        message: String,
-    },
-    /// `model.safetensors` does not parse, or a tensor has an unsupported dtype.
-    #[error("{path}: {message}")]
-    Format {
-        /// The file.
-        path: PathBuf,
-        /// What was expected.
-        message: String,
-    },
-    /// A key that the mapping does not know.
-    #[error("{path}: unknown key {key:?} (expected BERT keys; see san_models::bert::loader)")]
-    UnknownKey {
-        /// The file.
-        path: PathBuf,
-        /// The key.
-        key: String,
-    },
-    /// A parameter that the checkpoint lacks.
-    #[error("{path}: missing key {key:?}")]
-    MissingKey {
-        /// The file.
-        path: PathBuf,
-        /// The expected key.
-        key: String,
-    },
-    /// A tensor whose shape differs from the configuration's.
-    #[error("{path}: tensor {key:?}: expected shape {expected:?}, got {got:?}")]
-    Shape {
-        /// The file.
-        path: PathBuf,
-        /// The key.
-        key: String,
-        /// Shape from `config.json`.
-        expected: Vec<usize>,
-        /// Shape in the file.
-        got: Vec<usize>,
-    },
-}
 
 /// A loaded checkpoint.
 #[derive(Debug)]
@@ -151,12 +95,12 @@ fn default_act() -> String {
 }
 
 /// Reads `config.json` of a HuggingFace BERT-family checkpoint.
-pub fn read_config(path: &Path) -> Result<BertConfig, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
+pub fn read_config(path: &Path) -> Result<BertConfig, ModelError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
         path: path.into(),
         source,
     })?;
-    let bad = |message: String| LoadError::Config {
+    let bad = |message: String| ModelError::CheckpointConfig {
         path: path.into(),
         message,
     };
@@ -250,9 +194,10 @@ trait BertWeights {
         &mut self,
         name: &str,
         module: &mut Embedding<B>,
-    ) -> Result<(), LoadError>;
-    fn norm<B: Backend>(&mut self, name: &str, module: &mut LayerNorm<B>) -> Result<(), LoadError>;
-    fn linear<B: Backend>(&mut self, name: &str, module: &mut Linear<B>) -> Result<(), LoadError>;
+    ) -> Result<(), ModelError>;
+    fn norm<B: Backend>(&mut self, name: &str, module: &mut LayerNorm<B>)
+    -> Result<(), ModelError>;
+    fn linear<B: Backend>(&mut self, name: &str, module: &mut Linear<B>) -> Result<(), ModelError>;
 }
 
 impl BertWeights for Weights {
@@ -260,7 +205,7 @@ impl BertWeights for Weights {
         &mut self,
         name: &str,
         module: &mut Embedding<B>,
-    ) -> Result<(), LoadError> {
+    ) -> Result<(), ModelError> {
         let dims = module.weight.dims();
         let values = self.take(&format!("{name}.weight"), &dims)?;
         let device = module.weight.device();
@@ -269,7 +214,11 @@ impl BertWeights for Weights {
         Ok(())
     }
 
-    fn norm<B: Backend>(&mut self, name: &str, module: &mut LayerNorm<B>) -> Result<(), LoadError> {
+    fn norm<B: Backend>(
+        &mut self,
+        name: &str,
+        module: &mut LayerNorm<B>,
+    ) -> Result<(), ModelError> {
         let dims = module.gamma.dims();
         let device = module.gamma.device();
         let gamma = self.take(&format!("{name}.gamma"), &dims)?;
@@ -282,7 +231,7 @@ impl BertWeights for Weights {
         Ok(())
     }
 
-    fn linear<B: Backend>(&mut self, name: &str, module: &mut Linear<B>) -> Result<(), LoadError> {
+    fn linear<B: Backend>(&mut self, name: &str, module: &mut Linear<B>) -> Result<(), ModelError> {
         let [d_in, d_out] = module.weight.dims();
         let device = module.weight.device();
         // stored [out, in]; Burn keeps [in, out]
@@ -343,12 +292,12 @@ fn hf_key(name: &str) -> String {
 
 /// The tokenizer file of the checkpoint in `dir`: `tokenizer.json` when present, else
 /// `vocab.txt` (san-data's `SubwordTokenizer` reads either).
-pub fn find_tokenizer(dir: &Path) -> Result<PathBuf, LoadError> {
+pub fn find_tokenizer(dir: &Path) -> Result<PathBuf, ModelError> {
     ["tokenizer.json", "vocab.txt"]
         .iter()
         .map(|f| dir.join(f))
         .find(|p| p.exists())
-        .ok_or_else(|| LoadError::Io {
+        .ok_or_else(|| ModelError::Io {
             path: dir.join("tokenizer.json"),
             source: std::io::Error::new(
                 std::io::ErrorKind::NotFound,
@@ -362,14 +311,14 @@ pub fn find_tokenizer(dir: &Path) -> Result<PathBuf, LoadError> {
 pub fn load_bert<B: Backend>(
     dir: &Path,
     device: &B::Device,
-) -> Result<BertCheckpoint<B>, LoadError> {
+) -> Result<BertCheckpoint<B>, ModelError> {
     let config_path = dir.join("config.json");
     let config = read_config(&config_path)?;
     let mut model = config
         .init::<B>(device)
-        .map_err(|message| LoadError::Config {
+        .map_err(|e| ModelError::CheckpointConfig {
             path: config_path.clone(),
-            message,
+            message: e.to_string(),
         })?;
     let mut w = Weights::read(&dir.join("model.safetensors"), map_key, hf_key)?;
     let e = &mut model.embeddings;
@@ -562,7 +511,7 @@ mod tests {
         write_tiny(dir.path(), &missing, TINY);
         let e = load_bert::<B>(dir.path(), &Default::default()).unwrap_err();
         assert!(
-            matches!(&e, LoadError::MissingKey { path, key }
+            matches!(&e, ModelError::MissingKey { path, key }
             if *path == file && key == "encoder.layer.0.output.LayerNorm.bias"),
             "{e}"
         );
@@ -576,7 +525,7 @@ mod tests {
             write_tiny(dir.path(), &keys, TINY);
             let e = load_bert::<B>(dir.path(), &Default::default()).unwrap_err();
             assert!(
-                matches!(&e, LoadError::UnknownKey { path, key } if *path == file && key == extra),
+                matches!(&e, ModelError::UnknownKey { path, key } if *path == file && key == extra),
                 "{e}"
             );
             assert!(e.to_string().contains(extra));
@@ -601,7 +550,7 @@ mod tests {
         );
         let e = load_bert::<B>(dir.path(), &Default::default()).unwrap_err();
         assert!(
-            matches!(e, LoadError::Config { .. }) && e.to_string().contains("relu"),
+            matches!(e, ModelError::CheckpointConfig { .. }) && e.to_string().contains("relu"),
             "{e}"
         );
     }

@@ -18,10 +18,11 @@ use burn::nn::{
 use burn::tensor::activation::{gelu_approximate, softmax};
 use burn::tensor::backend::Backend;
 
+use crate::error::ModelError;
 use crate::tokens::gelu;
 use burn::tensor::{Bool, Int, Tensor};
 
-pub use loader::{BertCheckpoint, LoadError, load_bert};
+pub use loader::{BertCheckpoint, load_bert};
 pub use text::{BertTextEncoder, BertTextEncoderConfig};
 
 /// The hyper-parameters of a BERT-family encoder, as in HuggingFace's `config.json`.
@@ -65,12 +66,12 @@ pub struct BertConfig {
 impl BertConfig {
     /// Initialises a randomly weighted encoder (load a checkpoint with [`load_bert`]).
     /// Returns an error when the heads do not divide the hidden size.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> Result<BertModel<B>, String> {
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Result<BertModel<B>, ModelError> {
         let (h, heads) = (self.hidden_size, self.num_attention_heads);
         if heads == 0 || !h.is_multiple_of(heads) {
-            return Err(format!(
+            return Err(ModelError::Config(format!(
                 "BERT config: hidden_size {h} is not a multiple of num_attention_heads {heads}"
-            ));
+            )));
         }
         let norm = || {
             LayerNormConfig::new(h)
@@ -291,7 +292,8 @@ mod tests {
         let err = tiny()
             .with_num_attention_heads(3)
             .init::<B>(&Default::default())
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("multiple"), "{err}");
     }
 

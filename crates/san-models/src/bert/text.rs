@@ -12,8 +12,9 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Int, Tensor};
 
-use super::loader::{LoadError, find_tokenizer, load_bert, read_config};
+use super::loader::{find_tokenizer, load_bert, read_config};
 use super::{BertConfig, BertModel};
+use crate::error::ModelError;
 use crate::tokens::{Tokens, linear_rows};
 
 /// Settings of the BERT text encoder.
@@ -48,7 +49,7 @@ pub struct BertTextEncoder<B: Backend> {
 impl BertTextEncoderConfig {
     /// The settings for the checkpoint in `dir`: its `config.json` gives the architecture,
     /// and [`init_pretrained`](Self::init_pretrained) will load its weights.
-    pub fn from_checkpoint(dir: &Path, dim: usize) -> Result<Self, LoadError> {
+    pub fn from_checkpoint(dir: &Path, dim: usize) -> Result<Self, ModelError> {
         let bert = read_config(&dir.join("config.json"))?;
         Ok(Self::new(bert)
             .with_dim(dim)
@@ -57,11 +58,11 @@ impl BertTextEncoderConfig {
 
     /// The checkpoint's tokenizer file (`tokenizer.json`, else `vocab.txt`), for san-data's
     /// `SubwordTokenizer`; an error when no checkpoint is configured or it has neither.
-    pub fn tokenizer(&self) -> Result<PathBuf, LoadError> {
+    pub fn tokenizer(&self) -> Result<PathBuf, ModelError> {
         let dir = self
             .checkpoint
             .as_deref()
-            .ok_or_else(|| LoadError::Config {
+            .ok_or_else(|| ModelError::CheckpointConfig {
                 path: "config.json".into(),
                 message: "no checkpoint folder is configured".into(),
             })?;
@@ -70,7 +71,7 @@ impl BertTextEncoderConfig {
 
     /// Initialises the encoder with random weights (the checkpoint is not read), frozen as
     /// configured. Returns an error when the heads do not divide the hidden size.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> Result<BertTextEncoder<B>, String> {
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Result<BertTextEncoder<B>, ModelError> {
         let bert = self.bert.init(device)?;
         Ok(self.assemble(bert, device))
     }
@@ -80,16 +81,13 @@ impl BertTextEncoderConfig {
     pub fn init_pretrained<B: Backend>(
         &self,
         device: &B::Device,
-    ) -> Result<BertTextEncoder<B>, LoadError> {
+    ) -> Result<BertTextEncoder<B>, ModelError> {
         let Some(dir) = &self.checkpoint else {
-            return self.init(device).map_err(|message| LoadError::Config {
-                path: "config.json".into(),
-                message,
-            });
+            return self.init(device);
         };
         let checkpoint = load_bert::<B>(Path::new(dir), device)?;
         if checkpoint.config != self.bert {
-            return Err(LoadError::Config {
+            return Err(ModelError::CheckpointConfig {
                 path: Path::new(dir).join("config.json"),
                 message: "the checkpoint's architecture differs from the configured one".into(),
             });

@@ -1,6 +1,7 @@
 //! A fused, multi-threaded CPU kernel for CLCL gallery scoring (`DESIGN.md` §3.1).
 //!
-//! The tensor path ([`clcl_gallery`](super::clcl_gallery)) writes every token similarity to
+//! The tensor path (`similarity::clcl_gallery` with `ClclKernel::Tensor`) writes every token
+//! similarity to
 //! memory and then makes about a dozen passes over it. This kernel computes a tile of token
 //! similarities with one GEMM (the `gemm` crate, which picks AVX2/AVX-512/NEON kernels at run
 //! time), then reduces it in both directions in a single pass while it is still in cache:
@@ -16,6 +17,9 @@
 //! M = 64), plus the compacted copies of the inputs. It computes values only (no gradients).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::gemm::matmul_nt;
+use super::pool::run_workers;
 
 /// Token columns (words of consecutive texts) per GEMM tile; 2048 × 64 clips × 4 B = 512 KiB.
 /// Partial sums per row, so the reduction vectorises.
@@ -118,7 +122,7 @@ pub fn clcl_gallery_fused(
     let next = AtomicUsize::new(0);
     let mut v2t = vec![0.0f32; nv * nt];
     let mut t2v = vec![0.0f32; nv * nt];
-    let rows: Vec<(usize, Vec<f32>, Vec<f32>)> = crate::par::run_workers(threads, || {
+    let rows: Vec<(usize, Vec<f32>, Vec<f32>)> = run_workers(threads, || {
         let mut out = Vec::new();
         let mut tile = Vec::new();
         let mut scratch = Scratch::default();
@@ -158,45 +162,6 @@ pub fn clcl_gallery_fused(
         t2v[a * nt..(a + 1) * nt].copy_from_slice(&rt);
     }
     (v2t, t2v)
-}
-
-/// `dst[i, j] = ⟨lhs_i, rhs_j⟩` for row-major `lhs [m, k]` and `rhs [n, k]`, on the calling
-/// thread, through the `gemm` crate (AVX2/FMA or AVX-512 chosen at run time). The product
-/// inside the fused CLCL kernel and the instance miner; `cargo bench --bench core --
-/// matmul_peak` measures its peak.
-///
-/// # Panics
-/// If `dst`, `lhs` or `rhs` does not hold exactly `m·n`, `m·k` or `n·k` values.
-#[allow(unsafe_code)]
-pub fn matmul_nt(dst: &mut [f32], lhs: &[f32], rhs: &[f32], m: usize, n: usize, k: usize) {
-    assert!(dst.len() == m * n && lhs.len() == m * k && rhs.len() == n * k);
-    // SAFETY: the three slices hold exactly m·n, m·k and n·k elements (checked above), and
-    // the strides below address element (i, j) of dst at i·n + j, (i, p) of lhs at i·k + p
-    // and (p, j) of rhsᵀ at j·k + p, all in bounds. `dst` is a unique borrow, so it aliases
-    // neither input. `read_dst = false` means its prior contents are never read.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            false,
-            lhs.as_ptr(),
-            1,
-            k as isize,
-            rhs.as_ptr(),
-            k as isize,
-            1,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
-    }
 }
 
 #[derive(Default)]
@@ -344,21 +309,6 @@ mod tests {
         }
         assert!(worst < 1e-6, "worst relative error {worst}");
         assert_eq!(exp_nonpos(-87.5), 0.0);
-    }
-
-    #[test]
-    fn matmul_nt_by_hand() {
-        // [[1,2],[3,4]] · [[5,6],[7,8],[9,10]]ᵀ = [[17,23,29],[39,53,67]] (hand arithmetic).
-        let mut dst = vec![0.0; 6];
-        matmul_nt(
-            &mut dst,
-            &[1., 2., 3., 4.],
-            &[5., 6., 7., 8., 9., 10.],
-            2,
-            3,
-            2,
-        );
-        assert_eq!(dst, vec![17., 23., 29., 39., 53., 67.]);
     }
 
     #[test]

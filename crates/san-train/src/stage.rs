@@ -1,0 +1,302 @@
+//! The epoch and stage loops: one epoch of optimiser steps over the training split, and a
+//! stage of epochs, each evaluated on dev, the best one selected, and a checkpoint written
+//! after each.
+
+use std::time::Instant;
+
+use burn::module::AutodiffModule;
+use burn::optim::Optimizer;
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::{Bool, Int, Tensor, TensorData};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use san_core::metrics::{DuplicatePolicy, RetrievalReport};
+use san_core::mining::FineGrainedBenchmark;
+use san_data::batch::pad_ids;
+use san_data::sample::Sample;
+use san_models::retrieval::RetrievalModel;
+
+use crate::captions::{epoch_batches, hard_captions, neighbour_captions};
+use crate::checkpoint::{Checkpoint, CheckpointState, save_optimizer};
+use crate::config::{Miner, TrainConfig};
+use crate::corpus::Corpus;
+use crate::error::{Result, TrainError};
+use crate::eval::{evaluate, frame_hw};
+use crate::model::clcl_config;
+use crate::negatives::{Negatives, build_negatives};
+use crate::progress::EpochProgress;
+use crate::record::{BestEpoch, EpochHook, EpochRecord, Stage, epoch_seed, selection_score};
+use crate::schedule::{OptimizerKind, learning_rate};
+use crate::step::{StepBatch, adamw, sgd, steps_per_epoch, train_step};
+
+/// Where an epoch sits in its stage's schedule.
+struct StepCounter<'a> {
+    stage: u8,
+    step: &'a mut usize,
+    total: usize,
+}
+
+/// One epoch; returns the mean loss and the last learning rate.
+#[allow(clippy::too_many_arguments)]
+fn train_epoch<B: AutodiffBackend, O: Optimizer<RetrievalModel<B>, B>>(
+    mut model: RetrievalModel<B>,
+    optim: &mut O,
+    corpus: &Corpus,
+    config: &TrainConfig,
+    negatives: &Negatives,
+    seed: u64,
+    device: &B::Device,
+    steps: StepCounter<'_>,
+    progress: &EpochProgress,
+) -> Result<(RetrievalModel<B>, f64, f64)> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let batches = epoch_batches(corpus.train.len(), config, negatives, seed);
+    let hw = frame_hw(&config.data.frames);
+    let (mut total, mut count, mut lr) = (0.0, 0usize, 0.0);
+    progress.start(batches.len());
+    for idx in &batches {
+        let items: Vec<&Sample> = idx.iter().map(|&i| &corpus.train[i]).collect();
+        let batch =
+            config
+                .data
+                .batcher
+                .batch::<B, StdRng>(&items, &corpus.vocab, Some(&mut rng), device);
+        let captions = match negatives {
+            Negatives::None => None,
+            Negatives::Captions(table) => {
+                Some(hard_captions(&items, table, corpus, config, &mut rng))
+            }
+            Negatives::Neighbours(n) => Some(neighbour_captions(idx, n, corpus, config, &mut rng)),
+        };
+        let candidates = captions.map(|captions| {
+            let n = items.len();
+            let k1 = config.mining.n_hard + 1;
+            let (ids, mask) = pad_ids(&captions);
+            let l = ids.len() / (n * k1);
+            (
+                Tensor::<B, 3, Int>::from_data(TensorData::new(ids, [n, k1, l]), device),
+                Tensor::<B, 3, Bool>::from_data(TensorData::new(mask, [n, k1, l]), device),
+            )
+        });
+        let step = StepBatch {
+            clips: batch.poses,
+            clip_mask: batch.pose_mask,
+            tokens: batch.tokens,
+            token_mask: batch.token_mask,
+            text_ids: batch.text_ids,
+            candidates,
+        };
+        let o = &config.optimizer;
+        lr = learning_rate(
+            o.schedule,
+            o.learning_rate,
+            o.min_lr_ratio,
+            o.warmup_steps,
+            *steps.step,
+            steps.total,
+        );
+        let (next, value) =
+            train_step(model, optim, step, config, hw, lr).map_err(|e| match e {
+                TrainError::NonFiniteLoss { value, .. } => TrainError::NonFiniteLoss {
+                    value,
+                    stage: steps.stage,
+                    step: *steps.step + 1,
+                },
+                e => e,
+            })?;
+        model = next;
+        total += value;
+        count += 1;
+        *steps.step += 1;
+        progress.step(value);
+    }
+    progress.finish();
+    Ok((model, total / count.max(1) as f64, lr))
+}
+
+/// What a stage needs besides its model.
+pub struct StageRun<'a, 'h> {
+    /// 1 or 2: the stage's settings (`stage1`/`stage2`) and epoch seeds.
+    pub stage: u8,
+    /// The corpus.
+    pub corpus: &'a Corpus,
+    /// The run's settings.
+    pub config: &'a TrainConfig,
+    /// Dev's fine-grained benchmark.
+    pub dev_fg: Option<&'a FineGrainedBenchmark>,
+    /// Rebuilds the negatives at each refresh.
+    pub refresh: bool,
+    /// Called after each epoch.
+    pub hook: EpochHook<'h>,
+    /// Where checkpoints go, and the state to continue from.
+    pub checkpoint: Option<&'a Checkpoint>,
+    /// Progress bars.
+    pub progress: EpochProgress,
+}
+
+/// A stage's outcome: the selected model, its epoch and dev metrics, and the negatives in
+/// use at the end.
+pub type StageOutcome<B> = (RetrievalModel<B>, usize, RetrievalReport, Negatives);
+
+/// Trains one stage in memory (no checkpoints), selecting the epoch with the best dev
+/// score. `stage` (1 or 2) picks the settings (`config.stage1`, `config.stage2`, without
+/// refreshes) and the epoch seeds; `negatives` add the fine loss.
+#[allow(clippy::too_many_arguments)]
+pub fn train_stage<B: AutodiffBackend>(
+    model: RetrievalModel<B>,
+    stage: u8,
+    corpus: &Corpus,
+    config: &TrainConfig,
+    negatives: Negatives,
+    dev_fg: Option<&FineGrainedBenchmark>,
+    device: &B::Device,
+    hook: EpochHook<'_>,
+) -> Result<StageOutcome<B>> {
+    let mut state = CheckpointState::new(stage);
+    state.negatives = negatives;
+    let run = StageRun {
+        stage,
+        corpus,
+        config,
+        dev_fg,
+        refresh: false,
+        hook,
+        checkpoint: None,
+        progress: EpochProgress::hidden(),
+    };
+    run_stage(model, None, &mut state, run, device)
+}
+
+/// Runs the remaining epochs of a stage from `state`, checkpointing after each.
+pub(crate) fn run_stage<B: AutodiffBackend>(
+    model: RetrievalModel<B>,
+    best_model: Option<RetrievalModel<B>>,
+    state: &mut CheckpointState,
+    run: StageRun<'_, '_>,
+    device: &B::Device,
+) -> Result<StageOutcome<B>> {
+    let config = run.config;
+    match config.optimizer.kind {
+        OptimizerKind::AdamW => {
+            run_stage_with(adamw(config), model, best_model, state, run, device)
+        }
+        OptimizerKind::Sgd => run_stage_with(sgd(config), model, best_model, state, run, device),
+    }
+}
+
+/// [`run_stage`] with a given optimiser.
+fn run_stage_with<B: AutodiffBackend, O: Optimizer<RetrievalModel<B>, B>>(
+    mut optim: O,
+    mut model: RetrievalModel<B>,
+    mut best_model: Option<RetrievalModel<B>>,
+    state: &mut CheckpointState,
+    run: StageRun<'_, '_>,
+    device: &B::Device,
+) -> Result<StageOutcome<B>> {
+    let StageRun {
+        stage,
+        corpus,
+        config,
+        dev_fg,
+        refresh,
+        hook,
+        checkpoint,
+        progress,
+    } = run;
+    let loss_kind = if matches!(state.negatives, Negatives::None) {
+        Stage::Coarse
+    } else {
+        Stage::San
+    };
+    if state.epochs_done > 0
+        && let Some(ckpt) = checkpoint
+    {
+        optim = ckpt.load_optimizer(optim, device)?;
+    }
+    let (epochs, selection, refresh_every) = if stage == 1 {
+        (config.stage1.epochs, config.stage1.selection, None)
+    } else {
+        let s2 = &config.stage2;
+        (
+            s2.epochs,
+            s2.selection,
+            s2.refresh_every.filter(|_| refresh),
+        )
+    };
+    let epochs = epochs.max(1);
+    let total_steps = steps_per_epoch(corpus.train.len(), config.data.batch_size) * epochs;
+    let inner = device.clone();
+    for epoch in state.epochs_done + 1..=epochs {
+        let t = Instant::now();
+        let seed = epoch_seed(config.seed, stage, epoch);
+        B::seed(device, seed);
+        if epoch > 1
+            && refresh_every.is_some_and(|r| r > 0 && (epoch - 1) % r == 0)
+            && config.mining.miner != Miner::Semantic
+        {
+            state.negatives = build_negatives(&model.valid(), corpus, config, None, &inner)?;
+        }
+        progress.set_epoch(stage, epoch, epochs);
+        let (m, loss, lr) = train_epoch(
+            model,
+            &mut optim,
+            corpus,
+            config,
+            &state.negatives,
+            seed,
+            device,
+            StepCounter {
+                stage,
+                step: &mut state.step,
+                total: total_steps,
+            },
+            &progress,
+        )?;
+        model = m;
+        let report = evaluate(
+            &model.valid(),
+            &corpus.dev,
+            &corpus.vocab,
+            &config.data.batcher,
+            &clcl_config(config),
+            frame_hw(&config.data.frames),
+            dev_fg,
+            DuplicatePolicy::Strict,
+            &inner,
+        )?;
+        hook(loss_kind, epoch, loss, &report);
+        let score = selection_score(&report, selection);
+        if state.best.as_ref().is_none_or(|b| score > b.score) {
+            state.best = Some(BestEpoch {
+                score,
+                epoch,
+                dev: report.clone(),
+            });
+            best_model = Some(model.clone());
+        }
+        let seconds = t.elapsed().as_secs_f64();
+        state.stage_seconds += seconds;
+        state.epochs_done = epoch;
+        state.history.push(EpochRecord {
+            stage,
+            epoch,
+            loss,
+            learning_rate: lr,
+            seconds,
+            selection: score,
+            dev: report,
+        });
+        if let Some(ckpt) = checkpoint {
+            ckpt.save(state, &model, best_model.as_ref(), |stem| {
+                save_optimizer(&optim, stem)
+            })?;
+        }
+    }
+    match (state.best.clone(), best_model) {
+        (Some(best), Some(m)) => Ok((m, best.epoch, best.dev, state.negatives.clone())),
+        _ => Err(TrainError::checkpoint(
+            checkpoint.map_or_else(|| "checkpoint".into(), Checkpoint::dir),
+            "the checkpoint names a best epoch but holds no best model",
+        )),
+    }
+}

@@ -1,0 +1,54 @@
+//! What several commands share: checking `--data` and `--split`, and opening one split of
+//! a corpus with a saved model's settings.
+
+use std::path::Path;
+
+use burn::tensor::backend::Backend;
+use san_data::phoenix::Split;
+use san_data::sample::corpus_csv_path;
+use san_train::corpus::{Corpus, load_samples};
+use san_train::output::SavedModel;
+
+use crate::error::{CliError, Result};
+
+/// `--split` as a [`Split`].
+pub(crate) fn parse_split(split: &str) -> Result<Split> {
+    split
+        .parse()
+        .map_err(|_| CliError::arg(format!("--split {split}"), "expected train, dev or test"))
+}
+
+/// `--data` must be a folder.
+pub(crate) fn check_data(root: &Path) -> Result<()> {
+    if root.is_dir() {
+        Ok(())
+    } else {
+        Err(CliError::arg(
+            format!("--data {}", root.display()),
+            "no such folder (expected a corpus in the PHOENIX-2014-T layout)",
+        ))
+    }
+}
+
+/// A corpus holding one split (in `dev` and `test` alike) with the saved vocabulary.
+pub(crate) fn open_split<B: Backend>(
+    root: &Path,
+    split: Split,
+    saved: &SavedModel<B>,
+) -> Result<Corpus> {
+    check_data(root)?;
+    let data = &saved.config.data;
+    let samples = load_samples(root, split.name(), data.input, &data.frames)?;
+    if samples.is_empty() {
+        return Err(CliError::arg(
+            corpus_csv_path(root, split.name()).display().to_string(),
+            format!("the {split} split is empty"),
+        ));
+    }
+    Ok(Corpus::with_split(
+        root,
+        split.name(),
+        samples,
+        saved.vocab.clone(),
+    )?)
+}

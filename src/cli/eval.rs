@@ -1,0 +1,118 @@
+//! `san eval`: a saved model on one split, coarse retrieval both ways and fine-grained.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use burn::tensor::backend::Backend;
+use san_core::metrics::DuplicatePolicy;
+use san_train::eval::{evaluate, frame_hw};
+use san_train::model::clcl_config;
+use san_train::negatives::fine_grained_benchmark;
+use san_train::output::load_saved_model;
+
+use super::common::{open_split, parse_split};
+use crate::backend::DeviceChoice;
+use crate::error::{Result, pretty};
+
+/// `san eval`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EvalArgs {
+    /// A model folder written by `san train` (<out>/model).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Corpus root.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Split: train, dev or test.
+    #[arg(long, default_value = "test")]
+    pub split: String,
+    /// A fine-grained benchmark written by `san finegrained`. Default: signsim's ground
+    /// truth when the corpus has it, else one built from the model's SAN table.
+    #[arg(long)]
+    pub benchmark: Option<PathBuf>,
+    /// Count any clip or caption with the same normalised text as correct (default: only
+    /// the paired one, as in prior work).
+    #[arg(long)]
+    pub any_match: bool,
+    /// Also write the metrics as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Backend device.
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
+    pub device: DeviceChoice,
+}
+
+/// `san eval`: coarse and fine-grained retrieval of a saved model on one split.
+pub fn run<B: Backend>(args: &EvalArgs, device: &B::Device) -> Result<()> {
+    let split = parse_split(&args.split)?;
+    let saved = load_saved_model::<B>(&args.model, device)?;
+    let corpus = open_split(&args.data, split, &saved)?;
+    let samples = corpus.split(split.name());
+    let benchmark = match &args.benchmark {
+        Some(p) => Some(san_data::tables::read_benchmark(p)?),
+        None => fine_grained_benchmark(
+            &corpus,
+            split.name(),
+            samples,
+            saved.table.as_ref(),
+            &saved.config,
+        ),
+    };
+    // The gallery kernel is this device's, whichever device the model was trained on.
+    let mut cfg = saved.config.clone();
+    cfg.eval.kernel = args.device.clcl_kernel();
+    let policy = if args.any_match {
+        DuplicatePolicy::AnyMatch
+    } else {
+        DuplicatePolicy::Strict
+    };
+    let t = Instant::now();
+    let report = evaluate(
+        &saved.model,
+        samples,
+        &saved.vocab,
+        &cfg.data.batcher,
+        &clcl_config(&cfg),
+        frame_hw(&cfg.data.frames),
+        benchmark.as_ref(),
+        policy,
+        device,
+    )?;
+    println!(
+        "{} split of {}: {} queries ({:?} duplicates), {:.1} s",
+        args.split,
+        args.data.display(),
+        samples.len(),
+        policy,
+        t.elapsed().as_secs_f64()
+    );
+    println!(
+        "{:<10} {:>6} {:>6} {:>6} {:>6} {:>7}",
+        "direction", "R@1", "R@5", "R@10", "MedR", "MRR"
+    );
+    let row = |name: &str, m: &san_core::metrics::RetrievalMetrics| {
+        println!(
+            "{name:<10} {:>6.1} {:>6.1} {:>6.1} {:>6.1} {:>7.3}",
+            m.r1, m.r5, m.r10, m.medr, m.mrr
+        );
+    };
+    row("T2V", &report.t2v);
+    row("V2T", &report.v2t);
+    if let Some(m) = &report.fine_grained {
+        row("FG-V2T", m);
+    }
+    if let Some(m) = &report.fine_grained_t2v {
+        row("FG-T2V", m);
+    }
+    if let Some(b) = &benchmark {
+        println!(
+            "fine-grained benchmark: {}, {} queries",
+            b.source,
+            b.items.len()
+        );
+    }
+    if let Some(path) = &args.json {
+        san_data::io::write_atomic(path, pretty(&report).as_bytes())?;
+    }
+    Ok(())
+}
