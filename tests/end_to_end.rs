@@ -15,7 +15,7 @@ type B = Autodiff<NdArray<f32>>;
 /// this test process would draw from one stream and break determinism; they take turns.
 static TRAINING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-fn training_turn() -> std::sync::MutexGuard<'static, ()> {
+pub(crate) fn training_turn() -> std::sync::MutexGuard<'static, ()> {
     TRAINING
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())

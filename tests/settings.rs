@@ -1,18 +1,22 @@
 //! Settings from the command line reach the method: `--set mining.reliable.alpha=…`
 //! changes the SAN table a model gives, through the same `load_config` as `san train`.
 
-use burn::backend::NdArray;
+use burn::backend::{Autodiff, NdArray};
+use burn::module::AutodiffModule;
+use burn::tensor::backend::Backend;
 use san_data::signsim::{SignsimConfig, ensure_corpus};
 use san_train::corpus::Corpus;
 use san_train::model::init_model;
-use san_train::negatives::build_table;
+use san_train::negatives::{Negatives, build_table};
 use san_train::report::TableReport;
 use san_train::settings::load_config;
+use san_train::stage::train_stage;
 
-type B = NdArray<f32>;
+type B = Autodiff<NdArray<f32>>;
 
 #[test]
 fn set_reliable_alpha_changes_the_table() {
+    let _turn = crate::end_to_end::training_turn();
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("signsim");
     ensure_corpus(
@@ -21,7 +25,13 @@ fn set_reliable_alpha_changes_the_table() {
     )
     .unwrap();
     let corpus = Corpus::load(&root).unwrap();
-    let small = ["model.hidden=32", "model.dim=32", "mining.table.beta=0.0"];
+    let small = [
+        "model.hidden=32",
+        "model.dim=32",
+        "data.batch_size=16",
+        "stage1.epochs=4",
+        "mining.table.beta=-1.0",
+    ];
     let config = |extra: &[&str]| {
         let sets: Vec<String> = small.iter().chain(extra).map(|s| s.to_string()).collect();
         load_config(None, &sets).unwrap()
@@ -32,8 +42,21 @@ fn set_reliable_alpha_changes_the_table() {
         (0.7, 0.4)
     );
     let device = Default::default();
-    // The same (seeded) model for both: only α differs.
+    // The same stage-1 model for both: only α differs.
+    B::seed(&device, 7);
     let model = init_model::<B>(&strict, &corpus, &device).unwrap();
+    let (model, ..) = train_stage(
+        model,
+        1,
+        &corpus,
+        &strict,
+        Negatives::None,
+        None,
+        &device,
+        &mut |_, _, _, _| {},
+    )
+    .unwrap();
+    let model = model.valid();
     let (t_strict, p_strict) = build_table(&model, &corpus, &strict, &device).unwrap();
     let (t_loose, p_loose) = build_table(&model, &corpus, &loose, &device).unwrap();
     // Every word occurrence is examined under both; α only decides which are reliable.
@@ -44,10 +67,22 @@ fn set_reliable_alpha_changes_the_table() {
         p_loose.reliable(),
         p_strict.reliable()
     );
-    assert_ne!(t_strict, t_loose, "the table must change with α");
+    assert_ne!(
+        t_strict,
+        t_loose,
+        "the table must change with α (reliable pairs {} vs {}, words {} vs {})",
+        p_strict.reliable(),
+        p_loose.reliable(),
+        p_strict.words().len(),
+        p_loose.words().len()
+    );
     let (r_strict, r_loose) = (
         TableReport::new(&t_strict, &p_strict, &corpus, &strict),
         TableReport::new(&t_loose, &p_loose, &corpus, &loose),
     );
     assert!(r_loose.aligned_words >= r_strict.aligned_words);
+    println!(
+        "α 0.7: {} reliable pairs, {} links; α 0.4: {} reliable pairs, {} links",
+        r_strict.reliable_pairs, r_strict.links, r_loose.reliable_pairs, r_loose.links
+    );
 }
