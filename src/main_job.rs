@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use burn::tensor::backend::AutodiffBackend;
+use san_data::corpus::Corpus;
 use san_data::signsim::{SignsimConfig, ensure_corpus};
 use san_train::config::{InputKind, TrainConfig};
-use san_train::corpus::Corpus;
 use san_train::output::write_run_outputs;
 use san_train::protocol::{RunOptions, run_with};
 use san_train::record::Stage;

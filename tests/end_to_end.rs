@@ -3,9 +3,9 @@
 use burn::backend::{Autodiff, NdArray};
 use clap::Parser;
 use san::main_job::{Args, main_job};
+use san_data::corpus::Corpus;
 use san_data::signsim::{SignsimConfig, ensure_corpus};
 use san_train::config::TrainConfig;
-use san_train::corpus::Corpus;
 use san_train::protocol::run;
 use san_train::report::RunReport;
 
@@ -492,11 +492,13 @@ fn every_input_kind_sign_encoder_and_miner_trains() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("frame input"), "{err}");
-    // The semantic miner without word vectors is an error naming the file.
+    // The semantic miner on a corpus without word vectors is an error naming the file.
     std::fs::remove_file(root.join("wordvecs.vec")).unwrap();
+    let without = Corpus::load(&root).unwrap();
+    assert!(without.word_vectors.is_none() && pose.word_vectors.is_some());
     let err = san_train::negatives::build_negatives(
         &model,
-        &pose,
+        &without,
         &with_miner(Miner::Semantic),
         None,
         &Default::default(),

@@ -4,8 +4,8 @@
 use burn::backend::{Autodiff, NdArray};
 use burn::module::AutodiffModule;
 use burn::tensor::backend::Backend;
+use san_data::corpus::Corpus;
 use san_data::signsim::{SignsimConfig, ensure_corpus};
-use san_train::corpus::Corpus;
 use san_train::model::init_model;
 use san_train::negatives::{Negatives, build_table};
 use san_train::report::TableReport;

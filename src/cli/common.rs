@@ -4,9 +4,9 @@
 use std::path::Path;
 
 use burn::tensor::backend::Backend;
+use san_data::corpus::{Corpus, load_samples};
 use san_data::phoenix::Split;
 use san_data::sample::corpus_csv_path;
-use san_train::corpus::{Corpus, load_samples};
 use san_train::output::SavedModel;
 
 use crate::error::{CliError, Result};
@@ -38,7 +38,7 @@ pub(crate) fn open_split<B: Backend>(
 ) -> Result<Corpus> {
     check_data(root)?;
     let data = &saved.config.data;
-    let samples = load_samples(root, split.name(), data.input, &data.frames)?;
+    let samples = load_samples(root, split, data.input, &data.frames)?;
     if samples.is_empty() {
         return Err(CliError::arg(
             corpus_csv_path(root, split.name()).display().to_string(),
@@ -47,7 +47,7 @@ pub(crate) fn open_split<B: Backend>(
     }
     Ok(Corpus::with_split(
         root,
-        split.name(),
+        split,
         samples,
         saved.vocab.clone(),
     )?)

@@ -56,7 +56,7 @@ pub fn run<B: Backend>(args: &EmbedArgs, device: &B::Device) -> Result<()> {
     let split = parse_split(&args.split)?;
     let saved = load_saved_model::<B>(&args.model, device)?;
     let corpus = open_split(&args.data, split, &saved)?;
-    let samples = corpus.split(split.name());
+    let samples = corpus.split(split);
     let cfg = &saved.config;
     let data = &cfg.data;
     let hw = frame_hw(&data.frames);

@@ -47,16 +47,10 @@ pub fn run<B: Backend>(args: &EvalArgs, device: &B::Device) -> Result<()> {
     let split = parse_split(&args.split)?;
     let saved = load_saved_model::<B>(&args.model, device)?;
     let corpus = open_split(&args.data, split, &saved)?;
-    let samples = corpus.split(split.name());
+    let samples = corpus.split(split);
     let benchmark = match &args.benchmark {
         Some(p) => Some(san_data::tables::read_benchmark(p)?),
-        None => fine_grained_benchmark(
-            &corpus,
-            split.name(),
-            samples,
-            saved.table.as_ref(),
-            &saved.config,
-        ),
+        None => fine_grained_benchmark(&corpus, split, saved.table.as_ref(), &saved.config),
     };
     // The gallery kernel is this device's, whichever device the model was trained on.
     let mut cfg = saved.config.clone();

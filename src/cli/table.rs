@@ -6,10 +6,10 @@ use std::time::Instant;
 
 use burn::tensor::backend::Backend;
 use san_core::mining::ConfusabilityTable;
+use san_data::corpus::Corpus;
 use san_data::phoenix::{Split, read_corpus_csv};
 use san_data::sample::corpus_csv_path;
 use san_train::config::TrainConfig;
-use san_train::corpus::Corpus;
 use san_train::negatives::{build_table, semantic_table};
 use san_train::output::load_saved_model;
 
@@ -116,7 +116,7 @@ pub fn build<B: Backend>(args: &TableBuildArgs, device: &B::Device) -> Result<()
                 .map(|r| san_core::text::words(&r.translation))
                 .collect::<Vec<_>>();
             let vocab = san_data::vocab::Vocabulary::build(words.iter().map(|w| w.as_slice()), 1);
-            let corpus = Corpus::with_split(&args.data, "train", Vec::new(), vocab)?;
+            let corpus = Corpus::with_split(&args.data, Split::Train, Vec::new(), vocab)?;
             semantic_table(&corpus, &cfg).ok_or_else(|| {
                 CliError::arg(
                     vectors.display().to_string(),

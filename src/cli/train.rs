@@ -5,8 +5,8 @@ use std::time::Instant;
 
 use burn::tensor::backend::AutodiffBackend;
 use san_core::metrics::RetrievalReport;
+use san_data::corpus::Corpus;
 use san_train::checkpoint::{existing_checkpoint, read_state};
-use san_train::corpus::Corpus;
 use san_train::output::write_run_outputs;
 use san_train::protocol::{RunOptions, run_with};
 use san_train::record::Stage;

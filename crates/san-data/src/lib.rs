@@ -34,6 +34,7 @@
 pub mod augment;
 pub mod batch;
 pub mod clips;
+pub mod corpus;
 pub mod error;
 pub mod frames;
 pub mod gallery;

@@ -1,11 +1,10 @@
 //! Samples: one clip's pose features with its sentence, and the splits of a corpus.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::error::{DataError, Result};
-use crate::phoenix::{CorpusEntry, read_corpus_csv};
+use crate::phoenix::{CorpusEntry, read_corpus_csv, text_ids};
 use crate::pose::{PoseFeatures, pose_features, read_pose};
 
 /// One (clip, sentence) pair ready for batching.
@@ -74,15 +73,12 @@ pub fn load_split(root: &Path, split: &str) -> Result<Vec<Sample>> {
 
 /// Builds samples from corpus rows, reading their poses.
 pub fn samples_from_rows(root: &Path, split: &str, rows: &[CorpusEntry]) -> Result<Vec<Sample>> {
-    let mut ids: HashMap<String, usize> = HashMap::new();
     rows.iter()
-        .map(|r| {
+        .zip(text_ids(rows))
+        .map(|(r, text_id)| {
             let path = pose_path(root, split, &r.name);
             let pose = read_pose(&path)?;
             let features = pose_features(&pose, &path)?;
-            let norm = san_core::text::normalize(&r.translation);
-            let next = ids.len();
-            let text_id = *ids.entry(norm).or_insert(next);
             Ok(Sample {
                 name: r.name.clone(),
                 speaker: r.speaker.clone(),

@@ -6,6 +6,9 @@ use std::path::Path;
 
 use crate::error::{DataError, Result};
 
+/// Word → vector, as read from a `.vec` file.
+pub type WordVectors = BTreeMap<String, Vec<f32>>;
+
 /// Parses `.vec` text; `path` is used in errors.
 pub fn parse_word_vectors(text: &str, path: &Path) -> Result<BTreeMap<String, Vec<f32>>> {
     let mut lines = text.lines().enumerate();

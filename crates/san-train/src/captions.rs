@@ -10,8 +10,8 @@ use san_core::mining::{ConfusabilityTable, NeighbourBatches, substitute};
 use san_data::sample::Sample;
 
 use crate::config::TrainConfig;
-use crate::corpus::Corpus;
 use crate::negatives::Negatives;
+use san_data::corpus::Corpus;
 
 /// Word ids of `[own caption, hard captions…]` for each item of a batch; what the table
 /// cannot fill (all of it for items with no table word) comes from other captions of the
@@ -163,6 +163,7 @@ mod tests {
             vocab,
             stop_words: ["im".to_string()].into_iter().collect(),
             signsim: None,
+            word_vectors: None,
         }
     }
 
@@ -198,12 +199,5 @@ mod tests {
         for h in &caps[4..6] {
             assert!(*h == v.encode(&c.train[0].words) || *h == v.encode(&c.train[2].words));
         }
-    }
-
-    #[test]
-    fn mining_ids_skip_stop_words_and_unknown_words() {
-        let c = corpus(vec![sample("im nord regen", 0)]);
-        let ids = c.mining_ids(&["im".into(), "nord".into(), "zzz".into()]);
-        assert_eq!(ids, vec![None, Some(c.vocab.id("nord")), None]);
     }
 }

@@ -19,6 +19,8 @@ use san_data::batch::BatcherConfig;
 use san_data::frames::FrameConfig;
 use san_models::frame_encoder::ResNetConfig;
 
+pub use san_data::corpus::InputKind;
+
 use crate::schedule::{LrSchedule, OptimizerKind};
 
 /// Where stage 2 starts.
@@ -38,21 +40,6 @@ pub enum SelectionMetric {
     /// Mean of T2V, V2T and fine-grained V2T R@1 when the dev split has a fine-grained
     /// benchmark; else as `CoarseR1`.
     CoarseAndFineGrainedR1,
-}
-
-/// What each clip is read as (`DESIGN.md` §4). Every kind becomes a `[T, F]` matrix per
-/// clip, which the sign encoder reads in its own shape.
-#[derive(Config, Debug, Copy, PartialEq, Eq)]
-pub enum InputKind {
-    /// `pose/{split}/{name}.pose`: per-frame pose features (X, Y of every point, plus
-    /// hand-relative hand points).
-    Pose,
-    /// `features/{split}/{name}.npy` or `.safetensors`: precomputed clip features `[T, F]`
-    /// (e.g. I3D, F = 1024).
-    Features,
-    /// `features/fullFrame-210x260px/{split}/{name}/*.png`: RGB frames, preprocessed by
-    /// `data.frames`.
-    Frames,
 }
 
 /// Which sign encoder of san-models reads the clips.

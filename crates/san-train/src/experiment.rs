@@ -22,11 +22,11 @@ use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 use san_core::metrics::{DuplicatePolicy, RetrievalReport};
 use san_core::mining::ConfusabilityTable;
+use san_data::phoenix::Split;
 use san_models::retrieval::RetrievalModel;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Miner, TrainConfig};
-use crate::corpus::Corpus;
 use crate::error::{Result, TrainError};
 use crate::eval::{evaluate, frame_hw};
 use crate::model::{clcl_config, init_model};
@@ -35,6 +35,7 @@ use crate::negatives::{
 };
 use crate::record::EpochHook;
 use crate::stage::train_stage;
+use san_data::corpus::Corpus;
 
 /// The experiment's four arms, in the order of its results table.
 pub const ARMS: [Miner; 4] = [
@@ -131,8 +132,8 @@ pub fn run_experiment<B: AutodiffBackend>(
     let mut stage1 = Vec::new();
     let has_vectors = semantic_table(corpus, config).is_some();
     // signsim's ground-truth benchmarks: the same for every seed.
-    let dev_fg = fine_grained_benchmark(corpus, "dev", &corpus.dev, None, config);
-    let test_fg = fine_grained_benchmark(corpus, "test", &corpus.test, None, config);
+    let dev_fg = fine_grained_benchmark(corpus, Split::Dev, None, config);
+    let test_fg = fine_grained_benchmark(corpus, Split::Test, None, config);
     let fine_grained_chance = test_fg.as_ref().map_or(f64::NAN, |b| {
         100.0
             * b.items

@@ -13,7 +13,6 @@
 //! | [`config`] | [`TrainConfig`](config::TrainConfig), in sections (`data`, `model`, `optimizer`, `stage1`, `stage2`, `mining`, `eval`) |
 //! | [`settings`] | a config from defaults, a TOML file and `--set key=value` |
 //! | [`schedule`] | optimiser kinds, learning-rate schedule, gradient clipping |
-//! | [`corpus`] | the splits, vocabulary and signsim metadata of a corpus |
 //! | [`model`] | the model a config builds, and its CLCL settings |
 //! | [`eval`] | encoding a split, and evaluating it (coarse and fine-grained) |
 //! | [`record`] | epoch records, best epoch, epoch seeds |
@@ -43,7 +42,6 @@
 pub mod captions;
 pub mod checkpoint;
 pub mod config;
-pub mod corpus;
 pub mod error;
 pub mod eval;
 pub mod experiment;

@@ -14,8 +14,8 @@ use san_models::retrieval::{
 use san_models::text_encoder::WordEncoderConfig;
 
 use crate::config::{EncoderKind, InputKind, TrainConfig};
-use crate::corpus::Corpus;
 use crate::error::{Result, TrainError};
+use san_data::corpus::Corpus;
 
 /// The model a config builds for a corpus: the sign encoder of `config.model.encoder` over
 /// the corpus's input width, and the word encoder over its vocabulary, both at

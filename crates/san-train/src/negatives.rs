@@ -7,14 +7,14 @@ use san_core::mining::{
     ConfusabilityTable, Embeddings, FineGrainedBenchmark, InstanceMinerConfig, MiningSpace,
     ReliablePairs, TableConfig, mine_instances,
 };
-use san_data::sample::Sample;
+use san_data::phoenix::Split;
 use san_models::retrieval::RetrievalModel;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Miner, TrainConfig};
-use crate::corpus::Corpus;
 use crate::error::{Result, TrainError};
 use crate::eval::{embed_split, encode_split, frame_hw};
+use san_data::corpus::Corpus;
 
 /// Stage 2's hard negatives, built from a model (or, for the semantic baseline, from word
 /// vectors) at the start of stage 2 and again at each refresh.
@@ -44,12 +44,12 @@ impl Negatives {
 /// T2V distractor videos come from the ground-truth pairs, or from `table`.
 pub fn fine_grained_benchmark(
     corpus: &Corpus,
-    split: &str,
-    samples: &[Sample],
+    split: Split,
     table: Option<&ConfusabilityTable>,
     config: &TrainConfig,
 ) -> Option<FineGrainedBenchmark> {
-    let queries: Vec<(String, Vec<String>)> = samples
+    let queries: Vec<(String, Vec<String>)> = corpus
+        .split(split)
         .iter()
         .map(|s| (s.name.clone(), s.words.clone()))
         .collect();
@@ -126,30 +126,28 @@ pub fn reliable_pairs<B: Backend>(
 }
 
 /// The SAN table from reliable pairs with `table` (β, aggregation, filters); its synonym
-/// filter (`tau_syn`) scores words with the corpus's `wordvecs.vec` (FastText text format)
-/// when it has one.
+/// filter (`tau_syn`) scores words with the corpus's word vectors when it has them.
 pub fn sign_aware_table(
     pairs: &ReliablePairs,
     corpus: &Corpus,
     table: &TableConfig,
 ) -> ConfusabilityTable {
-    let vectors = table
-        .tau_syn
-        .and_then(|_| san_data::wordvec::read_word_vectors(&corpus.root.join("wordvecs.vec")).ok());
+    let vectors = corpus.word_vectors.as_deref();
     let sim = |a: &str, b: &str| -> Option<f32> {
-        let v = vectors.as_ref()?;
+        let v = vectors?;
         Some(san_core::mining::cosine(v.get(a)?, v.get(b)?))
     };
     ConfusabilityTable::sign_aware(pairs, corpus.vocab.words(), table, Some(&sim))
 }
 
-/// The semantic baseline table: word vectors of `wordvecs.vec`, linked above the same β
-/// with the same top-k and stop words as the SAN table. `None` without word vectors.
+/// The semantic baseline table: the corpus's word vectors (`wordvecs.vec`), linked above
+/// the same β with the same top-k and stop words as the SAN table. `None` without word
+/// vectors.
 pub fn semantic_table(corpus: &Corpus, config: &TrainConfig) -> Option<ConfusabilityTable> {
-    let vectors = san_data::wordvec::read_word_vectors(&corpus.root.join("wordvecs.vec")).ok()?;
+    let vectors = corpus.word_vectors.as_deref()?;
     let stop = corpus.stop_words.iter().cloned().collect();
     Some(ConfusabilityTable::semantic(
-        &vectors,
+        vectors,
         &config.san_table().with_stop_words(stop),
     ))
 }
@@ -184,7 +182,7 @@ pub fn build_negatives<B: Backend>(
         Miner::None => Negatives::None,
         Miner::San => Negatives::Captions(san(&config.san_table())?),
         Miner::SanSynonymFilter => {
-            if !vectors.is_file() {
+            if corpus.word_vectors.is_none() {
                 return Err(needs_vectors("SanSynonymFilter"));
             }
             if config.mining.table.tau_syn.is_none() {

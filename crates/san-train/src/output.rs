@@ -20,9 +20,9 @@ use san_data::vocab::Vocabulary;
 use san_models::retrieval::{RetrievalModel, RetrievalModelConfig, load_model, save_model};
 
 use crate::config::TrainConfig;
-use crate::corpus::Corpus;
 use crate::error::{Result, TrainError};
 use crate::report::RunOutput;
+use san_data::corpus::Corpus;
 
 fn json_error(path: &Path, what: &str, e: impl std::fmt::Display) -> TrainError {
     TrainError::checkpoint(path, format!("expected {what}: {e}"))

@@ -10,12 +10,12 @@ use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 use san_core::metrics::DuplicatePolicy;
 use san_core::mining::{ConfusabilityTable, FineGrainedBenchmark};
+use san_data::phoenix::Split;
 use san_data::sample::Sample;
 use san_models::retrieval::{RetrievalModel, RetrievalModelConfig};
 
 use crate::checkpoint::{Checkpoint, CheckpointState, Stage1Summary};
 use crate::config::{Stage2Init, TrainConfig};
-use crate::corpus::Corpus;
 use crate::error::Result;
 use crate::eval::{evaluate, frame_hw};
 use crate::model::{clcl_config, model_config};
@@ -25,6 +25,7 @@ use crate::progress::EpochProgress;
 use crate::record::EpochHook;
 use crate::report::{BenchmarkReport, RunOutput, RunReport, StageReport, TableReport};
 use crate::stage::{StageRun, run_stage};
+use san_data::corpus::Corpus;
 
 /// How a run keeps its work.
 #[derive(Debug, Clone, Default)]
@@ -92,7 +93,7 @@ pub fn run_with<B: AutodiffBackend>(
             &inner,
         )
     };
-    let dev_truth = fine_grained_benchmark(corpus, "dev", &corpus.dev, None, config);
+    let dev_truth = fine_grained_benchmark(corpus, Split::Dev, None, config);
 
     B::seed(device, config.seed);
     let fresh = model_cfg.init::<B>(device)?;
@@ -109,10 +110,10 @@ pub fn run_with<B: AutodiffBackend>(
     // it, else built from stage 1's SAN table.
     let benchmarks = |table: &ConfusabilityTable| {
         (
-            dev_truth.clone().or_else(|| {
-                fine_grained_benchmark(corpus, "dev", &corpus.dev, Some(table), config)
-            }),
-            fine_grained_benchmark(corpus, "test", &corpus.test, Some(table), config),
+            dev_truth
+                .clone()
+                .or_else(|| fine_grained_benchmark(corpus, Split::Dev, Some(table), config)),
+            fine_grained_benchmark(corpus, Split::Test, Some(table), config),
         )
     };
 

@@ -7,9 +7,9 @@ use san_core::mining::{ConfusabilityTable, FineGrainedBenchmark, ReliablePairs};
 use serde::{Deserialize, Serialize};
 
 use crate::config::TrainConfig;
-use crate::corpus::Corpus;
 use crate::negatives::semantic_table;
 use crate::record::EpochRecord;
+use san_data::corpus::Corpus;
 
 /// What a run produces: the report, and the mining artefacts for inspection.
 #[derive(Debug, Clone)]

@@ -19,7 +19,6 @@ use san_models::retrieval::RetrievalModel;
 use crate::captions::{epoch_batches, hard_captions, neighbour_captions};
 use crate::checkpoint::{Checkpoint, CheckpointState, save_optimizer};
 use crate::config::{Miner, TrainConfig};
-use crate::corpus::Corpus;
 use crate::error::{Result, TrainError};
 use crate::eval::{evaluate, frame_hw};
 use crate::model::clcl_config;
@@ -28,6 +27,7 @@ use crate::progress::EpochProgress;
 use crate::record::{BestEpoch, EpochHook, EpochRecord, Stage, epoch_seed, selection_score};
 use crate::schedule::{OptimizerKind, learning_rate};
 use crate::step::{StepBatch, adamw, sgd, steps_per_epoch, train_step};
+use san_data::corpus::Corpus;
 
 /// Where an epoch sits in its stage's schedule.
 struct StepCounter<'a> {

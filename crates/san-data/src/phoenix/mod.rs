@@ -5,5 +5,5 @@ mod split;
 mod stats;
 
 pub use csv::{CorpusEntry, HEADER, parse_corpus_csv, read_corpus_csv, write_corpus_csv};
-pub use split::{AnnotatedSample, Split, annotate};
+pub use split::{AnnotatedSample, Split, annotate, text_ids};
 pub use stats::{CorpusStats, SplitStats};

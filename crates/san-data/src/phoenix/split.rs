@@ -73,14 +73,25 @@ pub struct AnnotatedSample {
     pub text_id: usize,
 }
 
-/// Types the rows of one split.
-pub fn annotate(split: Split, rows: &[CorpusEntry]) -> Vec<AnnotatedSample> {
-    let mut ids: HashMap<Vec<String>, usize> = HashMap::new();
+/// The text id of each row: equal for rows with identical normalised translations, counting
+/// up from 0 in order of first appearance. Every sample of a split gets its id here.
+pub fn text_ids(rows: &[CorpusEntry]) -> Vec<usize> {
+    let mut ids: HashMap<String, usize> = HashMap::new();
     rows.iter()
         .map(|r| {
-            let words = r.words();
             let next = ids.len();
-            let text_id = *ids.entry(words.clone()).or_insert(next);
+            *ids.entry(san_core::text::normalize(&r.translation))
+                .or_insert(next)
+        })
+        .collect()
+}
+
+/// Types the rows of one split.
+pub fn annotate(split: Split, rows: &[CorpusEntry]) -> Vec<AnnotatedSample> {
+    rows.iter()
+        .zip(text_ids(rows))
+        .map(|(r, text_id)| {
+            let words = r.words();
             AnnotatedSample {
                 split,
                 name: r.name.clone(),

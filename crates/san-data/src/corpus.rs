@@ -1,0 +1,365 @@
+//! A loaded corpus: the three splits read as pose, clip features or frames, the training
+//! vocabulary, stop words, the word vectors (`wordvecs.vec`) when the corpus has them, and
+//! the fine-grained distractors where it provides ground truth (signsim). Every input kind
+//! is read here, once per run.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use burn::config::Config;
+
+use crate::error::DataError;
+use crate::frames::{FrameConfig, frames_dir, read_frames};
+use crate::phoenix::{Split, read_corpus_csv, text_ids};
+use crate::pose::PoseFeatures;
+use crate::sample::{Sample, corpus_csv_path, load_split};
+use crate::signsim::SignsimMeta;
+use crate::vocab::Vocabulary;
+use crate::wordvec::{WordVectors, read_word_vectors};
+
+/// What each clip is read as (`DESIGN.md` §4). Every kind becomes a `[T, F]` matrix per
+/// clip, which the sign encoder reads in its own shape.
+#[derive(Config, Debug, Copy, PartialEq, Eq)]
+pub enum InputKind {
+    /// `pose/{split}/{name}.pose`: per-frame pose features (X, Y of every point, plus
+    /// hand-relative hand points).
+    Pose,
+    /// `features/{split}/{name}.npy` or `.safetensors`: precomputed clip features `[T, F]`
+    /// (e.g. I3D, F = 1024).
+    Features,
+    /// `features/fullFrame-210x260px/{split}/{name}/*.png`: RGB frames, preprocessed by a
+    /// [`FrameConfig`].
+    Frames,
+}
+
+/// German function words excluded from mining on real PHOENIX-2014-T text.
+pub const GERMAN_STOP_WORDS: &[&str] = &[
+    "der", "die", "das", "den", "dem", "des", "ein", "eine", "einen", "einem", "einer", "und",
+    "oder", "im", "in", "am", "an", "auf", "aus", "bei", "mit", "von", "vom", "zum", "zur", "zu",
+    "es", "ist", "sind", "wird", "werden", "gibt", "hier", "da", "dann", "auch", "noch", "nur",
+    "sich", "wir", "ihnen", "uns", "so", "sonst", "nach", "bis", "heute",
+];
+
+/// Everything a run reads from disk.
+#[derive(Debug, Clone)]
+pub struct Corpus {
+    /// Corpus root.
+    pub root: PathBuf,
+    /// Training split.
+    pub train: Vec<Sample>,
+    /// Dev split (model selection).
+    pub dev: Vec<Sample>,
+    /// Test split (reported once).
+    pub test: Vec<Sample>,
+    /// Word vocabulary of the training split.
+    pub vocab: Vocabulary,
+    /// Words never mined.
+    pub stop_words: BTreeSet<String>,
+    /// signsim metadata, when the corpus is synthetic.
+    pub signsim: Option<SignsimMeta>,
+    /// Word vectors of `wordvecs.vec` (FastText text format), when the corpus has them:
+    /// the semantic table and the synonym filter read them.
+    pub word_vectors: Option<Arc<WordVectors>>,
+}
+
+impl Corpus {
+    /// Loads a corpus in the PHOENIX-2014-T layout (with `pose/{split}/{name}.pose`).
+    pub fn load(root: &Path) -> crate::Result<Self> {
+        Self::load_input(root, InputKind::Pose, &FrameConfig::new())
+    }
+
+    /// Loads a corpus in the PHOENIX-2014-T layout, reading each clip as `input`
+    /// (`frames` preprocesses `InputKind::Frames`).
+    pub fn load_input(root: &Path, input: InputKind, frames: &FrameConfig) -> crate::Result<Self> {
+        let load = |split| load_samples(root, split, input, frames);
+        let train = load(Split::Train)?;
+        let dev = load(Split::Dev)?;
+        let test = load(Split::Test)?;
+        if train.len() < 2 {
+            return Err(DataError::invalid(
+                corpus_csv_path(root, Split::Train.name()),
+                format!(
+                    "the train split needs at least 2 samples, got {}",
+                    train.len()
+                ),
+            ));
+        }
+        let vocab = Vocabulary::build(train.iter().map(|s| s.words.as_slice()), 1);
+        let meta = corpus_meta(root)?;
+        Ok(Self {
+            root: root.to_path_buf(),
+            train,
+            dev,
+            test,
+            vocab,
+            stop_words: meta.stop_words,
+            signsim: meta.signsim,
+            word_vectors: meta.word_vectors,
+        })
+    }
+
+    /// A corpus of one split's samples (the others empty) with a given vocabulary, e.g. a
+    /// trained model's, for evaluation, embedding or table building.
+    pub fn with_split(
+        root: &Path,
+        split: Split,
+        samples: Vec<Sample>,
+        vocab: Vocabulary,
+    ) -> crate::Result<Self> {
+        let meta = corpus_meta(root)?;
+        let (mut train, mut dev, mut test) = (Vec::new(), Vec::new(), Vec::new());
+        match split {
+            Split::Train => train = samples,
+            Split::Dev => dev = samples,
+            Split::Test => test = samples,
+        }
+        Ok(Self {
+            root: root.to_path_buf(),
+            train,
+            dev,
+            test,
+            vocab,
+            stop_words: meta.stop_words,
+            signsim: meta.signsim,
+            word_vectors: meta.word_vectors,
+        })
+    }
+
+    /// The samples of a split.
+    pub fn split(&self, split: Split) -> &[Sample] {
+        match split {
+            Split::Train => &self.train,
+            Split::Dev => &self.dev,
+            Split::Test => &self.test,
+        }
+    }
+
+    /// Values per time step of the clips (the sign encoder's input width).
+    pub fn input_dim(&self) -> usize {
+        self.train.first().map_or(1, |s| s.features.dim)
+    }
+
+    /// Ground-truth fine-grained distractors of a split (`dev` or `test`), by sample name.
+    pub fn distractors(&self, split: Split) -> Option<&BTreeMap<String, Vec<String>>> {
+        self.signsim
+            .as_ref()
+            .and_then(|m| m.distractors.get(split.name()))
+    }
+
+    /// Vocabulary ids for mining: `None` for stop words, padding and unknown words.
+    pub fn mining_ids(&self, words: &[String]) -> Vec<Option<usize>> {
+        words
+            .iter()
+            .map(|w| {
+                let id = self.vocab.id(w);
+                (id > crate::vocab::UNK && !self.stop_words.contains(w)).then_some(id)
+            })
+            .collect()
+    }
+}
+
+/// What a corpus root holds besides its splits.
+#[derive(Debug, Clone)]
+pub struct CorpusMeta {
+    /// signsim's metadata, when the root has `signsim.json`.
+    pub signsim: Option<SignsimMeta>,
+    /// The words never mined: signsim's stop words, or [`GERMAN_STOP_WORDS`].
+    pub stop_words: BTreeSet<String>,
+    /// `wordvecs.vec`, when the root has it.
+    pub word_vectors: Option<Arc<WordVectors>>,
+}
+
+/// Reads a corpus root's [`CorpusMeta`]. A `signsim.json` or `wordvecs.vec` that is present
+/// but malformed is an error naming it.
+pub fn corpus_meta(root: &Path) -> crate::Result<CorpusMeta> {
+    let signsim = root
+        .join("signsim.json")
+        .exists()
+        .then(|| SignsimMeta::load(root))
+        .transpose()?;
+    let stop_words = match &signsim {
+        Some(m) => m.stop_words.iter().cloned().collect(),
+        None => GERMAN_STOP_WORDS.iter().map(|s| s.to_string()).collect(),
+    };
+    let vectors = root.join("wordvecs.vec");
+    let word_vectors = vectors
+        .is_file()
+        .then(|| read_word_vectors(&vectors).map(Arc::new))
+        .transpose()?;
+    Ok(CorpusMeta {
+        signsim,
+        stop_words,
+        word_vectors,
+    })
+}
+
+/// One split of a corpus, read as `input` (what [`Corpus::load_input`] reads per split).
+pub fn load_samples(
+    root: &Path,
+    split: Split,
+    input: InputKind,
+    frames: &FrameConfig,
+) -> crate::Result<Vec<Sample>> {
+    match input {
+        InputKind::Pose => load_split(root, split.name()),
+        other => load_split_input(root, split.name(), other, frames),
+    }
+}
+
+/// Where a sample's clip features live: `features/{split}/{name}.npy`, else `.safetensors`.
+pub fn clip_features_path(root: &Path, split: &str, name: &str) -> PathBuf {
+    let dir = root.join("features").join(split);
+    let npy = dir.join(format!("{name}.npy"));
+    if npy.exists() {
+        npy
+    } else {
+        dir.join(format!("{name}.safetensors"))
+    }
+}
+
+/// One split read as clip features or frames: each clip becomes a `[T, F]` matrix (frames
+/// flattened to `F = 3·H·W`). Errors name the file or folder; all clips of a split must
+/// share `F`.
+fn load_split_input(
+    root: &Path,
+    split: &str,
+    input: InputKind,
+    frames: &FrameConfig,
+) -> crate::Result<Vec<Sample>> {
+    if !root.is_dir() {
+        return Err(DataError::invalid(
+            root,
+            "expected a corpus folder in the PHOENIX-2014-T layout",
+        ));
+    }
+    let csv = corpus_csv_path(root, split);
+    let rows = read_corpus_csv(&csv)?;
+    let ids = text_ids(&rows);
+    let mut dim: Option<(usize, PathBuf)> = None;
+    let mut out = Vec::with_capacity(rows.len());
+    for (r, text_id) in rows.iter().zip(ids) {
+        let (features, path) = match input {
+            InputKind::Features => {
+                let path = clip_features_path(root, split, &r.name);
+                if !path.exists() {
+                    return Err(DataError::invalid(
+                        &path,
+                        format!(
+                            "expected the clip features of sample {} (listed in {}) as .npy or .safetensors; neither exists",
+                            r.name,
+                            csv.display()
+                        ),
+                    ));
+                }
+                let f = crate::clips::read_clip_features(&path, dim.as_ref().map(|d| d.0))?;
+                (
+                    PoseFeatures {
+                        frames: f.clips,
+                        dim: f.dim,
+                        values: f.values,
+                    },
+                    path,
+                )
+            }
+            InputKind::Frames | InputKind::Pose => {
+                let dir = frames_dir(root, split, &r.name);
+                let f = read_frames(&dir, frames)?;
+                (
+                    PoseFeatures {
+                        frames: f.frames,
+                        dim: 3 * f.height * f.width,
+                        values: f.values,
+                    },
+                    dir,
+                )
+            }
+        };
+        match &dim {
+            Some((d, first)) if *d != features.dim => {
+                return Err(DataError::invalid(
+                    &path,
+                    format!(
+                        "expected {d} values per time step, as in {}; got {}",
+                        first.display(),
+                        features.dim
+                    ),
+                ));
+            }
+            None => dim = Some((features.dim, path)),
+            _ => {}
+        }
+        out.push(Sample {
+            name: r.name.clone(),
+            speaker: r.speaker.clone(),
+            features: Arc::new(features),
+            words: san_core::text::words(&r.translation),
+            text_id,
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(text: &str, text_id: usize) -> Sample {
+        Sample {
+            name: text.into(),
+            speaker: "S".into(),
+            features: Arc::new(PoseFeatures {
+                frames: 1,
+                dim: 1,
+                values: vec![0.0],
+            }),
+            words: text.split(' ').map(String::from).collect(),
+            text_id,
+        }
+    }
+
+    #[test]
+    fn mining_ids_skip_stop_words_and_unknown_words() {
+        let train = vec![sample("im nord regen", 0)];
+        let corpus = Corpus {
+            root: "unused".into(),
+            vocab: Vocabulary::build(train.iter().map(|s| s.words.as_slice()), 1),
+            dev: train.clone(),
+            test: Vec::new(),
+            train,
+            stop_words: ["im".to_string()].into_iter().collect(),
+            signsim: None,
+            word_vectors: None,
+        };
+        let ids = corpus.mining_ids(&["im".into(), "nord".into(), "zzz".into()]);
+        assert_eq!(ids, vec![None, Some(corpus.vocab.id("nord")), None]);
+        assert_eq!(corpus.split(Split::Dev).len(), 1);
+        assert!(corpus.split(Split::Test).is_empty());
+    }
+
+    #[test]
+    fn a_missing_corpus_and_a_one_sample_train_split_are_errors_naming_the_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let e = Corpus::load(&dir.join("nope")).unwrap_err().to_string();
+        assert!(e.contains("nope"), "{e}");
+        // One sample per split, each with a [2, 3] clip-feature file.
+        for split in Split::ALL {
+            std::fs::write(
+                dir.join(format!("PHOENIX-2014-T.{split}.corpus.csv")),
+                "name|video|start|end|speaker|orth|translation\na|a/1/*.png|-1|-1|S|REGEN|regen\n",
+            )
+            .unwrap();
+            let features = dir.join("features").join(split.name());
+            std::fs::create_dir_all(&features).unwrap();
+            crate::gallery::write_npy(&features.join("a.npy"), &[0.0; 6], &[2, 3]).unwrap();
+        }
+        let e = Corpus::load_input(dir, InputKind::Features, &FrameConfig::new())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("train.corpus.csv") && e.contains("at least 2"),
+            "{e}"
+        );
+    }
+}
