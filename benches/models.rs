@@ -25,6 +25,7 @@ use burn::module::AutodiffModule;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Bool, Distribution, Int, Tensor, TensorData};
 use criterion::{Criterion, criterion_group, criterion_main};
+use san_data::pose::StepLayout;
 use san_models::bert::{BertConfig, BertTextEncoderConfig};
 use san_models::feature_encoder::FeatureEncoderConfig;
 use san_models::frame_encoder::FrameEncoderConfig;
@@ -32,7 +33,6 @@ use san_models::keypoint_encoder::{KeypointEncoderConfig, PartConfig};
 use san_models::retrieval::TextEncoder;
 use san_models::retrieval::{SignEncoder, SignEncoderConfig, SignInput, TextEncoderConfig};
 use san_train::config::{InputKind, TrainConfig};
-use san_train::eval::frame_hw;
 use san_train::model::model_config_for;
 use san_train::step::{StepBatch, adamw, train_step};
 
@@ -198,7 +198,6 @@ fn bench_train_step<B: AutodiffBackend>(c: &mut Criterion, backend: &str, device
     let mut config = TrainConfig::new();
     config.data.input = InputKind::Features;
     config.data.batch_size = n;
-    let hw = frame_hw(&config.data.frames);
     let mut model = Some(
         model_config_for(&config, f, vocab)
             .expect("valid model settings")
@@ -221,6 +220,7 @@ fn bench_train_step<B: AutodiffBackend>(c: &mut Criterion, backend: &str, device
     };
     let batch = StepBatch::<B> {
         clips: Tensor::random([n, t, f], Distribution::Normal(0.0, 1.0), device),
+        layout: StepLayout::Flat,
         clip_mask: Tensor::from_data(mask(n, t), device),
         tokens: Tensor::from_data(ids(n), device),
         token_mask: Tensor::from_data(mask(n, l), device),
@@ -238,7 +238,7 @@ fn bench_train_step<B: AutodiffBackend>(c: &mut Criterion, backend: &str, device
                 .take()
                 .expect("the model is put back after every step");
             let (m, loss) =
-                train_step(m, &mut optim, batch.clone(), &config, hw, 1e-3).expect("a finite loss");
+                train_step(m, &mut optim, batch.clone(), &config, 1e-3).expect("a finite loss");
             model = Some(m);
             let _ = B::sync(device);
             loss

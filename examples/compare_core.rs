@@ -27,9 +27,9 @@ use san::san_core::host::to_vec_f32;
 use san::san_core::loss::{CoarseLossConfig, san_fine_loss};
 use san::san_core::mining::{Embeddings, InstanceMinerConfig, mine_instances};
 use san::san_core::similarity::{ClclConfig, ClclKernel, clcl_candidates, clcl_gallery};
+use san::san_data::pose::StepLayout;
 use san::san_models::retrieval::{RetrievalModel, SignEncoderConfig};
 use san::san_train::config::{InputKind, TrainConfig};
-use san::san_train::eval::frame_hw;
 use san::san_train::model::model_config_for;
 use san::san_train::step::{StepBatch, adamw, step_loss, train_step};
 
@@ -240,6 +240,7 @@ fn train<Train: AutodiffBackend>(folder: &Path, backend: &str) -> Result<(), Box
     let device = Default::default();
     let batch = StepBatch::<Train> {
         clips: x.float("features")?,
+        layout: StepLayout::Flat,
         clip_mask: x.mask("clip_mask")?,
         tokens: x.int("tokens")?,
         token_mask: x.mask("token_mask")?,
@@ -255,7 +256,6 @@ fn train<Train: AutodiffBackend>(folder: &Path, backend: &str) -> Result<(), Box
     let mut config = TrainConfig::new();
     config.data.input = InputKind::Features;
     config.data.batch_size = n;
-    let hw = frame_hw(&config.data.frames);
     let model_config = model_config_for(&config, f, vocab)?;
 
     // Agreement: the same weights on both sides, no dropout.
@@ -270,7 +270,7 @@ fn train<Train: AutodiffBackend>(folder: &Path, backend: &str) -> Result<(), Box
         &folder.join("train_params.safetensors"),
         &weights(&model, None),
     )?;
-    let loss = step_loss(&model, batch.clone(), &config, hw)?;
+    let loss = step_loss(&model, batch.clone(), &config)?;
     let grads = loss.backward();
     let mut out = vec![("loss".to_string(), to_vec_f32(loss.inner()), vec![1])];
     out.extend(
@@ -291,7 +291,6 @@ fn train<Train: AutodiffBackend>(folder: &Path, backend: &str) -> Result<(), Box
             &mut optim,
             batch.clone(),
             &config,
-            hw,
             config.optimizer.learning_rate,
         )?;
         let _ = Train::sync(&device);

@@ -8,9 +8,7 @@ use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 use san_core::host::to_vec_f32;
 use san_data::gallery::{GalleryIndex, write_gallery, write_npy};
-use san_train::eval::{
-    clip_encoded, concat_tokens, embed_split, frame_hw, map_batches, max_frames,
-};
+use san_train::eval::{clip_encoded, concat_tokens, embed_split, map_batches, max_frames};
 use san_train::output::load_saved_model;
 
 use super::common::{open_split, parse_split};
@@ -59,7 +57,6 @@ pub fn run<B: Backend>(args: &EmbedArgs, device: &B::Device) -> Result<()> {
     let samples = corpus.split(split);
     let cfg = &saved.config;
     let data = &cfg.data;
-    let hw = frame_hw(&data.frames);
     let t = Instant::now();
     let n = samples.len();
     let names: Vec<String> = samples.iter().map(|x| x.name.clone()).collect();
@@ -71,7 +68,6 @@ pub fn run<B: Backend>(args: &EmbedArgs, device: &B::Device) -> Result<()> {
                 &saved.vocab,
                 &data.batcher,
                 data.batch_size,
-                hw,
                 device,
             )?;
             std::fs::create_dir_all(&args.out).map_err(|source| CliError::Io {
@@ -97,7 +93,7 @@ pub fn run<B: Backend>(args: &EmbedArgs, device: &B::Device) -> Result<()> {
                 Some(max_frames(samples)),
                 device,
                 |b| {
-                    let sign = clip_encoded(&saved.model, b.poses, b.pose_mask, hw)?;
+                    let sign = clip_encoded(&saved.model, b.poses, b.pose_mask, b.layout)?;
                     let text = saved.model.encode_text(b.tokens, b.token_mask).pooled;
                     Ok((sign.tokens, (sign.pooled, text)))
                 },

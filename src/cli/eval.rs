@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use burn::tensor::backend::Backend;
 use san_core::metrics::DuplicatePolicy;
-use san_train::eval::{evaluate, frame_hw};
+use san_train::eval::evaluate;
 use san_train::model::clcl_config;
 use san_train::negatives::fine_grained_benchmark;
 use san_train::output::load_saved_model;
@@ -67,7 +67,6 @@ pub fn run<B: Backend>(args: &EvalArgs, device: &B::Device) -> Result<()> {
         &saved.vocab,
         &cfg.data.batcher,
         &clcl_config(&cfg),
-        frame_hw(&cfg.data.frames),
         benchmark.as_ref(),
         policy,
         device,

@@ -1,4 +1,6 @@
-//! Moving small results from a backend to host memory.
+//! Where tensors and host slices meet: every copy of a backend tensor to host memory in
+//! SAN goes through these two functions (scores for ranking, features for tables and
+//! mining). The host kernels of [`crate::cpu`] and the metrics take the slices they return.
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor};

@@ -1,8 +1,23 @@
 //! # san-core
 //!
 //! The backend-generic maths of SAN (Sign-Aware Hard Negative Mining, Lee et al., ACL 2026)
-//! for sign-language retrieval: CLCL token similarity, the coarse and fine-grained losses,
-//! confusability tables and hard-negative captions, and retrieval metrics. No file I/O.
+//! for sign-language retrieval. No file I/O: inputs are tensors and host slices.
+//!
+//! Modules, in data-flow order:
+//!
+//! | module | what |
+//! |---|---|
+//! | [`text`] | sentence normalisation and words (duplicate detection, word-level mining) |
+//! | [`host`] | where tensors and host slices meet: [`host::to_vec_f32`], [`host::to_vec_i64`] |
+//! | [`similarity`] | CLCL token similarity of clips and captions, in a gallery or against candidates |
+//! | [`cpu`] | host kernels a caller picks for CPU backends: the fused CLCL kernel, the GEMM, the worker pool |
+//! | [`loss`] | the coarse InfoNCE, the SAN fine loss over hard captions, a hinge baseline |
+//! | [`mining`] | reliable sign–word pairs, confusability tables, substitution, the fine-grained benchmark, instance mining |
+//! | [`metrics`] | ranks with ties against the model, R@K/MedR/MRR, coarse and fine-grained reports |
+//!
+//! The random draws of the API take a `rand` generator; [`rand`] is re-exported, so a
+//! program that depends only on san-core (and Burn, for its backend) needs no `rand` of its
+//! own. `examples/core_api.rs` walks the whole method on this crate alone.
 //!
 //! ```
 //! use burn::backend::NdArray;
@@ -32,6 +47,9 @@ pub mod metrics;
 pub mod mining;
 pub mod similarity;
 pub mod text;
+
+/// The `rand` crate the API's random draws take ([`mining::substitute`] and others).
+pub use rand;
 
 /// The backend unit tests run on: ndarray, WGPU with the `test-wgpu` feature, or CUDA with
 /// `test-cuda`.

@@ -6,6 +6,7 @@ use burn::tensor::{Bool, Int, Tensor, TensorData};
 use rand::{Rng, RngExt};
 
 use crate::augment::RandomSwap;
+use crate::pose::StepLayout;
 use crate::sample::Sample;
 use crate::vocab::{PAD, Vocabulary};
 
@@ -40,6 +41,9 @@ pub struct PoseTextBatch<B: Backend> {
     pub text_ids: Vec<usize>,
     /// Word ids per item on the host (unpadded), for mining.
     pub word_ids: Vec<Vec<usize>>,
+    /// How each clip step's `F` values are laid out (the first item's; items of a batch
+    /// share `F`).
+    pub layout: StepLayout,
 }
 
 /// The visiting order of `n` items in epoch `epoch`: a permutation seeded by `seed + epoch`,
@@ -144,6 +148,9 @@ impl BatcherConfig {
             token_mask: Tensor::from_data(TensorData::new(token_mask, [n, l]), device),
             text_ids: items.iter().map(|s| s.text_id).collect(),
             word_ids,
+            layout: items
+                .first()
+                .map_or(StepLayout::Flat, |s| s.features.layout),
         }
     }
 }
@@ -178,6 +185,7 @@ mod tests {
                 frames,
                 dim: 2,
                 values: (0..frames * 2).map(|i| i as f32).collect(),
+                layout: crate::pose::StepLayout::Flat,
             }),
             words: words.iter().map(|w| w.to_string()).collect(),
             text_id: 0,

@@ -12,7 +12,7 @@ use burn::config::Config;
 use crate::error::DataError;
 use crate::frames::{FrameConfig, frames_dir, read_frames};
 use crate::phoenix::{Split, read_corpus_csv, text_ids};
-use crate::pose::PoseFeatures;
+use crate::pose::{PoseFeatures, StepLayout};
 use crate::sample::{Sample, corpus_csv_path, load_split};
 use crate::signsim::SignsimMeta;
 use crate::vocab::Vocabulary;
@@ -258,6 +258,7 @@ fn load_split_input(
                         frames: f.clips,
                         dim: f.dim,
                         values: f.values,
+                        layout: StepLayout::Flat,
                     },
                     path,
                 )
@@ -270,6 +271,10 @@ fn load_split_input(
                         frames: f.frames,
                         dim: 3 * f.height * f.width,
                         values: f.values,
+                        layout: StepLayout::Image {
+                            height: f.height,
+                            width: f.width,
+                        },
                     },
                     dir,
                 )
@@ -312,6 +317,7 @@ mod tests {
                 frames: 1,
                 dim: 1,
                 values: vec![0.0],
+                layout: StepLayout::Flat,
             }),
             words: text.split(' ').map(String::from).collect(),
             text_id,

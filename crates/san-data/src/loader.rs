@@ -449,6 +449,7 @@ mod tests {
                 frames: 3,
                 dim: 1,
                 values: vec![1.0, 2.0, 3.0],
+                layout: crate::pose::StepLayout::Flat,
             }),
             words: words.iter().map(|w| w.to_string()).collect(),
             text_id: 0,

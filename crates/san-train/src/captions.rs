@@ -147,6 +147,7 @@ mod tests {
                 frames: 4,
                 dim: 1,
                 values: vec![0.0; 4],
+                layout: san_data::pose::StepLayout::Flat,
             }),
             words: text.split(' ').map(String::from).collect(),
             text_id,

@@ -2,39 +2,28 @@
 //! V2T and T2V over per-query small galleries (the true caption and its single-word
 //! substitutions; the true video and the videos of such substitutions).
 
-use std::collections::HashMap;
-
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Int, Tensor, TensorData};
 use rand::rngs::StdRng;
 use san_core::host::to_vec_f32;
-use san_core::metrics::{
-    DuplicatePolicy, RetrievalMetrics, RetrievalReport, coarse_report, gallery_ranks,
-};
+use san_core::metrics::{DuplicatePolicy, RetrievalReport, coarse_report, score_fine_grained};
 use san_core::mining::FineGrainedBenchmark;
-use san_core::similarity::{ClclConfig, clcl_candidates, clcl_gallery};
+use san_core::similarity::{ClclConfig, clcl_gallery};
 use san_data::batch::{BatcherConfig, PoseTextBatch, pad_ids};
-use san_data::frames::FrameConfig;
+use san_data::pose::StepLayout;
 use san_data::sample::Sample;
 use san_data::vocab::Vocabulary;
 use san_models::retrieval::{Encoded, ModelError, RetrievalModel, SignEncoder, SignInput};
 use san_models::tokens::Tokens;
 
-/// Height and width of frames preprocessed by `config`: the crop, else the resize, else
-/// PHOENIX's 260 × 210.
-pub fn frame_hw(config: &FrameConfig) -> (usize, usize) {
-    let (w, h) = config.crop.or(config.resize).unwrap_or((210, 260));
-    (h as usize, w as usize)
-}
-
-/// The sign input a model's encoder reads from a batch of `[B, T, F]` clip matrices:
-/// pose features as they are, keypoints as `[B, T, F/2, 2]`, clip features as they are,
-/// frames as `[B, T, 3, H, W]` with `(H, W) = frame_hw`.
+/// The sign input a model's encoder reads from a batch of `[B, T, F]` clip matrices whose
+/// steps are laid out as `layout` (the batch's own): pose features as they are, keypoints
+/// as `[B, T, F/2, 2]`, clip features as they are, image steps as `[B, T, 3, H, W]`.
 pub fn sign_input<B: Backend>(
     model: &RetrievalModel<B>,
     clips: Tensor<B, 3>,
     mask: Tensor<B, 2, Bool>,
-    frame_hw: (usize, usize),
+    layout: StepLayout,
 ) -> Result<SignInput<B>, ModelError> {
     let [b, t, f] = clips.dims();
     Ok(match &model.sign_encoder {
@@ -48,7 +37,15 @@ pub fn sign_input<B: Backend>(
         }
         SignEncoder::Features(_) => SignInput::Features(clips, mask),
         SignEncoder::Frames(_) => {
-            let (h, w) = frame_hw;
+            let StepLayout::Image {
+                height: h,
+                width: w,
+            } = layout
+            else {
+                return Err(ModelError::Input(
+                    "the frame encoder needs frame input (steps that are images)".into(),
+                ));
+            };
             if f != 3 * h * w {
                 return Err(ModelError::Input(format!(
                     "frame input of {h}×{w} needs {} values per frame; got {f}",
@@ -66,12 +63,12 @@ pub fn clip_tokens<B: Backend>(
     model: &RetrievalModel<B>,
     clips: Tensor<B, 3>,
     mask: Tensor<B, 2, Bool>,
-    frame_hw: (usize, usize),
+    layout: StepLayout,
 ) -> Result<Tokens<B>, ModelError> {
     if let SignEncoder::Pose(e) = &model.sign_encoder {
         return Ok(e.forward(clips, mask));
     }
-    Ok(clip_encoded(model, clips, mask, frame_hw)?.tokens)
+    Ok(clip_encoded(model, clips, mask, layout)?.tokens)
 }
 
 /// Clip tokens and pooled embedding of a batch of `[B, T, F]` clip matrices.
@@ -79,9 +76,9 @@ pub fn clip_encoded<B: Backend>(
     model: &RetrievalModel<B>,
     clips: Tensor<B, 3>,
     mask: Tensor<B, 2, Bool>,
-    frame_hw: (usize, usize),
+    layout: StepLayout,
 ) -> Result<Encoded<B>, ModelError> {
-    model.encode_sign(sign_input(model, clips, mask, frame_hw)?)
+    model.encode_sign(sign_input(model, clips, mask, layout)?)
 }
 
 /// Runs `f` on a split's batches of `batch_size` samples (in order, without augmentation),
@@ -118,13 +115,12 @@ pub fn encode_split<B: Backend>(
     vocab: &Vocabulary,
     batcher: &BatcherConfig,
     batch_size: usize,
-    frame_hw: (usize, usize),
     device: &B::Device,
 ) -> Result<(Tokens<B>, Tokens<B>), ModelError> {
     let frames = Some(max_frames(samples));
     let parts = map_batches(samples, vocab, batcher, batch_size, frames, device, |b| {
         Ok((
-            clip_tokens(model, b.poses, b.pose_mask, frame_hw)?,
+            clip_tokens(model, b.poses, b.pose_mask, b.layout)?,
             model.encode_text_tokens(b.tokens, b.token_mask),
         ))
     })?;
@@ -140,11 +136,10 @@ pub fn embed_split<B: Backend>(
     vocab: &Vocabulary,
     batcher: &BatcherConfig,
     batch_size: usize,
-    frame_hw: (usize, usize),
     device: &B::Device,
 ) -> Result<(Vec<f32>, Vec<f32>, usize), ModelError> {
     let parts = map_batches(samples, vocab, batcher, batch_size, None, device, |b| {
-        let v = clip_encoded(model, b.poses, b.pose_mask, frame_hw)?.pooled;
+        let v = clip_encoded(model, b.poses, b.pose_mask, b.layout)?.pooled;
         Ok((v, model.encode_text(b.tokens, b.token_mask).pooled))
     })?;
     let dim = parts.first().map_or(0, |(v, _)| v.dims()[1]);
@@ -190,7 +185,8 @@ pub fn concat_tokens<B: Backend>(parts: Vec<Tokens<B>>) -> Tokens<B> {
 ///
 /// Benchmark queries are matched to samples by name; unknown names are skipped. FG-V2T
 /// covers the queries with at least one distractor caption, FG-T2V those with at least
-/// one distractor video.
+/// one distractor video; a direction without such queries has no metric (`None`). See
+/// [`score_fine_grained`].
 #[allow(clippy::too_many_arguments)]
 pub fn evaluate<B: Backend>(
     model: &RetrievalModel<B>,
@@ -198,12 +194,11 @@ pub fn evaluate<B: Backend>(
     vocab: &Vocabulary,
     batcher: &BatcherConfig,
     clcl: &ClclConfig,
-    frame_hw: (usize, usize),
     benchmark: Option<&FineGrainedBenchmark>,
     policy: DuplicatePolicy,
     device: &B::Device,
 ) -> Result<RetrievalReport, ModelError> {
-    let (sign, text) = encode_split(model, samples, vocab, batcher, clcl.chunk, frame_hw, device)?;
+    let (sign, text) = encode_split(model, samples, vocab, batcher, clcl.chunk, device)?;
     let n = samples.len();
     let scores = clcl_gallery(
         sign.tokens.clone(),
@@ -218,62 +213,26 @@ pub fn evaluate<B: Backend>(
     let Some(benchmark) = benchmark else {
         return Ok(report);
     };
-    let index: HashMap<&str, usize> = samples
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.name.as_str(), i))
-        .collect();
-    let [_, m, d] = sign.tokens.dims();
-    let [_, l_text, _] = text.tokens.dims();
-    let (mut v2t, mut t2v) = (Vec::new(), Vec::new());
-    for item in &benchmark.items {
-        let Some(&i) = index.get(item.name.as_str()) else {
-            continue;
-        };
-        if !item.distractors.is_empty() {
-            let captions: Vec<Vec<usize>> = std::iter::once(&item.caption)
-                .chain(&item.distractors)
-                .map(|c| vocab.encode(c))
-                .collect();
-            let k = captions.len();
-            let (ids, mask) = pad_ids(&captions);
+    let names: Vec<String> = samples.iter().map(|s| s.name.clone()).collect();
+    let scores = score_fine_grained(
+        benchmark,
+        &names,
+        (sign.tokens, sign.mask),
+        (text.tokens, text.mask),
+        |captions| {
+            let ids: Vec<Vec<usize>> = captions.iter().map(|c| vocab.encode(c)).collect();
+            let k = ids.len();
+            let (ids, mask) = pad_ids(&ids);
             let l = ids.len() / k;
             let tokens = model.encode_text_tokens(
                 Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [k, l]), device),
                 Tensor::<B, 2, Bool>::from_data(TensorData::new(mask, [k, l]), device),
             );
-            let cand = clcl_candidates(
-                sign.tokens.clone().narrow(0, i, 1),
-                sign.mask.clone().narrow(0, i, 1).reshape([1, m]),
-                tokens.tokens.reshape([1, k, l, d]),
-                tokens.mask.reshape([1, k, l]),
-                clcl.tau_tok,
-            );
-            v2t.push(to_vec_f32(cand.score()));
-        }
-        let videos: Vec<i64> = std::iter::once(i)
-            .chain(
-                item.distractor_videos
-                    .iter()
-                    .filter_map(|v| index.get(v.as_str()).copied()),
-            )
-            .map(|j| j as i64)
-            .collect();
-        if videos.len() > 1 {
-            let k = videos.len();
-            let pick = Tensor::<B, 1, Int>::from_data(TensorData::new(videos, [k]), device);
-            let scores = clcl_gallery(
-                sign.tokens.clone().select(0, pick.clone()),
-                sign.mask.clone().select(0, pick),
-                text.tokens.clone().narrow(0, i, 1),
-                text.mask.clone().narrow(0, i, 1).reshape([1, l_text]),
-                clcl,
-            );
-            t2v.push(to_vec_f32(scores.score()));
-        }
-    }
-    report.fine_grained = Some(RetrievalMetrics::from_ranks(&gallery_ranks(&v2t)));
-    report.fine_grained_t2v =
-        (!t2v.is_empty()).then(|| RetrievalMetrics::from_ranks(&gallery_ranks(&t2v)));
+            (tokens.tokens, tokens.mask)
+        },
+        clcl,
+    );
+    report.fine_grained = scores.v2t;
+    report.fine_grained_t2v = scores.t2v;
     Ok(report)
 }

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{Miner, TrainConfig};
 use crate::error::{Result, TrainError};
-use crate::eval::{evaluate, frame_hw};
+use crate::eval::evaluate;
 use crate::model::{clcl_config, init_model};
 use crate::negatives::{
     Negatives, build_negatives, fine_grained_benchmark, reliable_pairs, semantic_table,
@@ -152,7 +152,6 @@ pub fn run_experiment<B: AutodiffBackend>(
                 &corpus.vocab,
                 &cfg.data.batcher,
                 &clcl_cfg,
-                frame_hw(&cfg.data.frames),
                 test_fg.as_ref(),
                 DuplicatePolicy::Strict,
                 &inner,

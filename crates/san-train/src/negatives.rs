@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{Miner, TrainConfig};
 use crate::error::{Result, TrainError};
-use crate::eval::{embed_split, encode_split, frame_hw};
+use crate::eval::{embed_split, encode_split};
 use san_data::corpus::Corpus;
 
 /// Stage 2's hard negatives, built from a model (or, for the semantic baseline, from word
@@ -102,7 +102,6 @@ pub fn reliable_pairs<B: Backend>(
             &corpus.vocab,
             &data.batcher,
             data.batch_size,
-            frame_hw(&data.frames),
             device,
         )?;
         let ids: Vec<Vec<Option<usize>>> = chunk
@@ -203,7 +202,6 @@ pub fn build_negatives<B: Backend>(
                 &corpus.vocab,
                 &data.batcher,
                 data.batch_size,
-                frame_hw(&data.frames),
                 device,
             )?;
             let ids: Vec<usize> = corpus.train.iter().map(|s| s.text_id).collect();

@@ -17,7 +17,7 @@ use san_models::retrieval::{RetrievalModel, RetrievalModelConfig};
 use crate::checkpoint::{Checkpoint, CheckpointState, Stage1Summary};
 use crate::config::{Stage2Init, TrainConfig};
 use crate::error::Result;
-use crate::eval::{evaluate, frame_hw};
+use crate::eval::evaluate;
 use crate::model::{clcl_config, model_config};
 use crate::negatives::{build_negatives, build_table, fine_grained_benchmark};
 use crate::output::save_selected_model;
@@ -77,7 +77,6 @@ pub fn run_with<B: AutodiffBackend>(
     };
     let inner = device.clone();
     let clcl_cfg = clcl_config(config);
-    let hw = frame_hw(&config.data.frames);
     let eval_split = |model: &RetrievalModel<B::InnerBackend>,
                       samples: &[Sample],
                       fg: Option<&FineGrainedBenchmark>| {
@@ -87,7 +86,6 @@ pub fn run_with<B: AutodiffBackend>(
             &corpus.vocab,
             &config.data.batcher,
             &clcl_cfg,
-            hw,
             fg,
             DuplicatePolicy::Strict,
             &inner,
@@ -241,7 +239,6 @@ fn finish<B: AutodiffBackend>(
         &corpus.vocab,
         &config.data.batcher,
         &clcl_config(config),
-        frame_hw(&config.data.frames),
         test_fg.as_ref(),
         DuplicatePolicy::Strict,
         &inner,

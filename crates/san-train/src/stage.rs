@@ -20,7 +20,7 @@ use crate::captions::{epoch_batches, hard_captions, neighbour_captions};
 use crate::checkpoint::{Checkpoint, CheckpointState, save_optimizer};
 use crate::config::{Miner, TrainConfig};
 use crate::error::{Result, TrainError};
-use crate::eval::{evaluate, frame_hw};
+use crate::eval::evaluate;
 use crate::model::clcl_config;
 use crate::negatives::{Negatives, build_negatives};
 use crate::progress::EpochProgress;
@@ -51,7 +51,6 @@ fn train_epoch<B: AutodiffBackend, O: Optimizer<RetrievalModel<B>, B>>(
 ) -> Result<(RetrievalModel<B>, f64, f64)> {
     let mut rng = StdRng::seed_from_u64(seed);
     let batches = epoch_batches(corpus.train.len(), config, negatives, seed);
-    let hw = frame_hw(&config.data.frames);
     let (mut total, mut count, mut lr) = (0.0, 0usize, 0.0);
     progress.start(batches.len());
     for idx in &batches {
@@ -80,6 +79,7 @@ fn train_epoch<B: AutodiffBackend, O: Optimizer<RetrievalModel<B>, B>>(
         });
         let step = StepBatch {
             clips: batch.poses,
+            layout: batch.layout,
             clip_mask: batch.pose_mask,
             tokens: batch.tokens,
             token_mask: batch.token_mask,
@@ -95,15 +95,14 @@ fn train_epoch<B: AutodiffBackend, O: Optimizer<RetrievalModel<B>, B>>(
             *steps.step,
             steps.total,
         );
-        let (next, value) =
-            train_step(model, optim, step, config, hw, lr).map_err(|e| match e {
-                TrainError::NonFiniteLoss { value, .. } => TrainError::NonFiniteLoss {
-                    value,
-                    stage: steps.stage,
-                    step: *steps.step + 1,
-                },
-                e => e,
-            })?;
+        let (next, value) = train_step(model, optim, step, config, lr).map_err(|e| match e {
+            TrainError::NonFiniteLoss { value, .. } => TrainError::NonFiniteLoss {
+                value,
+                stage: steps.stage,
+                step: *steps.step + 1,
+            },
+            e => e,
+        })?;
         model = next;
         total += value;
         count += 1;
@@ -259,7 +258,6 @@ fn run_stage_with<B: AutodiffBackend, O: Optimizer<RetrievalModel<B>, B>>(
             &corpus.vocab,
             &config.data.batcher,
             &clcl_config(config),
-            frame_hw(&config.data.frames),
             dev_fg,
             DuplicatePolicy::Strict,
             &inner,

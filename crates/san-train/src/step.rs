@@ -10,6 +10,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Bool, ElementConversion, Int, Tensor};
 use san_core::loss::{CoarseLossConfig, san_fine_loss};
 use san_core::similarity::{ClclConfig, clcl_candidates, clcl_gallery};
+use san_data::pose::StepLayout;
 use san_models::retrieval::RetrievalModel;
 
 use crate::config::TrainConfig;
@@ -22,6 +23,8 @@ use crate::schedule::clip_grad_norm;
 pub struct StepBatch<B: Backend> {
     /// The clips, `[N, T, F]` (pose features, clip features or flattened frames).
     pub clips: Tensor<B, 3>,
+    /// How each step's `F` values are laid out (images for frame input).
+    pub layout: StepLayout,
     /// `[N, T]`, true for real clips.
     pub clip_mask: Tensor<B, 2, Bool>,
     /// Word ids of the captions, `[N, L]`.
@@ -37,17 +40,15 @@ pub struct StepBatch<B: Backend> {
 
 /// The training loss of one batch (`DESIGN.md` §3.2): coarse InfoNCE over the batch's CLCL
 /// scores, plus `λ_fine ·` the SAN fine loss over the candidates when the batch has them.
-/// `frame_hw` is the frame size of frame input ([`frame_hw`](crate::eval::frame_hw)).
 pub fn step_loss<B: Backend>(
     model: &RetrievalModel<B>,
     batch: StepBatch<B>,
     config: &TrainConfig,
-    frame_hw: (usize, usize),
 ) -> Result<Tensor<B, 1>> {
     // The default chunk (16 videos) keeps each temporary of the batch similarity small enough
     // for the allocator to reuse, which is faster than one batch-sized chunk on the CPU.
     let clcl_cfg = ClclConfig::new().with_tau_tok(config.model.tau_tok);
-    let sign = clip_tokens(model, batch.clips, batch.clip_mask, frame_hw)?;
+    let sign = clip_tokens(model, batch.clips, batch.clip_mask, batch.layout)?;
     let text = model.encode_text_tokens(batch.tokens, batch.token_mask);
     let scores = clcl_gallery(
         sign.tokens.clone(),
@@ -103,10 +104,9 @@ pub fn train_step<B: AutodiffBackend, O: Optimizer<RetrievalModel<B>, B>>(
     optim: &mut O,
     batch: StepBatch<B>,
     config: &TrainConfig,
-    frame_hw: (usize, usize),
     lr: f64,
 ) -> Result<(RetrievalModel<B>, f64)> {
-    let loss = step_loss(&model, batch, config, frame_hw)?;
+    let loss = step_loss(&model, batch, config)?;
     let value = loss.clone().into_scalar().elem::<f64>();
     if !value.is_finite() {
         return Err(TrainError::NonFiniteLoss {

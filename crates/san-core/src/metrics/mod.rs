@@ -1,7 +1,11 @@
-//! Retrieval metrics: ranks computed once, with ties against the model, then every metric.
+//! Retrieval metrics: ranks computed once, with ties against the model, then every metric;
+//! coarse reports over a gallery and fine-grained ones over a benchmark.
 
+mod fine_grained;
 mod ranks;
 mod report;
+
+pub use fine_grained::{FineGrainedScores, score_fine_grained};
 
 pub use ranks::{DuplicatePolicy, gallery_ranks, ranks};
 pub use report::{RetrievalMetrics, RetrievalReport};

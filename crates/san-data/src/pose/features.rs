@@ -11,7 +11,23 @@ use std::path::Path;
 use super::format::Pose;
 use crate::error::{DataError, Result};
 
-/// Frame-by-frame features of a pose, row-major `[frames, dim]`.
+/// How the `dim` values of one time step are laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StepLayout {
+    /// A flat vector: pose features, keypoints `(X, Y)` per point, or clip features.
+    #[default]
+    Flat,
+    /// An RGB image, `[3, height, width]` (`dim = 3·height·width`).
+    Image {
+        /// Rows.
+        height: usize,
+        /// Columns.
+        width: usize,
+    },
+}
+
+/// Frame-by-frame features of a clip, row-major `[frames, dim]`: a pose's features (what
+/// [`pose_features`] gives), or any clip read as a `[T, F]` matrix with its step layout.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PoseFeatures {
     /// Number of frames.
@@ -20,6 +36,8 @@ pub struct PoseFeatures {
     pub dim: usize,
     /// Values, `frames × dim`.
     pub values: Vec<f32>,
+    /// How each frame's `dim` values are laid out.
+    pub layout: StepLayout,
 }
 
 /// Features per frame produced by [`pose_features`] for a header.
@@ -114,6 +132,7 @@ pub fn pose_features(pose: &Pose, path: &Path) -> Result<PoseFeatures> {
         frames: pose.frames,
         dim,
         values,
+        layout: StepLayout::Flat,
     })
 }
 

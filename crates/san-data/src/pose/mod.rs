@@ -4,7 +4,7 @@ mod features;
 mod format;
 mod select;
 
-pub use features::{PoseFeatures, feature_dim, pose_features};
+pub use features::{PoseFeatures, StepLayout, feature_dim, pose_features};
 pub use format::{Pose, PoseComponent, PoseHeader, encode_pose, parse_pose, read_pose, write_pose};
 pub use select::{
     ComponentSelection, KeypointSelection, NormalizedPose, PoseFiles, normalize_shoulders,
