@@ -86,7 +86,13 @@ impl Corpus {
             ));
         }
         let vocab = Vocabulary::build(train.iter().map(|s| s.words.as_slice()), 1);
+        Self::assemble(root, [train, dev, test], vocab)
+    }
+
+    /// The corpus of `splits` (train, dev, test) under `root`, with its metadata.
+    fn assemble(root: &Path, splits: [Vec<Sample>; 3], vocab: Vocabulary) -> crate::Result<Self> {
         let meta = corpus_meta(root)?;
+        let [train, dev, test] = splits;
         Ok(Self {
             root: root.to_path_buf(),
             train,
@@ -107,23 +113,14 @@ impl Corpus {
         samples: Vec<Sample>,
         vocab: Vocabulary,
     ) -> crate::Result<Self> {
-        let meta = corpus_meta(root)?;
-        let (mut train, mut dev, mut test) = (Vec::new(), Vec::new(), Vec::new());
-        match split {
-            Split::Train => train = samples,
-            Split::Dev => dev = samples,
-            Split::Test => test = samples,
-        }
-        Ok(Self {
-            root: root.to_path_buf(),
-            train,
-            dev,
-            test,
-            vocab,
-            stop_words: meta.stop_words,
-            signsim: meta.signsim,
-            word_vectors: meta.word_vectors,
-        })
+        let mut splits = [Vec::new(), Vec::new(), Vec::new()];
+        let slot = match split {
+            Split::Train => 0,
+            Split::Dev => 1,
+            Split::Test => 2,
+        };
+        splits[slot] = samples;
+        Self::assemble(root, splits, vocab)
     }
 
     /// The samples of a split.

@@ -1,20 +1,26 @@
 //! # san-data
 //!
-//! Data for sign-language retrieval, read directly from what researchers have on disk:
+//! Data for sign-language retrieval, read directly from what researchers have on disk.
+//! Modules, in data-flow order:
 //!
-//! - [`phoenix`]: the PHOENIX-2014-T corpus CSVs, typed samples, [`phoenix::CorpusStats`];
-//! - [`frames`]: the official PNG frame folders; `video` (feature `video`): any video
-//!   FFmpeg decodes;
-//! - [`pose`]: `.pose` files (v0.0–0.2) and `[T, J, C]` arrays, keypoint selection,
-//!   shoulder normalisation, per-frame features;
-//! - [`clips`]: precomputed clip features (`.npy`, safetensors) sampled as CiCo does;
+//! - [`phoenix`]: the PHOENIX-2014-T corpus CSVs, [`phoenix::Split`], text ids
+//!   ([`phoenix::text_ids`]), [`phoenix::CorpusStats`];
+//! - the clip readers, each clip a `[T, F]` matrix with its [`pose::StepLayout`]:
+//!   [`pose`] (`.pose` files v0.0–0.2 and `[T, J, C]` arrays, keypoint selection, shoulder
+//!   normalisation, per-frame features), [`clips`] (precomputed clip features, `.npy` and
+//!   safetensors, sampled as CiCo does), [`frames`] (the official PNG frame folders) and
+//!   `video` (feature `video`: any video FFmpeg decodes);
+//! - [`sample`], [`corpus`]: samples, and a loaded corpus of every input kind
+//!   ([`corpus::InputKind`]) with its vocabulary, stop words, word vectors and signsim
+//!   metadata;
 //! - [`vocab`], [`subword`], [`wordvec`], [`augment`]: word vocabulary, HuggingFace
 //!   tokenizers with word indices, FastText vectors, EDA random swap;
-//! - [`batch`], [`sample`]: batching with padding and masks, seeded epoch order;
-//! - [`loader`]: a batcher per input kind (clip features, poses, frames, pose–text
-//!   samples), implementing Burn's `Batcher` with the `dataloader` feature;
-//! - [`tables`]: JSON files of SAN tables and fine-grained benchmarks;
-//! - [`signsim`]: a synthetic corpus with known visual confusability.
+//! - [`batch`], [`loader`]: batching with padding and masks, seeded epoch order; a batcher
+//!   per input kind, implementing Burn's `Batcher` with the `dataloader` feature;
+//! - [`tables`], [`gallery`], [`io`]: JSON files of SAN tables and fine-grained
+//!   benchmarks, gallery indexes and `.npy` exports, atomic writes;
+//! - [`signsim`]: a synthetic corpus with known visual confusability;
+//! - [`error`]: [`DataError`], the one error type.
 //!
 //! Every error names the file, and the line or frame where there is one.
 //!

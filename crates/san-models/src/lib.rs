@@ -17,6 +17,13 @@
 //! HuggingFace folder, with a projection to `D`). [`RetrievalModel`](retrieval::RetrievalModel)
 //! pairs one of each with the learnable logit scale.
 //!
+//! Modules, from the building blocks up: [`error`] ([`ModelError`], the one error type),
+//! [`tokens`] (token sets, row-wise linear layers, the exact-gradient GELU),
+//! [`transformer`], the sign encoders ([`pose_encoder`], [`keypoint_encoder`],
+//! [`feature_encoder`], [`frame_encoder`], [`fusion_encoder`]), the text encoders
+//! ([`text_encoder`], [`bert`], with its safetensors loader), and [`retrieval`] (the dual
+//! encoder, saving and loading it).
+//!
 //! ```
 //! use burn::backend::NdArray;
 //! use burn::tensor::{Bool, Distribution, Int, Tensor};
