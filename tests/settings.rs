@@ -86,3 +86,19 @@ fn set_reliable_alpha_changes_the_table() {
         r_strict.reliable_pairs, r_strict.links, r_loose.reliable_pairs, r_loose.links
     );
 }
+
+#[test]
+fn the_shipped_config_is_the_main_jobs_setting() {
+    use san::backend::DeviceChoice;
+    use san_train::settings::load_config_over;
+    // CARGO_MANIFEST_DIR is the repository root (the `san` package).
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/signsim.toml");
+    let shipped = load_config_over(DeviceChoice::Cpu.train_config(), Some(&path), &[]).unwrap();
+    // The main job's config at its default flags (src/main_job.rs: seed 7, 12 + 8 epochs,
+    // pose input).
+    let main_job = DeviceChoice::Cpu.train_config().with_seed(7).with_epochs(12, 8);
+    assert_eq!(
+        serde_json::to_value(&shipped).unwrap(),
+        serde_json::to_value(&main_job).unwrap()
+    );
+}
