@@ -96,7 +96,10 @@ fn the_shipped_config_is_the_main_jobs_setting() {
     let shipped = load_config_over(DeviceChoice::Cpu.train_config(), Some(&path), &[]).unwrap();
     // The main job's config at its default flags (src/main_job.rs: seed 7, 12 + 8 epochs,
     // pose input).
-    let main_job = DeviceChoice::Cpu.train_config().with_seed(7).with_epochs(12, 8);
+    let main_job = DeviceChoice::Cpu
+        .train_config()
+        .with_seed(7)
+        .with_epochs(12, 8);
     assert_eq!(
         serde_json::to_value(&shipped).unwrap(),
         serde_json::to_value(&main_job).unwrap()

@@ -7,6 +7,7 @@
 //!
 //! | module | what |
 //! |---|---|
+//! | [`error`] | [`CoreError`], what a check of caller data found |
 //! | [`text`] | sentence normalisation and words (duplicate detection, word-level mining) |
 //! | [`host`] | where tensors and host slices meet: [`host::to_vec_f32`], [`host::to_vec_i64`] |
 //! | [`similarity`] | CLCL token similarity of clips and captions, in a gallery or against candidates |
@@ -41,6 +42,7 @@
 #![warn(missing_docs)]
 
 pub mod cpu;
+pub mod error;
 pub mod host;
 pub mod loss;
 pub mod metrics;
@@ -50,6 +52,8 @@ pub mod text;
 
 /// The `rand` crate the API's random draws take ([`mining::substitute`] and others).
 pub use rand;
+
+pub use error::CoreError;
 
 /// The backend unit tests run on: ndarray, WGPU with the `test-wgpu` feature, or CUDA with
 /// `test-cuda`.

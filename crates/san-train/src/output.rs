@@ -22,6 +22,7 @@ use san_models::retrieval::{RetrievalModel, RetrievalModelConfig, load_model, sa
 use crate::config::TrainConfig;
 use crate::error::{Result, TrainError};
 use crate::report::RunOutput;
+use crate::settings::moved_to;
 use san_data::corpus::Corpus;
 
 fn json_error(path: &Path, what: &str, e: impl std::fmt::Display) -> TrainError {
@@ -77,8 +78,7 @@ pub fn load_saved_model<B: Backend>(dir: &Path, device: &B::Device) -> Result<Sa
     }
     let (model_config, model) = load_model::<B>(dir, device)?;
     let train = dir.join("train.json");
-    let config: TrainConfig = serde_json::from_slice(&san_data::io::read(&train)?)
-        .map_err(|e| json_error(&train, "a TrainConfig as JSON", e))?;
+    let config = read_train_config(&train)?;
     let vocab_path = dir.join("vocab.json");
     let words: Vec<String> = serde_json::from_slice(&san_data::io::read(&vocab_path)?)
         .map_err(|e| json_error(&vocab_path, "a JSON list of words", e))?;
@@ -97,6 +97,26 @@ pub fn load_saved_model<B: Backend>(dir: &Path, device: &B::Device) -> Result<Sa
     })
 }
 
+/// Reads a saved `TrainConfig`; one written in the flat layout used before the config had
+/// sections is an error that names a moved key and its new home.
+fn read_train_config(path: &Path) -> Result<TrainConfig> {
+    let value: serde_json::Value = serde_json::from_slice(&san_data::io::read(path)?)
+        .map_err(|e| json_error(path, "a TrainConfig as JSON", e))?;
+    let flat = value.as_object().and_then(|m| {
+        m.keys()
+            .find_map(|k| moved_to(k).map(|new| format!("{k:?} is now {new}")))
+    });
+    if let Some(example) = flat {
+        return Err(TrainError::checkpoint(
+            path,
+            format!(
+                "written with the flat config layout used before the config had sections ({example}); retrain, or move its keys into their sections"
+            ),
+        ));
+    }
+    serde_json::from_value(value).map_err(|e| json_error(path, "a TrainConfig as JSON", e))
+}
+
 /// Writes the reports, the table, the benchmark and the plots of a finished run.
 pub fn write_run_outputs(out: &Path, config: &TrainConfig, output: &RunOutput) -> Result<()> {
     write_atomic(&out.join("report.json"), pretty(&output.report).as_bytes())?;
@@ -108,4 +128,25 @@ pub fn write_run_outputs(out: &Path, config: &TrainConfig, output: &RunOutput) -
     let md = output.report.to_markdown(config, &output.history, &plots);
     write_atomic(&out.join("report.md"), md.as_bytes())?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_saved_config_round_trips_and_a_flat_one_names_a_moved_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("train.json");
+        let config = TrainConfig::new().with_epochs(3, 2);
+        std::fs::write(&path, pretty(&config)).unwrap();
+        let back = read_train_config(&path).unwrap();
+        assert_eq!(pretty(&back), pretty(&config));
+        std::fs::write(&path, r#"{"seed": 7, "stage1_epochs": 30}"#).unwrap();
+        let e = read_train_config(&path).unwrap_err().to_string();
+        assert!(
+            e.contains("train.json") && e.contains("\"stage1_epochs\" is now stage1.epochs"),
+            "{e}"
+        );
+    }
 }

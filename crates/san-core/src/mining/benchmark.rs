@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::substitute::single_word_substitutions;
 use super::table::ConfusabilityTable;
+use crate::error::CoreError;
 
 /// One query of the benchmark.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,23 +40,6 @@ pub struct FineGrainedBenchmark {
     /// The queries, in gallery order.
     pub items: Vec<FineGrainedItem>,
 }
-
-/// Why a benchmark read from outside is not valid.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BenchmarkProblem {
-    /// The query's name.
-    pub name: String,
-    /// What is wrong with it.
-    pub message: String,
-}
-
-impl std::fmt::Display for BenchmarkProblem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "query {:?}: {}", self.name, self.message)
-    }
-}
-
-impl std::error::Error for BenchmarkProblem {}
 
 impl FineGrainedBenchmark {
     /// Builds the benchmark for `queries` (name, caption words) from `table`.
@@ -170,10 +154,10 @@ impl FineGrainedBenchmark {
 
     /// Checks what serde cannot: distractors differ from the caption and from each other,
     /// are at most `max_distractors`, and distractor videos name other queries.
-    pub fn check(&self) -> Result<(), BenchmarkProblem> {
+    pub fn check(&self) -> Result<(), CoreError> {
         let names: BTreeSet<&str> = self.items.iter().map(|i| i.name.as_str()).collect();
         for item in &self.items {
-            let problem = |message: String| BenchmarkProblem {
+            let problem = |message: String| CoreError::Benchmark {
                 name: item.name.clone(),
                 message,
             };

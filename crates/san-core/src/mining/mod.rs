@@ -9,7 +9,7 @@ mod substitute;
 mod table;
 mod table_stats;
 
-pub use benchmark::{BenchmarkProblem, FineGrainedBenchmark, FineGrainedItem, t2v_distractors};
+pub use benchmark::{FineGrainedBenchmark, FineGrainedItem, t2v_distractors};
 pub use instance::{
     Embeddings, InstanceMinerConfig, MinedNeighbours, MiningSpace, Sampling, mine_instances,
 };
@@ -17,4 +17,4 @@ pub use reliable::{ReliablePairs, WordFeatures, WordPieces};
 pub use sampler::NeighbourBatches;
 pub use substitute::{single_word_substitutions, substitute};
 pub use table::{Aggregation, ConfusabilityTable, TableConfig, TextSimilarity, cosine, ordered};
-pub use table_stats::{TableDiagnostics, TableProblem, TableSummary, family_pairs};
+pub use table_stats::{TableDiagnostics, TableSummary, family_pairs};

@@ -1,4 +1,4 @@
-//! What a confusability table holds and how good it is: validity checks, coverage of a set
+//! What a confusability table holds and how good it is: validity checks ([`CoreError`]), coverage of a set
 //! of captions, its links scored against ground truth, and its links ranked.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -7,29 +7,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::table::{ConfusabilityTable, ordered};
-
-/// Why a table read from outside is not a valid table.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TableProblem {
-    /// A word is linked to itself.
-    SelfLink(String),
-    /// A score is NaN or infinite.
-    NonFinite(String, String),
-    /// A word lists the same confusable word twice.
-    Repeated(String, String),
-}
-
-impl fmt::Display for TableProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::SelfLink(w) => write!(f, "word {w:?} is linked to itself"),
-            Self::NonFinite(a, b) => write!(f, "link {a:?} → {b:?}: expected a finite score"),
-            Self::Repeated(a, b) => write!(f, "word {a:?} lists {b:?} more than once"),
-        }
-    }
-}
-
-impl std::error::Error for TableProblem {}
+use crate::error::CoreError;
 
 /// Coverage statistics of a table over a set of captions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -82,18 +60,18 @@ impl ConfusabilityTable {
     /// Checks what serde cannot: no self-links, finite scores, no word listed twice.
     ///
     /// Top-k cuts may leave a link in one direction only, so symmetry is not required.
-    pub fn check(&self) -> Result<(), TableProblem> {
+    pub fn check(&self) -> Result<(), CoreError> {
         for (word, list) in &self.links {
             let mut seen = BTreeSet::new();
             for (other, score) in list {
                 if other == word {
-                    return Err(TableProblem::SelfLink(word.clone()));
+                    return Err(CoreError::SelfLink(word.clone()));
                 }
                 if !score.is_finite() {
-                    return Err(TableProblem::NonFinite(word.clone(), other.clone()));
+                    return Err(CoreError::NonFiniteScore(word.clone(), other.clone()));
                 }
                 if !seen.insert(other.as_str()) {
-                    return Err(TableProblem::Repeated(word.clone(), other.clone()));
+                    return Err(CoreError::RepeatedLink(word.clone(), other.clone()));
                 }
             }
         }
@@ -244,10 +222,10 @@ mod tests {
         assert_eq!(back, t);
         let mut bad = t.clone();
         bad.links.insert("c".into(), vec![("c".into(), 1.0)]);
-        assert_eq!(bad.check(), Err(TableProblem::SelfLink("c".into())));
+        assert_eq!(bad.check(), Err(CoreError::SelfLink("c".into())));
         let mut bad = t;
         bad.links.insert("d".into(), vec![("a".into(), f32::NAN)]);
-        assert!(matches!(bad.check(), Err(TableProblem::NonFinite(..))));
+        assert!(matches!(bad.check(), Err(CoreError::NonFiniteScore(..))));
     }
 
     #[test]
