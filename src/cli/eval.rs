@@ -17,7 +17,7 @@ use crate::error::{Result, pretty};
 /// `san eval`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct EvalArgs {
-    /// A model folder written by `san train` (<out>/model).
+    /// A model folder written by `san train` (`<out>/model`).
     #[arg(long)]
     pub model: PathBuf,
     /// Corpus root.

@@ -42,7 +42,7 @@ pub struct RunOptions {
 /// Runs the whole protocol on a loaded corpus, in memory.
 ///
 /// Deterministic for a seed on ndarray: every epoch reseeds the backend (dropout) and its
-/// own generator (order, frame sampling, substitutions) from [`epoch_seed`].
+/// own generator (order, frame sampling, substitutions) from [`epoch_seed`](crate::record::epoch_seed).
 pub fn run<B: AutodiffBackend>(
     corpus: &Corpus,
     config: &TrainConfig,

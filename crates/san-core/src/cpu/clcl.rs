@@ -79,7 +79,7 @@ impl HostTokens<'_> {
 
 /// CLCL scores of every video against every text, `[Nv, Nt]` row-major, as `(v2t, t2v)`.
 ///
-/// Same definition and result as [`clcl_gallery`](super::clcl_gallery) (up to float
+/// Same definition and result as [`clcl_gallery`](crate::similarity::clcl_gallery) (up to float
 /// rounding), computed with a fused CPU kernel on `threads` threads (0 = all cores). An item
 /// with no valid token scores NaN, which the metrics rank last.
 ///
