@@ -160,11 +160,12 @@ fn reads_the_official_phoenix_csvs_when_present() {
         eprintln!("skipping: {} not found", root.display());
         return;
     }
-    let read = |split: &str| {
+    let read = |split| {
         san_data::phoenix::read_corpus_csv(&san_data::sample::corpus_csv_path(&root, split))
             .unwrap()
     };
-    let (train, dev, test) = (read("train"), read("dev"), read("test"));
+    use san_data::phoenix::Split;
+    let (train, dev, test) = (read(Split::Train), read(Split::Dev), read(Split::Test));
     let stats = san_data::phoenix::CorpusStats::compute(&[
         ("train", &train),
         ("dev", &dev),

@@ -41,7 +41,7 @@ pub(crate) fn open_split<B: Backend>(
     let samples = load_samples(root, split, data.input, &data.frames)?;
     if samples.is_empty() {
         return Err(CliError::arg(
-            corpus_csv_path(root, split.name()).display().to_string(),
+            corpus_csv_path(root, split).display().to_string(),
             format!("the {split} split is empty"),
         ));
     }

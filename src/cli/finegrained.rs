@@ -39,7 +39,7 @@ pub struct FinegrainedArgs {
 pub fn run(args: &FinegrainedArgs) -> Result<()> {
     let split = parse_split(&args.split)?;
     check_data(&args.data)?;
-    let rows = read_corpus_csv(&corpus_csv_path(&args.data, split.name()))?;
+    let rows = read_corpus_csv(&corpus_csv_path(&args.data, split))?;
     let queries: Vec<(String, Vec<String>)> = rows
         .iter()
         .map(|r| (r.name.clone(), san_core::text::words(&r.translation)))

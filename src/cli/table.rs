@@ -110,7 +110,7 @@ pub fn build<B: Backend>(args: &TableBuildArgs, device: &B::Device) -> Result<()
                     "no such file (the semantic table needs word vectors in the FastText text format)",
                 ));
             }
-            let rows = read_corpus_csv(&corpus_csv_path(&args.data, "train"))?;
+            let rows = read_corpus_csv(&corpus_csv_path(&args.data, Split::Train))?;
             let words = rows
                 .iter()
                 .map(|r| san_core::text::words(&r.translation))

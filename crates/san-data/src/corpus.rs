@@ -78,7 +78,7 @@ impl Corpus {
         let test = load(Split::Test)?;
         if train.len() < 2 {
             return Err(DataError::invalid(
-                corpus_csv_path(root, Split::Train.name()),
+                corpus_csv_path(root, Split::Train),
                 format!(
                     "the train split needs at least 2 samples, got {}",
                     train.len()
@@ -199,14 +199,14 @@ pub fn load_samples(
     frames: &FrameConfig,
 ) -> crate::Result<Vec<Sample>> {
     match input {
-        InputKind::Pose => load_split(root, split.name()),
-        other => load_split_input(root, split.name(), other, frames),
+        InputKind::Pose => load_split(root, split),
+        other => load_split_input(root, split, other, frames),
     }
 }
 
 /// Where a sample's clip features live: `features/{split}/{name}.npy`, else `.safetensors`.
-pub fn clip_features_path(root: &Path, split: &str, name: &str) -> PathBuf {
-    let dir = root.join("features").join(split);
+pub fn clip_features_path(root: &Path, split: Split, name: &str) -> PathBuf {
+    let dir = root.join("features").join(split.name());
     let npy = dir.join(format!("{name}.npy"));
     if npy.exists() {
         npy
@@ -220,7 +220,7 @@ pub fn clip_features_path(root: &Path, split: &str, name: &str) -> PathBuf {
 /// share `F`.
 fn load_split_input(
     root: &Path,
-    split: &str,
+    split: Split,
     input: InputKind,
     frames: &FrameConfig,
 ) -> crate::Result<Vec<Sample>> {

@@ -10,11 +10,12 @@ use image::imageops::FilterType;
 
 use crate::clips::linspace_indices;
 use crate::error::DataError;
+use crate::phoenix::Split;
 
 /// The folder of a sample's frames in the official layout.
-pub fn frames_dir(root: &Path, split: &str, name: &str) -> PathBuf {
+pub fn frames_dir(root: &Path, split: Split, name: &str) -> PathBuf {
     root.join("features/fullFrame-210x260px")
-        .join(split)
+        .join(split.name())
         .join(name)
 }
 

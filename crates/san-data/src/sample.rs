@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::error::{DataError, Result};
-use crate::phoenix::{CorpusEntry, read_corpus_csv, text_ids};
+use crate::phoenix::{CorpusEntry, Split, read_corpus_csv, text_ids};
 use crate::pose::{PoseFeatures, pose_features, read_pose};
 
 /// One (clip, sentence) pair ready for batching.
@@ -22,12 +22,9 @@ pub struct Sample {
     pub text_id: usize,
 }
 
-/// The three splits of the official layout.
-pub const SPLITS: [&str; 3] = ["train", "dev", "test"];
-
 /// Where the corpus CSV of a split lives under `root`: the official
 /// `annotations/manual/PHOENIX-2014-T.{split}.corpus.csv`, or the CSV directly in `root`.
-pub fn corpus_csv_path(root: &Path, split: &str) -> PathBuf {
+pub fn corpus_csv_path(root: &Path, split: Split) -> PathBuf {
     let official = root
         .join("annotations/manual")
         .join(format!("PHOENIX-2014-T.{split}.corpus.csv"));
@@ -39,12 +36,14 @@ pub fn corpus_csv_path(root: &Path, split: &str) -> PathBuf {
 }
 
 /// Where the pose of a sample lives: `root/pose/{split}/{name}.pose`.
-pub fn pose_path(root: &Path, split: &str, name: &str) -> PathBuf {
-    root.join("pose").join(split).join(format!("{name}.pose"))
+pub fn pose_path(root: &Path, split: Split, name: &str) -> PathBuf {
+    root.join("pose")
+        .join(split.name())
+        .join(format!("{name}.pose"))
 }
 
 /// Loads one split: its CSV and one `.pose` file per row. Errors name the missing file.
-pub fn load_split(root: &Path, split: &str) -> Result<Vec<Sample>> {
+pub fn load_split(root: &Path, split: Split) -> Result<Vec<Sample>> {
     if !root.is_dir() {
         return Err(DataError::invalid(
             root,
@@ -72,7 +71,7 @@ pub fn load_split(root: &Path, split: &str) -> Result<Vec<Sample>> {
 }
 
 /// Builds samples from corpus rows, reading their poses.
-pub fn samples_from_rows(root: &Path, split: &str, rows: &[CorpusEntry]) -> Result<Vec<Sample>> {
+pub fn samples_from_rows(root: &Path, split: Split, rows: &[CorpusEntry]) -> Result<Vec<Sample>> {
     rows.iter()
         .zip(text_ids(rows))
         .map(|(r, text_id)| {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use san_data::DataError;
 use san_data::clips::{Array, read_clip_features};
 use san_data::frames::{FrameConfig, read_frames};
-use san_data::phoenix::read_corpus_csv;
+use san_data::phoenix::{Split, read_corpus_csv};
 use san_data::pose::{
     PoseComponent, PoseHeader, encode_pose, normalize_shoulders, pose_from_array, read_pose,
 };
@@ -70,7 +70,7 @@ fn wrong_column_count() {
 fn missing_folder() {
     let d = dir();
     let root = d.path().join("PHOENIX-2014-T");
-    let msg = message(load_split(&root, "train"));
+    let msg = message(load_split(&root, Split::Train));
     assert_names(&msg, &["PHOENIX-2014-T", "expected a corpus folder"]);
     let frames = d
         .path()
@@ -82,7 +82,7 @@ fn missing_folder() {
         &root.join("annotations/manual/PHOENIX-2014-T.train.corpus.csv"),
         b"clip-7|clip-7/1/*.png|-1|-1|Signer01|REGEN|es regnet\n",
     );
-    let msg = message(load_split(&root, "train"));
+    let msg = message(load_split(&root, Split::Train));
     assert_names(
         &msg,
         &[

@@ -28,7 +28,7 @@ pub use render::{
 
 use crate::error::DataError;
 use crate::io::write_atomic;
-use crate::phoenix::{CorpusEntry, write_corpus_csv};
+use crate::phoenix::{CorpusEntry, Split, write_corpus_csv};
 use crate::pose::write_pose;
 
 /// Settings of the generator.
@@ -219,9 +219,9 @@ pub fn generate(root: &Path, config: &SignsimConfig) -> crate::Result<()> {
     };
     let mut distractors = BTreeMap::new();
     for (split, n) in [
-        ("train", config.train),
-        ("dev", config.dev),
-        ("test", config.test),
+        (Split::Train, config.train),
+        (Split::Dev, config.dev),
+        (Split::Test, config.test),
     ] {
         if n == 0 {
             return Err(DataError::invalid(
@@ -249,7 +249,7 @@ pub fn generate(root: &Path, config: &SignsimConfig) -> crate::Result<()> {
             if config.frames {
                 write_frames(&crate::frames::frames_dir(root, split, &name), &pose)?;
             }
-            if split != "train" {
+            if split != Split::Train {
                 let words: Vec<String> = text.split(' ').map(String::from).collect();
                 let mut subs = family_substitutions(&lex, &words);
                 subs.shuffle(&mut rng);
@@ -274,7 +274,7 @@ pub fn generate(root: &Path, config: &SignsimConfig) -> crate::Result<()> {
             .join("annotations/manual")
             .join(format!("PHOENIX-2014-T.{split}.corpus.csv"));
         write_corpus_csv(&csv, &rows)?;
-        if split != "train" {
+        if split != Split::Train {
             distractors.insert(split.to_string(), split_distractors);
         }
     }
@@ -355,9 +355,9 @@ mod tests {
             .with_frames(true);
         generate(dir.path(), &config).unwrap();
         let name = "signsim-dev-00000";
-        let pose =
-            crate::pose::read_pose(&crate::sample::pose_path(dir.path(), "dev", name)).unwrap();
-        let folder = crate::frames::frames_dir(dir.path(), "dev", name);
+        let pose = crate::pose::read_pose(&crate::sample::pose_path(dir.path(), Split::Dev, name))
+            .unwrap();
+        let folder = crate::frames::frames_dir(dir.path(), Split::Dev, name);
         let paths = crate::frames::frame_paths(&folder).unwrap();
         assert_eq!(paths.len(), pose.frames);
         assert!(paths[0].ends_with("images0001.png"));
@@ -376,7 +376,7 @@ mod tests {
         // without frames, no frame folder
         let plain = tempfile::tempdir().unwrap();
         generate(plain.path(), &config.clone().with_frames(false)).unwrap();
-        assert!(!crate::frames::frames_dir(plain.path(), "dev", name).exists());
+        assert!(!crate::frames::frames_dir(plain.path(), Split::Dev, name).exists());
     }
 
     #[test]
@@ -414,7 +414,7 @@ mod tests {
                 "{rel}"
             );
         }
-        let test = load_split(&a, "test").unwrap();
+        let test = load_split(&a, Split::Test).unwrap();
         assert_eq!(test.len(), 5);
         assert_eq!(test[0].features.dim, (49 + 42) * 2);
         let meta = SignsimMeta::load(&a).unwrap();
