@@ -91,8 +91,14 @@ pub fn run<B: Backend>(args: &EvalArgs, device: &B::Device) -> Result<()> {
     };
     row("T2V", &report.t2v);
     row("V2T", &report.v2t);
-    if let Some(m) = &report.fine_grained {
-        row("FG-V2T", m);
+    match (&report.fine_grained, &benchmark) {
+        (Some(m), _) => row("FG-V2T", m),
+        // A benchmark none of whose queries has a distractor caption: no metric.
+        (None, Some(_)) => println!(
+            "{:<10} {:>6} (no query has a distractor caption)",
+            "FG-V2T", "n/a"
+        ),
+        (None, None) => {}
     }
     if let Some(m) = &report.fine_grained_t2v {
         row("FG-T2V", m);

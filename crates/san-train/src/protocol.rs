@@ -23,7 +23,9 @@ use crate::negatives::{build_negatives, build_table, fine_grained_benchmark};
 use crate::output::save_selected_model;
 use crate::progress::EpochProgress;
 use crate::record::EpochHook;
-use crate::report::{BenchmarkReport, RunOutput, RunReport, StageReport, TableReport};
+use crate::report::{
+    BenchmarkReport, NegativesReport, RunOutput, RunReport, StageReport, TableReport,
+};
 use crate::stage::{StageRun, run_stage};
 use san_data::corpus::Corpus;
 
@@ -256,6 +258,15 @@ fn finish<B: AutodiffBackend>(
         table_seconds: stage1.table_seconds,
         final_table_words: final_negatives.table().map_or(0, |t| t.len()),
         fine_grained: test_fg.as_ref().map(BenchmarkReport::new),
+        stage2_negatives: Some(NegativesReport::new(
+            config.mining.miner,
+            &final_negatives,
+            &corpus
+                .train
+                .iter()
+                .map(|s| s.words.clone())
+                .collect::<Vec<_>>(),
+        )),
     };
     if let Some(out) = &options.out {
         save_selected_model(

@@ -6,8 +6,8 @@ use san_core::metrics::RetrievalReport;
 use san_core::mining::{ConfusabilityTable, FineGrainedBenchmark, ReliablePairs};
 use serde::{Deserialize, Serialize};
 
-use crate::config::TrainConfig;
-use crate::negatives::semantic_table;
+use crate::config::{Miner, TrainConfig};
+use crate::negatives::{Negatives, semantic_table};
 use crate::record::EpochRecord;
 use san_data::corpus::Corpus;
 
@@ -106,6 +106,64 @@ pub struct RunReport {
     pub final_table_words: usize,
     /// The test split's fine-grained benchmark.
     pub fine_grained: Option<BenchmarkReport>,
+    /// Where stage 2's hard negatives came from, and how many captions the miner could
+    /// serve (the rest took other captions of their batch).
+    #[serde(default)]
+    pub stage2_negatives: Option<NegativesReport>,
+}
+
+/// What stage 2 trained against.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NegativesReport {
+    /// The miner (`mining.miner`).
+    pub miner: String,
+    /// Links of the table the hard captions were substituted through (0 without a table).
+    pub table_links: usize,
+    /// Training captions with at least one table word: those that got substituted hard
+    /// captions (all captions for the instance miner, none without a miner).
+    pub captions_served: usize,
+    /// Training captions.
+    pub captions: usize,
+}
+
+impl NegativesReport {
+    /// The report of `negatives` built by `miner` over the training captions.
+    pub fn new(miner: Miner, negatives: &Negatives, captions: &[Vec<String>]) -> Self {
+        let (table_links, captions_served) = match negatives {
+            Negatives::None => (0, 0),
+            Negatives::Captions(t) => (t.pairs().len(), t.summary(captions).captions_covered),
+            Negatives::Neighbours(n) => (0, n.iter().filter(|x| !x.is_empty()).count()),
+        };
+        Self {
+            miner: format!("{miner:?}"),
+            table_links,
+            captions_served,
+            captions: captions.len(),
+        }
+    }
+}
+
+impl fmt::Display for NegativesReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let rest = self.captions - self.captions_served.min(self.captions);
+        match self.miner.as_str() {
+            "None" => write!(f, "stage 2 negatives: none (miner None, coarse loss only)"),
+            "Instance" => write!(
+                f,
+                "stage 2 negatives: mined neighbours; {}/{} training clips have neighbours, the other {rest} (and unfilled slots) take other captions of their batch",
+                self.captions_served, self.captions
+            ),
+            miner if self.table_links == 0 => write!(
+                f,
+                "stage 2 negatives: the {miner} table is empty, so every training caption's hard captions were other captions of its batch (in-batch fallback)"
+            ),
+            miner => write!(
+                f,
+                "stage 2 negatives: {miner} table with {} links; {}/{} training captions got substituted hard captions, the other {rest} (and unfilled slots) took other captions of their batch",
+                self.table_links, self.captions_served, self.captions
+            ),
+        }
+    }
 }
 
 /// What the fine-grained benchmark of a split holds.
@@ -139,28 +197,39 @@ impl BenchmarkReport {
     }
 }
 
-fn metric_rows(r: &RetrievalReport) -> Vec<(&'static str, f64)> {
-    let mut rows = vec![
-        ("T2V R@1", r.t2v.r1),
-        ("T2V R@5", r.t2v.r5),
-        ("T2V R@10", r.t2v.r10),
-        ("T2V MedR", r.t2v.medr),
-        ("V2T R@1", r.v2t.r1),
-        ("V2T R@5", r.v2t.r5),
-        ("V2T R@10", r.v2t.r10),
-        ("V2T MedR", r.v2t.medr),
+/// The metric rows of a report; with `benchmark` (a fine-grained benchmark was given) the
+/// FG-V2T rows are present even when no query had a distractor, with no value (`n/a`).
+fn metric_rows(r: &RetrievalReport, benchmark: bool) -> Vec<(&'static str, Option<f64>)> {
+    let mut rows: Vec<(&'static str, Option<f64>)> = vec![
+        ("T2V R@1", Some(r.t2v.r1)),
+        ("T2V R@5", Some(r.t2v.r5)),
+        ("T2V R@10", Some(r.t2v.r10)),
+        ("T2V MedR", Some(r.t2v.medr)),
+        ("V2T R@1", Some(r.v2t.r1)),
+        ("V2T R@5", Some(r.v2t.r5)),
+        ("V2T R@10", Some(r.v2t.r10)),
+        ("V2T MedR", Some(r.v2t.medr)),
     ];
-    if let Some(m) = &r.fine_grained {
+    if benchmark || r.fine_grained.is_some() {
+        let m = r.fine_grained.as_ref();
         rows.extend([
-            ("FG-V2T R@1", m.r1),
-            ("FG-V2T R@5", m.r5),
-            ("FG-V2T MRR", 100.0 * m.mrr),
+            ("FG-V2T R@1", m.map(|m| m.r1)),
+            ("FG-V2T R@5", m.map(|m| m.r5)),
+            ("FG-V2T MRR", m.map(|m| 100.0 * m.mrr)),
         ]);
     }
     if let Some(m) = &r.fine_grained_t2v {
-        rows.extend([("FG-T2V R@1", m.r1), ("FG-T2V MRR", 100.0 * m.mrr)]);
+        rows.extend([
+            ("FG-T2V R@1", Some(m.r1)),
+            ("FG-T2V MRR", Some(100.0 * m.mrr)),
+        ]);
     }
     rows
+}
+
+/// A metric value, or `n/a` for a metric over zero items.
+fn value(v: Option<f64>) -> String {
+    v.map_or("n/a".to_string(), |v| format!("{v:.1}"))
 }
 
 impl RunReport {
@@ -193,12 +262,15 @@ impl RunReport {
             "| metric | stage 1 dev | stage 1 test | stage 2 dev | stage 2 test | test change |"
         );
         let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|");
-        let d1 = metric_rows(&self.stage1.dev);
-        let t1 = metric_rows(&self.stage1.test);
-        let d2 = metric_rows(&self.stage2.dev);
-        let t2 = metric_rows(&self.stage2.test);
-        let find = |rows: &[(&str, f64)], k: &str| rows.iter().find(|r| r.0 == k).map(|r| r.1);
-        let cell = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.1}"));
+        let fg = self.fine_grained.is_some();
+        let d1 = metric_rows(&self.stage1.dev, fg);
+        let t1 = metric_rows(&self.stage1.test, fg);
+        let d2 = metric_rows(&self.stage2.dev, fg);
+        let t2 = metric_rows(&self.stage2.test, fg);
+        let find = |rows: &[(&str, Option<f64>)], k: &str| {
+            rows.iter().find(|r| r.0 == k).and_then(|r| r.1)
+        };
+        let cell = value;
         for (name, _) in &t2 {
             let (a, b) = (find(&t1, name), find(&t2, name));
             let change = match (a, b) {
@@ -258,6 +330,9 @@ impl RunReport {
             "| words with links at the end of stage 2 | {} |",
             self.final_table_words
         );
+        if let Some(n) = &self.stage2_negatives {
+            let _ = writeln!(s, "\n{n}.");
+        }
         if let Some(b) = &self.fine_grained {
             let _ = writeln!(s, "\n## Fine-grained benchmark (test)\n");
             let _ = writeln!(
@@ -322,12 +397,17 @@ impl fmt::Display for RunReport {
             "{:<14} {:>9} {:>9} {:>8}",
             "metric", "stage 1", "stage 2", "change"
         )?;
-        let mut row = |name: &str, a: f64, b: f64| {
-            writeln!(f, "{name:<14} {a:>9.1} {b:>9.1} {:>+8.1}", b - a)
+        let mut row = |name: &str, a: Option<f64>, b: Option<f64>| {
+            let change = match (a, b) {
+                (Some(a), Some(b)) => format!("{:+.1}", b - a),
+                _ => "n/a".to_string(),
+            };
+            writeln!(f, "{name:<14} {:>9} {:>9} {change:>8}", value(a), value(b))
         };
         // The rows both stages have, in `metric_rows` order.
-        let before = metric_rows(s1);
-        for (name, b) in metric_rows(s2) {
+        let fg = self.fine_grained.is_some();
+        let before = metric_rows(s1, fg);
+        for (name, b) in metric_rows(s2, fg) {
             if let Some(&(_, a)) = before.iter().find(|r| r.0 == name) {
                 row(name, a, b)?;
             }
@@ -383,6 +463,112 @@ impl fmt::Display for RunReport {
             }
             writeln!(f)?;
         }
+        if let Some(n) = &self.stage2_negatives {
+            writeln!(f, "{n}")?;
+        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use san_core::metrics::RetrievalMetrics;
+
+    fn stage(fine_grained: Option<RetrievalMetrics>) -> StageReport {
+        let m = RetrievalMetrics::from_ranks(&[1, 2]);
+        let r = RetrievalReport {
+            t2v: m,
+            v2t: m,
+            fine_grained,
+            fine_grained_t2v: None,
+        };
+        StageReport {
+            best_epoch: 1,
+            epochs: 1,
+            seconds: 0.0,
+            dev: r.clone(),
+            test: r,
+        }
+    }
+
+    fn report(fine_grained: Option<RetrievalMetrics>, negatives: NegativesReport) -> RunReport {
+        RunReport {
+            stage1: stage(fine_grained),
+            stage2: stage(fine_grained),
+            table: TableReport {
+                occurrences: 10,
+                reliable_pairs: 0,
+                aligned_words: 0,
+                linked_words: 0,
+                links: 0,
+                captions_covered: 0,
+                captions: 4,
+                sign_aware_pr: None,
+                semantic_pr: None,
+            },
+            table_seconds: 0.0,
+            final_table_words: 0,
+            fine_grained: Some(BenchmarkReport {
+                source: "stage-1 SAN table".into(),
+                queries: 2,
+                max_distractors: 40,
+                short: 2,
+                without_distractors: 2,
+                with_distractor_videos: 0,
+            }),
+            stage2_negatives: Some(negatives),
+        }
+    }
+
+    #[test]
+    fn an_empty_table_prints_n_a_and_names_the_fallback() {
+        let captions: Vec<Vec<String>> = vec![vec!["a".into()], vec!["b".into()]];
+        let empty = NegativesReport::new(
+            Miner::San,
+            &Negatives::Captions(ConfusabilityTable::default()),
+            &captions,
+        );
+        assert_eq!(
+            (empty.table_links, empty.captions_served, empty.captions),
+            (0, 0, 2)
+        );
+        let text = report(None, empty).to_string();
+        // No query had a distractor: the FG rows say n/a, never 0.0.
+        assert!(text.contains("FG-V2T R@1"), "{text}");
+        let fg: Vec<&str> = text.lines().filter(|l| l.starts_with("FG-V2T")).collect();
+        assert_eq!(fg.len(), 3, "{text}");
+        assert!(fg.iter().all(|l| l.matches("n/a").count() == 3), "{text}");
+        assert!(text.contains("the San table is empty"), "{text}");
+        assert!(text.contains("in-batch fallback"), "{text}");
+        let md = report(
+            None,
+            NegativesReport::new(Miner::None, &Negatives::None, &captions),
+        )
+        .to_markdown(&TrainConfig::new(), &[], &[]);
+        assert!(
+            md.contains("| FG-V2T R@1 | n/a | n/a | n/a | n/a | – |"),
+            "{md}"
+        );
+        assert!(md.contains("none (miner None, coarse loss only)"), "{md}");
+    }
+
+    #[test]
+    fn table_coverage_counts_captions_with_a_table_word() {
+        // "regen" is linked; 2 of the 3 captions hold it.
+        let mut t = ConfusabilityTable::default();
+        t.links.insert("regen".into(), vec![("sonne".into(), 0.9)]);
+        t.links.insert("sonne".into(), vec![("regen".into(), 0.9)]);
+        let captions: Vec<Vec<String>> = [["im", "regen"], ["regen", "nord"], ["im", "west"]]
+            .iter()
+            .map(|c| c.iter().map(|w| w.to_string()).collect())
+            .collect();
+        let n = NegativesReport::new(Miner::San, &Negatives::Captions(t), &captions);
+        assert_eq!((n.table_links, n.captions_served, n.captions), (1, 2, 3));
+        let line = n.to_string();
+        assert!(
+            line.contains("2/3 training captions") && line.contains("other 1"),
+            "{line}"
+        );
     }
 }
