@@ -420,9 +420,10 @@ impl fmt::Display for RunReport {
         if let Some(b) = &self.fine_grained {
             writeln!(
                 f,
-                "fine-grained benchmark ({}): {} queries, {} with fewer than {} distractor captions ({} with none), {} with distractor videos",
+                "fine-grained benchmark ({}): {} queries, {} with at least one distractor caption ({} with fewer than {}, {} with none), {} with distractor videos",
                 b.source,
                 b.queries,
+                b.queries - b.without_distractors.min(b.queries),
                 b.short,
                 b.max_distractors,
                 b.without_distractors,
@@ -541,6 +542,10 @@ mod tests {
         assert!(fg.iter().all(|l| l.matches("n/a").count() == 3), "{text}");
         assert!(text.contains("the San table is empty"), "{text}");
         assert!(text.contains("in-batch fallback"), "{text}");
+        assert!(
+            text.contains("2 queries, 0 with at least one distractor caption"),
+            "{text}"
+        );
         let md = report(
             None,
             NegativesReport::new(Miner::None, &Negatives::None, &captions),
