@@ -85,6 +85,15 @@ impl Corpus {
                 ),
             ));
         }
+        check_widths(
+            root,
+            input,
+            &[
+                (Split::Train, &train),
+                (Split::Dev, &dev),
+                (Split::Test, &test),
+            ],
+        )?;
         let vocab = Vocabulary::build(train.iter().map(|s| s.words.as_slice()), 1);
         Self::assemble(root, [train, dev, test], vocab)
     }
@@ -113,6 +122,8 @@ impl Corpus {
         samples: Vec<Sample>,
         vocab: Vocabulary,
     ) -> crate::Result<Self> {
+        // The caller read `samples`; their input kind is not known here, so widths are
+        // checked where `load_samples` reads them.
         let mut splits = [Vec::new(), Vec::new(), Vec::new()];
         let slot = match split {
             Split::Train => 0,
@@ -191,16 +202,72 @@ pub fn corpus_meta(root: &Path) -> crate::Result<CorpusMeta> {
     })
 }
 
-/// One split of a corpus, read as `input` (what [`Corpus::load_input`] reads per split).
+/// One split of a corpus, read as `input` (what [`Corpus::load_input`] reads per split);
+/// every clip must have the split's first clip's width ([`check_widths`]).
 pub fn load_samples(
     root: &Path,
     split: Split,
     input: InputKind,
     frames: &FrameConfig,
 ) -> crate::Result<Vec<Sample>> {
+    let samples = match input {
+        InputKind::Pose => load_split(root, split)?,
+        other => load_split_input(root, split, other, frames)?,
+    };
+    check_widths(root, input, &[(split, &samples)])?;
+    Ok(samples)
+}
+
+/// The file (or frame folder) a sample's clip was read from.
+pub fn sample_path(root: &Path, input: InputKind, split: Split, name: &str) -> PathBuf {
     match input {
-        InputKind::Pose => load_split(root, split),
-        other => load_split_input(root, split, other, frames),
+        InputKind::Pose => crate::sample::pose_path(root, split, name),
+        InputKind::Features => clip_features_path(root, split, name),
+        InputKind::Frames => frames_dir(root, split, name),
+    }
+}
+
+/// Every clip of every split must have the width and step layout of the train split's
+/// first clip (a pose of another layout, or features of another width, would reach the
+/// model as a shape its first layer cannot take). The error names the odd file, what it
+/// has, and the clip it differs from.
+pub fn check_widths(
+    root: &Path,
+    input: InputKind,
+    splits: &[(Split, &[Sample])],
+) -> crate::Result<()> {
+    let Some((first_split, first)) = splits
+        .iter()
+        .find_map(|(split, samples)| samples.first().map(|s| (*split, s)))
+    else {
+        return Ok(());
+    };
+    let want = (first.features.dim, first.features.layout);
+    for (split, samples) in splits {
+        for s in samples.iter() {
+            let got = (s.features.dim, s.features.layout);
+            if got != want {
+                return Err(DataError::invalid(
+                    sample_path(root, input, *split, &s.name),
+                    format!(
+                        "expected {} values per time step{}, as {} has; got {}{}",
+                        want.0,
+                        layout_note(want.1),
+                        sample_path(root, input, first_split, &first.name).display(),
+                        got.0,
+                        layout_note(got.1)
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn layout_note(layout: StepLayout) -> String {
+    match layout {
+        StepLayout::Flat => String::new(),
+        StepLayout::Image { height, width } => format!(" (3×{height}×{width} images)"),
     }
 }
 
@@ -338,6 +405,42 @@ mod tests {
         assert_eq!(ids, vec![None, Some(corpus.vocab.id("nord")), None]);
         assert_eq!(corpus.split(Split::Dev).len(), 1);
         assert!(corpus.split(Split::Test).is_empty());
+    }
+
+    #[test]
+    fn a_clip_of_another_width_in_any_split_is_an_error_naming_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        // Two train clips and one dev and one test clip of 3 values per step; then the
+        // dev clip is replaced by one of 4 (as a 1000-d feature file among 1024-d ones).
+        let rows = "name|video|start|end|speaker|orth|translation\na|a/1/*.png|-1|-1|S|REGEN|regen\nb|b/1/*.png|-1|-1|S|SONNE|sonne\n";
+        for split in Split::ALL {
+            std::fs::write(dir.join(format!("PHOENIX-2014-T.{split}.corpus.csv")), rows).unwrap();
+            let features = dir.join("features").join(split.name());
+            std::fs::create_dir_all(&features).unwrap();
+            for name in ["a", "b"] {
+                crate::gallery::write_npy(
+                    &features.join(format!("{name}.npy")),
+                    &[0.0; 6],
+                    &[2, 3],
+                )
+                .unwrap();
+            }
+        }
+        let load = || Corpus::load_input(dir, InputKind::Features, &FrameConfig::new());
+        assert_eq!(load().unwrap().input_dim(), 3);
+        let odd = dir.join("features/dev/b.npy");
+        crate::gallery::write_npy(&odd, &[0.0; 8], &[2, 4]).unwrap();
+        let e = load().unwrap_err().to_string();
+        assert!(e.starts_with(&odd.display().to_string()), "{e}");
+        assert!(e.contains("expected 3") && e.contains("got 4"), "{e}");
+        // Across splits: a dev split whose every clip has 4 values, against train's 3.
+        crate::gallery::write_npy(&dir.join("features/dev/a.npy"), &[0.0; 8], &[2, 4]).unwrap();
+        let e = load().unwrap_err().to_string();
+        assert!(
+            e.contains("features/dev/a.npy") && e.contains("features/train/a.npy"),
+            "{e}"
+        );
     }
 
     #[test]

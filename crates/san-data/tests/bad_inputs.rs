@@ -187,3 +187,34 @@ fn mismatched_feature_dims() {
     let msg = message(read_clip_features(&path, Some(1024)));
     assert_names(&msg, &["clip.safetensors", "1024", "3"]);
 }
+
+/// A valid `.pose` file of another layout (MediaPipe, 178 points) among signsim's poses:
+/// an error naming it and both widths, before any batch is built (it used to reach the
+/// batcher and panic there).
+#[test]
+fn a_pose_of_another_layout_is_an_error_naming_it() {
+    let mediapipe =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/pose/mediapipe.pose");
+    if !mediapipe.exists() {
+        eprintln!("skipping: {} not found", mediapipe.display());
+        return;
+    }
+    let d = dir();
+    let root = d.path().join("signsim");
+    san_data::signsim::ensure_corpus(
+        &root,
+        &san_data::signsim::SignsimConfig::new()
+            .with_train(8)
+            .with_dev(4)
+            .with_test(4),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let rows = read_corpus_csv(&san_data::sample::corpus_csv_path(&root, Split::Dev))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let odd = san_data::sample::pose_path(&root, Split::Dev, &rows[2].name);
+    std::fs::copy(&mediapipe, &odd).unwrap_or_else(|e| panic!("{e}"));
+    let msg = message(san_data::corpus::Corpus::load(&root).map(|c| c.train.len()));
+    assert!(msg.starts_with(&odd.display().to_string()), "{msg}");
+    assert_names(&msg, &["values per time step", "got"]);
+    println!("{msg}");
+}

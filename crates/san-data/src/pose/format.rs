@@ -221,7 +221,18 @@ pub fn parse_pose(bytes: &[u8], path: &Path) -> Result<Pose> {
             r.u16("frame count")?; // overflows on long videos; derived from the size instead
             let people = r.u16("people count")? as usize;
             let per = people * points * (dims + 1) * 4;
-            frames = (bytes.len() - r.pos).checked_div(per).unwrap_or(0);
+            let body = bytes.len() - r.pos;
+            frames = body.checked_div(per).unwrap_or(0);
+            if per > 0 && !body.is_multiple_of(per) {
+                return Err(DataError::invalid(
+                    path,
+                    format!(
+                        "expected a body of whole frames of {per} bytes ({people} people × {points} points × {} values × 4 bytes); got {body} bytes, {} past frame {frames} (a truncated or padded file)",
+                        dims + 1,
+                        body % per
+                    ),
+                ));
+            }
             people
         } else {
             fps = r.f32("fps")?;
@@ -237,6 +248,16 @@ pub fn parse_pose(bytes: &[u8], path: &Path) -> Result<Pose> {
             frames * people * points,
             "the confidence block [frames, people, points]",
         )?;
+    }
+    if r.pos != bytes.len() {
+        return Err(DataError::invalid(
+            path,
+            format!(
+                "expected the file to end after {frames} frames at byte {}; {} bytes follow (a padded file, or a wrong frame count)",
+                r.pos,
+                bytes.len() - r.pos
+            ),
+        ));
     }
     Ok(Pose {
         header,
@@ -343,6 +364,16 @@ mod tests {
             e.contains("cut.pose") && e.contains("confidence block"),
             "{e}"
         );
+        // Bytes after the last frame: v0.2 declares its frame count.
+        let mut padded = bytes.clone();
+        padded.extend([0u8; 5]);
+        let e = parse_pose(&padded, Path::new("pad.pose"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("pad.pose") && e.contains("5 bytes follow"),
+            "{e}"
+        );
         let e = parse_pose(&[0, 0], Path::new("tiny.pose"))
             .unwrap_err()
             .to_string();
@@ -359,6 +390,30 @@ mod tests {
             .to_string();
         assert!(
             e.contains("future.pose") && e.contains("version 0.0, 0.1 or 0.2, got 0.3"),
+            "{e}"
+        );
+    }
+
+    /// A v0.1 file derives its frame count from the body's size, so a cut body must be an
+    /// error with the byte counts, not a shorter clip read out of step.
+    #[test]
+    fn a_cut_v01_body_is_an_error_with_byte_counts() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/pose/mediapipe.pose");
+        let Ok(bytes) = std::fs::read(&path) else {
+            eprintln!("skipping: {} not found", path.display());
+            return;
+        };
+        assert_eq!(read_pose(&path).unwrap().frames, 170);
+        // One frame: 1 person × 178 points × 4 values × 4 bytes = 2848 bytes.
+        let cut = &bytes[..bytes.len() - 1000];
+        let e = parse_pose(cut, Path::new("cut.pose"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("cut.pose")
+                && e.contains("frames of 2848 bytes")
+                && e.contains("1848 past frame 169"),
             "{e}"
         );
     }
