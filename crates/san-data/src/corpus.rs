@@ -72,7 +72,8 @@ impl Corpus {
     /// Loads a corpus in the PHOENIX-2014-T layout, reading each clip as `input`
     /// (`frames` preprocesses `InputKind::Frames`).
     pub fn load_input(root: &Path, input: InputKind, frames: &FrameConfig) -> crate::Result<Self> {
-        let load = |split| load_samples(root, split, input, frames);
+        // Widths are checked once, across all three splits, below.
+        let load = |split| read_samples(root, split, input, frames);
         let train = load(Split::Train)?;
         let dev = load(Split::Dev)?;
         let test = load(Split::Test)?;
@@ -210,12 +211,22 @@ pub fn load_samples(
     input: InputKind,
     frames: &FrameConfig,
 ) -> crate::Result<Vec<Sample>> {
-    let samples = match input {
-        InputKind::Pose => load_split(root, split)?,
-        other => load_split_input(root, split, other, frames)?,
-    };
+    let samples = read_samples(root, split, input, frames)?;
     check_widths(root, input, &[(split, &samples)])?;
     Ok(samples)
+}
+
+/// One split read as `input`, its widths unchecked.
+fn read_samples(
+    root: &Path,
+    split: Split,
+    input: InputKind,
+    frames: &FrameConfig,
+) -> crate::Result<Vec<Sample>> {
+    match input {
+        InputKind::Pose => load_split(root, split),
+        other => load_split_input(root, split, other, frames),
+    }
 }
 
 /// The file (or frame folder) a sample's clip was read from.
@@ -283,8 +294,8 @@ pub fn clip_features_path(root: &Path, split: Split, name: &str) -> PathBuf {
 }
 
 /// One split read as clip features or frames: each clip becomes a `[T, F]` matrix (frames
-/// flattened to `F = 3·H·W`). Errors name the file or folder; all clips of a split must
-/// share `F`.
+/// flattened to `F = 3·H·W`). Errors name the file or folder; [`check_widths`] checks
+/// that the clips share `F`.
 fn load_split_input(
     root: &Path,
     split: Split,
@@ -300,10 +311,9 @@ fn load_split_input(
     let csv = corpus_csv_path(root, split);
     let rows = read_corpus_csv(&csv)?;
     let ids = text_ids(&rows);
-    let mut dim: Option<(usize, PathBuf)> = None;
     let mut out = Vec::with_capacity(rows.len());
     for (r, text_id) in rows.iter().zip(ids) {
-        let (features, path) = match input {
+        let features = match input {
             InputKind::Features => {
                 let path = clip_features_path(root, split, &r.name);
                 if !path.exists() {
@@ -316,48 +326,28 @@ fn load_split_input(
                         ),
                     ));
                 }
-                let f = crate::clips::read_clip_features(&path, dim.as_ref().map(|d| d.0))?;
-                (
-                    PoseFeatures {
-                        frames: f.clips,
-                        dim: f.dim,
-                        values: f.values,
-                        layout: StepLayout::Flat,
-                    },
-                    path,
-                )
+                let f = crate::clips::read_clip_features(&path, None)?;
+                PoseFeatures {
+                    frames: f.clips,
+                    dim: f.dim,
+                    values: f.values,
+                    layout: StepLayout::Flat,
+                }
             }
             InputKind::Frames | InputKind::Pose => {
                 let dir = frames_dir(root, split, &r.name);
                 let f = read_frames(&dir, frames)?;
-                (
-                    PoseFeatures {
-                        frames: f.frames,
-                        dim: 3 * f.height * f.width,
-                        values: f.values,
-                        layout: StepLayout::Image {
-                            height: f.height,
-                            width: f.width,
-                        },
+                PoseFeatures {
+                    frames: f.frames,
+                    dim: 3 * f.height * f.width,
+                    values: f.values,
+                    layout: StepLayout::Image {
+                        height: f.height,
+                        width: f.width,
                     },
-                    dir,
-                )
+                }
             }
         };
-        match &dim {
-            Some((d, first)) if *d != features.dim => {
-                return Err(DataError::invalid(
-                    &path,
-                    format!(
-                        "expected {d} values per time step, as in {}; got {}",
-                        first.display(),
-                        features.dim
-                    ),
-                ));
-            }
-            None => dim = Some((features.dim, path)),
-            _ => {}
-        }
         out.push(Sample {
             name: r.name.clone(),
             speaker: r.speaker.clone(),

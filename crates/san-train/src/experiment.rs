@@ -30,9 +30,7 @@ use crate::config::{Miner, TrainConfig};
 use crate::error::{Result, TrainError};
 use crate::eval::evaluate;
 use crate::model::{clcl_config, init_model};
-use crate::negatives::{
-    Negatives, build_negatives, fine_grained_benchmark, reliable_pairs, semantic_table,
-};
+use crate::negatives::{Negatives, build_negatives, fine_grained_benchmark, reliable_pairs};
 use crate::record::EpochHook;
 use crate::stage::train_stage;
 use san_data::corpus::Corpus;
@@ -130,7 +128,7 @@ pub fn run_experiment<B: AutodiffBackend>(
     let inner = device.clone();
     let mut runs = Vec::new();
     let mut stage1 = Vec::new();
-    let has_vectors = semantic_table(corpus, config).is_some();
+    let has_vectors = corpus.word_vectors.is_some();
     // signsim's ground-truth benchmarks: the same for every seed.
     let dev_fg = fine_grained_benchmark(corpus, Split::Dev, None, config);
     let test_fg = fine_grained_benchmark(corpus, Split::Test, None, config);

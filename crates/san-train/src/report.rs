@@ -270,7 +270,6 @@ impl RunReport {
         let find = |rows: &[(&str, Option<f64>)], k: &str| {
             rows.iter().find(|r| r.0 == k).and_then(|r| r.1)
         };
-        let cell = value;
         for (name, _) in &t2 {
             let (a, b) = (find(&t1, name), find(&t2, name));
             let change = match (a, b) {
@@ -280,10 +279,10 @@ impl RunReport {
             let _ = writeln!(
                 s,
                 "| {name} | {} | {} | {} | {} | {change} |",
-                cell(find(&d1, name)),
-                cell(a),
-                cell(find(&d2, name)),
-                cell(b)
+                value(find(&d1, name)),
+                value(a),
+                value(find(&d2, name)),
+                value(b)
             );
         }
         let _ = writeln!(
@@ -362,7 +361,7 @@ impl RunReport {
                 r.learning_rate,
                 r.dev.t2v.r1,
                 r.dev.v2t.r1,
-                cell(r.dev.fine_grained.map(|m| m.r1)),
+                value(r.dev.fine_grained.map(|m| m.r1)),
                 r.selection,
                 r.seconds
             );

@@ -142,10 +142,10 @@ fn unknown(key: String, origin: &str) -> TrainError {
     }
 }
 
-/// Merges `patch` into `value`, refusing keys the defaults do not have. Sections merge key
-/// by key; a value where the default is a section is refused, as is a key of the flat
-/// layout; where the default is not an object (an enum with data, or an option) the patch
-/// replaces it whole.
+/// Merges `patch` into `value`, refusing keys the defaults do not have. Sections (every
+/// object of the defaults) merge key by key; a value where the default is a section is
+/// refused, as is a key of the flat layout; where the default is not an object (an enum,
+/// or an option) the patch replaces it whole.
 fn merge(
     value: &mut Value,
     patch: &Value,
@@ -167,8 +167,9 @@ fn merge(
         let (Some(dv), Some(slot)) = (d.get(k), v.get_mut(k)) else {
             return Err(unknown(leaf_path(path, pv), origin));
         };
-        if dv.is_object() && !pv.is_object() && is_section(&path) {
-            // A flat key that is now a section (`optimizer = "Sgd"`).
+        if dv.is_object() && !pv.is_object() {
+            // A value where the default is a section (or a flat key that became one:
+            // `optimizer = "Sgd"`); every object of the defaults is a section of keys.
             return Err(match moved_to(&path) {
                 Some(_) => unknown(path, origin),
                 None => TrainError::BadSetting {
@@ -207,23 +208,6 @@ fn leaf_path(path: String, value: &Value) -> String {
         v = next;
     }
     path
-}
-
-/// The sections of [`TrainConfig`] and their sub-sections.
-fn is_section(path: &str) -> bool {
-    matches!(
-        path,
-        "data"
-            | "model"
-            | "optimizer"
-            | "stage1"
-            | "stage2"
-            | "mining"
-            | "mining.reliable"
-            | "mining.table"
-            | "mining.instance"
-            | "eval"
-    )
 }
 
 #[cfg(test)]

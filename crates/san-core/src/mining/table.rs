@@ -296,10 +296,11 @@ fn normalized(v: &[f32]) -> Vec<f32> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn vecs(items: &[(&str, [f32; 2])]) -> BTreeMap<String, Vec<f32>> {
+    /// Word → vector from `(word, [x, y])` pairs (shared with `table_stats`' tests).
+    pub(crate) fn vecs(items: &[(&str, [f32; 2])]) -> BTreeMap<String, Vec<f32>> {
         items
             .iter()
             .map(|(w, v)| (w.to_string(), v.to_vec()))

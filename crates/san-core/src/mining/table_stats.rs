@@ -169,13 +169,7 @@ pub fn family_pairs(
 mod tests {
     use super::*;
     use crate::mining::TableConfig;
-
-    fn vecs(items: &[(&str, [f32; 2])]) -> BTreeMap<String, Vec<f32>> {
-        items
-            .iter()
-            .map(|(w, v)| (w.to_string(), v.to_vec()))
-            .collect()
-    }
+    use crate::mining::table::tests::vecs;
 
     #[test]
     fn precision_and_recall() {
