@@ -30,7 +30,8 @@ pub(crate) fn check_data(root: &Path) -> Result<()> {
     }
 }
 
-/// A corpus holding one split (in `dev` and `test` alike) with the saved vocabulary.
+/// A corpus holding one split (in `dev` and `test` alike) with the saved vocabulary and
+/// caption tokenizer.
 pub(crate) fn open_split<B: Backend>(
     root: &Path,
     split: Split,
@@ -45,10 +46,8 @@ pub(crate) fn open_split<B: Backend>(
             format!("the {split} split is empty"),
         ));
     }
-    Ok(Corpus::with_split(
-        root,
-        split,
-        samples,
-        saved.vocab.clone(),
-    )?)
+    Ok(
+        Corpus::with_split(root, split, samples, saved.vocab.clone())?
+            .with_text(saved.text.clone()),
+    )
 }

@@ -65,7 +65,7 @@ pub fn run<B: Backend>(args: &EmbedArgs, device: &B::Device) -> Result<()> {
             let (video, text, dim) = embed_split(
                 &saved.model,
                 samples,
-                &saved.vocab,
+                &saved.text,
                 &data.batcher,
                 data.batch_size,
                 device,
@@ -87,7 +87,7 @@ pub fn run<B: Backend>(args: &EmbedArgs, device: &B::Device) -> Result<()> {
             // scores them) and both pooled embeddings.
             let parts = map_batches(
                 samples,
-                &saved.vocab,
+                &saved.text,
                 &data.batcher,
                 data.batch_size,
                 Some(max_frames(samples)),

@@ -64,7 +64,7 @@ pub fn run<B: Backend>(args: &EvalArgs, device: &B::Device) -> Result<()> {
     let report = evaluate(
         &saved.model,
         samples,
-        &saved.vocab,
+        &saved.text,
         &cfg.data.batcher,
         &clcl_config(&cfg),
         benchmark.as_ref(),

@@ -8,6 +8,7 @@ use burn::tensor::{Bool, Int, Tensor, TensorData};
 use san_core::host::to_vec_f32;
 use san_core::similarity::clcl_gallery;
 use san_data::gallery::read_gallery;
+use san_data::text_tokens::TextTokenizer;
 use san_train::model::clcl_config;
 use san_train::output::load_saved_model;
 
@@ -40,22 +41,40 @@ pub fn run<B: Backend>(args: &SearchArgs, device: &B::Device) -> Result<()> {
     let gallery = read_gallery(&args.index)?;
     let [n, m, d] = gallery.shape;
     let words = san_core::text::words(&args.query);
-    let ids: Vec<i64> = saved
-        .vocab
-        .encode(&words)
-        .iter()
-        .map(|&i| i as i64)
-        .collect();
-    if ids.is_empty() {
+    let max_words = saved.config.data.batcher.max_words;
+    let coded = saved.text.encode(&words, max_words)?;
+    let ids: Vec<i64> = coded.ids.iter().map(|&i| i as i64).collect();
+    if words.is_empty() || ids.is_empty() {
         return Err(CliError::arg(
             format!("--query {:?}", args.query),
             "no words to search for",
         ));
     }
-    let known = words
-        .iter()
-        .filter(|w| saved.vocab.id(w) > san_data::vocab::UNK)
-        .count();
+    // Words the model has a token for: in the training vocabulary, or (word pieces) any
+    // word the tokenizer does not map to its unknown token.
+    let known = match &saved.text {
+        TextTokenizer::Words(vocab) => words
+            .iter()
+            .filter(|w| vocab.id(w) > san_data::vocab::UNK)
+            .count(),
+        TextTokenizer::Pieces { tokenizer, .. } => {
+            let unk = tokenizer.token_id("[UNK]");
+            (0..words.len().min(max_words))
+                .filter(|&w| {
+                    coded
+                        .ids
+                        .iter()
+                        .zip(&coded.word_of_token)
+                        .any(|(&id, &of)| of == Some(w) && Some(id) != unk)
+                })
+                .count()
+        }
+    };
+    let known_what = if saved.text.is_pieces() {
+        "words known to the tokenizer"
+    } else {
+        "words in the vocabulary"
+    };
     let l = ids.len();
     let text = saved.model.encode_text_tokens(
         Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [1, l]), device),
@@ -85,7 +104,7 @@ pub fn run<B: Backend>(args: &SearchArgs, device: &B::Device) -> Result<()> {
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
     println!(
-        "query {:?} ({known} of {} words in the vocabulary); top {} of {n} clips:",
+        "query {:?} ({known} of {} {known_what}); top {} of {n} clips:",
         args.query,
         words.len(),
         args.k.min(n)

@@ -7,6 +7,7 @@ use burn::tensor::backend::AutodiffBackend;
 use san_core::metrics::RetrievalReport;
 use san_data::corpus::Corpus;
 use san_train::checkpoint::{existing_checkpoint, read_state};
+use san_train::model::prepare_corpus;
 use san_train::output::write_run_outputs;
 use san_train::protocol::{RunOptions, run_with};
 use san_train::record::Stage;
@@ -65,15 +66,18 @@ pub fn run<B: AutodiffBackend>(args: &TrainArgs, device: &B::Device) -> Result<(
         ));
     }
     let corpus = Corpus::load_input(&args.data, config.data.input, &config.data.frames)?;
+    // The captions as the text encoder reads them (a BERT checkpoint's word pieces).
+    let corpus = prepare_corpus(&config, &corpus)?.unwrap_or(corpus);
     println!(
-        "corpus {}: {} train / {} dev / {} test, {} words, input {:?} ({} values per step)",
+        "corpus {}: {} train / {} dev / {} test, {} words, input {:?} ({} values per step); text: {}",
         args.data.display(),
         corpus.train.len(),
         corpus.dev.len(),
         corpus.test.len(),
         corpus.vocab.len(),
         config.data.input,
-        corpus.input_dim()
+        corpus.input_dim(),
+        corpus.text.describe()
     );
     let options = RunOptions {
         out: Some(args.out.clone()),

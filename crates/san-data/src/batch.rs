@@ -8,7 +8,8 @@ use rand::{Rng, RngExt};
 use crate::augment::RandomSwap;
 use crate::pose::StepLayout;
 use crate::sample::Sample;
-use crate::vocab::{PAD, Vocabulary};
+use crate::text_tokens::TextTokenizer;
+use crate::vocab::PAD;
 
 /// Settings of the batcher.
 #[derive(Config, Debug)]
@@ -26,21 +27,22 @@ pub struct BatcherConfig {
     pub text_swap: Option<RandomSwap>,
 }
 
-/// A padded batch of pose features and word ids.
+/// A padded batch of clips and caption tokens.
 #[derive(Debug, Clone)]
 pub struct PoseTextBatch<B: Backend> {
     /// Pose features, `[B, T, F]`, zero-padded.
     pub poses: Tensor<B, 3>,
     /// `[B, T]`, true for real frames.
     pub pose_mask: Tensor<B, 2, Bool>,
-    /// Word ids, `[B, L]`, padded with [`PAD`].
+    /// Token ids (words or word pieces), `[B, L]`, padded with [`PAD`].
     pub tokens: Tensor<B, 2, Int>,
-    /// `[B, L]`, true for real words.
+    /// `[B, L]`, true for real tokens.
     pub token_mask: Tensor<B, 2, Bool>,
     /// Id of each item's normalised text (equal ids = identical sentences), length B.
     pub text_ids: Vec<usize>,
-    /// Word ids per item on the host (unpadded), for mining.
-    pub word_ids: Vec<Vec<usize>>,
+    /// For each item and token (unpadded), the index of the token's word in the item's
+    /// caption as batched (`None` for special tokens), for mining.
+    pub token_words: Vec<Vec<Option<usize>>>,
     /// How each clip step's `F` values are laid out (the first item's; items of a batch
     /// share `F`).
     pub layout: StepLayout,
@@ -81,16 +83,18 @@ pub fn sample_frames<R: Rng + ?Sized>(
 }
 
 impl BatcherConfig {
-    /// Pads and stacks samples. With `rng`, long clips are sampled with jitter (training);
-    /// without, deterministically (evaluation).
+    /// Pads and stacks samples, their captions tokenized by `text` (the first `max_words`
+    /// words). With `rng`, long clips are sampled with jitter and captions swapped as
+    /// configured (training); without, deterministically (evaluation). Returns an error
+    /// when `text` cannot tokenize a caption.
     pub fn batch<B: Backend, R: Rng + ?Sized>(
         &self,
         items: &[&Sample],
-        vocab: &Vocabulary,
+        text: &TextTokenizer,
         rng: Option<&mut R>,
         device: &B::Device,
-    ) -> PoseTextBatch<B> {
-        self.batch_padded(items, vocab, rng, device, 0)
+    ) -> crate::Result<PoseTextBatch<B>> {
+        self.batch_padded(items, text, rng, device, 0)
     }
 
     /// Like [`batch`](Self::batch), padding frames to at least `min_frames` (so batches of
@@ -98,11 +102,11 @@ impl BatcherConfig {
     pub fn batch_padded<B: Backend, R: Rng + ?Sized>(
         &self,
         items: &[&Sample],
-        vocab: &Vocabulary,
+        text: &TextTokenizer,
         mut rng: Option<&mut R>,
         device: &B::Device,
         min_frames: usize,
-    ) -> PoseTextBatch<B> {
+    ) -> crate::Result<PoseTextBatch<B>> {
         let n = items.len();
         let dim = items.first().map_or(0, |s| s.features.dim);
         let picks: Vec<Vec<usize>> = items
@@ -125,33 +129,30 @@ impl BatcherConfig {
                 pose_mask[b * t + k] = true;
             }
         }
-        let mut word_ids: Vec<Vec<usize>> = Vec::with_capacity(n);
+        let mut ids: Vec<Vec<usize>> = Vec::with_capacity(n);
+        let mut token_words = Vec::with_capacity(n);
         for s in items {
             let words = match (self.text_swap, rng.as_deref_mut()) {
                 (Some(swap), Some(rng)) => swap.apply(&s.words, rng),
                 _ => s.words.clone(),
             };
-            word_ids.push(
-                vocab
-                    .encode(&words)
-                    .into_iter()
-                    .take(self.max_words)
-                    .collect(),
-            );
+            let caption = text.encode(&words, self.max_words)?;
+            ids.push(caption.ids.iter().map(|&i| i as usize).collect());
+            token_words.push(caption.word_of_token);
         }
-        let (tokens, token_mask) = pad_ids(&word_ids);
+        let (tokens, token_mask) = pad_ids(&ids);
         let l = tokens.len() / n.max(1);
-        PoseTextBatch {
+        Ok(PoseTextBatch {
             poses: Tensor::from_data(TensorData::new(poses, [n, t, dim]), device),
             pose_mask: Tensor::from_data(TensorData::new(pose_mask, [n, t]), device),
             tokens: Tensor::from_data(TensorData::new(tokens, [n, l]), device),
             token_mask: Tensor::from_data(TensorData::new(token_mask, [n, l]), device),
             text_ids: items.iter().map(|s| s.text_id).collect(),
-            word_ids,
+            token_words,
             layout: items
                 .first()
                 .map_or(StepLayout::Flat, |s| s.features.layout),
-        }
+        })
     }
 }
 
@@ -173,6 +174,7 @@ pub fn pad_ids(lists: &[Vec<usize>]) -> (Vec<i64>, Vec<bool>) {
 mod tests {
     use super::*;
     use crate::pose::PoseFeatures;
+    use crate::vocab::Vocabulary;
     use burn::backend::NdArray;
     use rand::SeedableRng;
     use rand::rngs::StdRng;
@@ -206,11 +208,17 @@ mod tests {
         let a = sample(2, &["x", "y"]);
         let b = sample(3, &["x"]);
         let vocab = Vocabulary::build([a.words.as_slice(), b.words.as_slice()], 1);
-        let batch = BatcherConfig::new().batch::<NdArray<f32>, StdRng>(
-            &[&a, &b],
-            &vocab,
-            None,
-            &Default::default(),
+        let batch = BatcherConfig::new()
+            .batch::<NdArray<f32>, StdRng>(
+                &[&a, &b],
+                &TextTokenizer::Words(vocab),
+                None,
+                &Default::default(),
+            )
+            .unwrap();
+        assert_eq!(
+            batch.token_words,
+            vec![vec![Some(0), Some(1)], vec![Some(0)]]
         );
         assert_eq!(batch.poses.dims(), [2, 3, 2]);
         let m: Vec<bool> = batch.pose_mask.into_data().to_vec().unwrap();
@@ -223,20 +231,29 @@ mod tests {
     fn text_swap_applies_only_in_training_batches() {
         let dev = Default::default();
         let vocab = Vocabulary::build([["a".to_string(), "b".to_string()].as_slice()], 1);
+        let text = TextTokenizer::Words(vocab.clone());
         let s = sample(2, &["a", "b"]);
         let cfg = BatcherConfig::new().with_text_swap(Some(RandomSwap { p: 1.0, alpha: 0.1 }));
-        let ids = |b: &PoseTextBatch<NdArray<f32>>| b.word_ids[0].clone();
-        let eval = cfg.batch::<NdArray<f32>, StdRng>(&[&s], &vocab, None, &dev);
+        let ids = |b: &PoseTextBatch<NdArray<f32>>| -> Vec<usize> {
+            let v: Vec<i64> = b.tokens.clone().into_data().to_vec().unwrap();
+            v.into_iter().map(|i| i as usize).collect()
+        };
+        let eval = cfg
+            .batch::<NdArray<f32>, StdRng>(&[&s], &text, None, &dev)
+            .unwrap();
         assert_eq!(ids(&eval), vocab.encode(&s.words), "no rng: unchanged");
         let mut rng = StdRng::seed_from_u64(1);
-        let train = cfg.batch::<NdArray<f32>, StdRng>(&[&s], &vocab, Some(&mut rng), &dev);
+        let train = cfg
+            .batch::<NdArray<f32>, StdRng>(&[&s], &text, Some(&mut rng), &dev)
+            .unwrap();
         // Two words and p = 1: always swapped (hand).
         assert_eq!(
             ids(&train),
             vocab.encode(&["b".to_string(), "a".to_string()])
         );
-        let off =
-            BatcherConfig::new().batch::<NdArray<f32>, StdRng>(&[&s], &vocab, Some(&mut rng), &dev);
+        let off = BatcherConfig::new()
+            .batch::<NdArray<f32>, StdRng>(&[&s], &text, Some(&mut rng), &dev)
+            .unwrap();
         assert_eq!(ids(&off), vocab.encode(&s.words), "off by default");
     }
 }

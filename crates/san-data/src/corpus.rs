@@ -15,6 +15,7 @@ use crate::phoenix::{Split, read_corpus_csv, text_ids};
 use crate::pose::{PoseFeatures, StepLayout};
 use crate::sample::{Sample, corpus_csv_path, load_split};
 use crate::signsim::SignsimMeta;
+use crate::text_tokens::TextTokenizer;
 use crate::vocab::Vocabulary;
 use crate::wordvec::{WordVectors, read_word_vectors};
 
@@ -52,8 +53,11 @@ pub struct Corpus {
     pub dev: Vec<Sample>,
     /// Test split (reported once).
     pub test: Vec<Sample>,
-    /// Word vocabulary of the training split.
+    /// Word vocabulary of the training split (mining's word ids).
     pub vocab: Vocabulary,
+    /// How captions become the text encoder's tokens: the vocabulary's words (the
+    /// default) or a checkpoint's word pieces ([`Corpus::with_text`]).
+    pub text: TextTokenizer,
     /// Words never mined.
     pub stop_words: BTreeSet<String>,
     /// signsim metadata, when the corpus is synthetic.
@@ -108,6 +112,7 @@ impl Corpus {
             train,
             dev,
             test,
+            text: TextTokenizer::Words(vocab.clone()),
             vocab,
             stop_words: meta.stop_words,
             signsim: meta.signsim,
@@ -133,6 +138,13 @@ impl Corpus {
         };
         splits[slot] = samples;
         Self::assemble(root, splits, vocab)
+    }
+
+    /// The corpus with its captions tokenized by `text` (e.g. a BERT checkpoint's word
+    /// pieces); the word vocabulary stays, for mining.
+    pub fn with_text(mut self, text: TextTokenizer) -> Self {
+        self.text = text;
+        self
     }
 
     /// The samples of a split.
@@ -384,6 +396,7 @@ mod tests {
         let corpus = Corpus {
             root: "unused".into(),
             vocab: Vocabulary::build(train.iter().map(|s| s.words.as_slice()), 1),
+            text: TextTokenizer::Words(Vocabulary::from_words(Vec::new())),
             dev: train.clone(),
             test: Vec::new(),
             train,

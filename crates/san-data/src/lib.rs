@@ -13,8 +13,9 @@
 //! - [`sample`], [`corpus`]: samples, and a loaded corpus of every input kind
 //!   ([`corpus::InputKind`]) with its vocabulary, stop words, word vectors and signsim
 //!   metadata;
-//! - [`vocab`], [`subword`], [`wordvec`], [`augment`]: word vocabulary, HuggingFace
-//!   tokenizers with word indices, FastText vectors, EDA random swap;
+//! - [`vocab`], [`subword`], [`text_tokens`], [`wordvec`], [`augment`]: word vocabulary,
+//!   HuggingFace tokenizers with word indices, the caption tokenizer of a text encoder
+//!   (words or word pieces), FastText vectors, EDA random swap;
 //! - [`batch`], [`loader`]: batching with padding and masks, seeded epoch order; a batcher
 //!   per input kind, implementing Burn's `Batcher` with the `dataloader` feature;
 //! - [`tables`], [`gallery`], [`io`]: JSON files of SAN tables and fine-grained
@@ -52,6 +53,7 @@ pub mod sample;
 pub mod signsim;
 pub mod subword;
 pub mod tables;
+pub mod text_tokens;
 #[cfg(feature = "video")]
 pub mod video;
 pub mod vocab;

@@ -25,7 +25,7 @@ use crate::clips::{ClipBatch, ClipFeatures, linspace_indices, sample_clips};
 use crate::frames::Frames;
 use crate::pose::NormalizedPose;
 use crate::sample::Sample;
-use crate::vocab::Vocabulary;
+use crate::text_tokens::TextTokenizer;
 use crate::{DataError, Result};
 
 /// The items, or the first error among them; an error for an empty batch.
@@ -202,7 +202,8 @@ impl FrameBatcher {
     }
 }
 
-/// Batches (pose features, sentence) samples with [`BatcherConfig`] and a vocabulary.
+/// Batches (pose features, sentence) samples with [`BatcherConfig`] and a caption
+/// tokenizer.
 ///
 /// For training, `seed` makes each batch's frame jitter and caption swap come from an rng
 /// seeded by `seed` and the names in the batch, so the result does not depend on which
@@ -212,29 +213,28 @@ impl FrameBatcher {
 pub struct PoseTextBatcher {
     /// Frames, words and augmentation.
     pub config: BatcherConfig,
-    /// Word ids.
-    pub vocab: Arc<Vocabulary>,
+    /// Caption tokens (words or word pieces).
+    pub text: Arc<TextTokenizer>,
     /// Training randomness (`None`: evaluation).
     pub seed: Option<u64>,
 }
 
 impl PoseTextBatcher {
-    /// The padded batch of `items`.
+    /// The padded batch of `items`; an error when a caption cannot be tokenized.
     pub fn batch_items<B: Backend>(
         &self,
         items: Vec<Sample>,
         device: &B::Device,
-    ) -> PoseTextBatch<B> {
+    ) -> Result<PoseTextBatch<B>> {
         let refs: Vec<&Sample> = items.iter().collect();
         match self.seed {
             Some(seed) => {
                 let mut rng = StdRng::seed_from_u64(seed ^ names_hash(&items));
-                self.config
-                    .batch(&refs, &self.vocab, Some(&mut rng), device)
+                self.config.batch(&refs, &self.text, Some(&mut rng), device)
             }
             None => self
                 .config
-                .batch::<B, StdRng>(&refs, &self.vocab, None, device),
+                .batch::<B, StdRng>(&refs, &self.text, None, device),
         }
     }
 }
@@ -282,8 +282,8 @@ mod burn_batcher {
         }
     }
 
-    impl<B: Backend> Batcher<B, Sample, PoseTextBatch<B>> for PoseTextBatcher {
-        fn batch(&self, items: Vec<Sample>, device: &B::Device) -> PoseTextBatch<B> {
+    impl<B: Backend> Batcher<B, Sample, Result<PoseTextBatch<B>>> for PoseTextBatcher {
+        fn batch(&self, items: Vec<Sample>, device: &B::Device) -> Result<PoseTextBatch<B>> {
             self.batch_items(items, device)
         }
     }
@@ -459,7 +459,8 @@ mod tests {
     #[test]
     fn pose_text_batches_are_reproducible_per_seed() {
         let words: Vec<String> = ["a", "b", "c", "d"].map(String::from).to_vec();
-        let vocab = Arc::new(Vocabulary::build([words.as_slice()], 1));
+        let vocab = crate::vocab::Vocabulary::build([words.as_slice()], 1);
+        let text = Arc::new(TextTokenizer::Words(vocab.clone()));
         let items: Vec<Sample> = (0..8)
             .map(|i| sample(&format!("s{i}"), &["a", "b", "c", "d"]))
             .collect();
@@ -468,13 +469,24 @@ mod tests {
             .with_text_swap(Some(crate::augment::RandomSwap::default()));
         let batcher = |seed| PoseTextBatcher {
             config: cfg.clone(),
-            vocab: vocab.clone(),
+            text: text.clone(),
             seed,
         };
         let dev = Default::default();
         let run = |seed| {
-            let b = batcher(seed).batch_items::<B>(items.clone(), &dev);
-            (b.word_ids, floats(b.poses))
+            let b = batcher(seed)
+                .batch_items::<B>(items.clone(), &dev)
+                .unwrap_or_else(|e| panic!("{e}"));
+            let ids: Vec<usize> = b
+                .tokens
+                .into_data()
+                .to_vec::<i64>()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|i| i as usize)
+                .collect();
+            let words: Vec<Vec<usize>> = ids.chunks(4).map(<[usize]>::to_vec).collect();
+            (words, floats(b.poses))
         };
         assert_eq!(run(Some(1)), run(Some(1)));
         assert_ne!(run(Some(1)).0, run(Some(2)).0, "the seed drives the swaps");

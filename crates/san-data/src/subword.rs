@@ -104,6 +104,53 @@ impl SubwordTokenizer {
         })
     }
 
+    /// The tokenizer of a checkpoint folder: its `tokenizer.json`, else its `vocab.txt`
+    /// (lower-cased when the folder's `tokenizer_config.json` says `do_lower_case: true`;
+    /// cased otherwise, as German BERT checkpoints are).
+    pub fn from_checkpoint(dir: &Path) -> crate::Result<Self> {
+        let json = dir.join("tokenizer.json");
+        if json.is_file() {
+            return Self::from_tokenizer_json(&json);
+        }
+        let vocab = dir.join("vocab.txt");
+        if !vocab.is_file() {
+            return Err(DataError::io(
+                &json,
+                std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "expected tokenizer.json or vocab.txt in the checkpoint folder",
+                ),
+            ));
+        }
+        let config = dir.join("tokenizer_config.json");
+        let lowercase = if config.is_file() {
+            let value: serde_json::Value = serde_json::from_slice(&crate::io::read(&config)?)
+                .map_err(|e| DataError::invalid(&config, format!("expected JSON: {e}")))?;
+            value
+                .get("do_lower_case")
+                .and_then(serde_json::Value::as_bool)
+                .unwrap_or(false)
+        } else {
+            false
+        };
+        Self::from_wordpiece_vocab(&vocab, lowercase)
+    }
+
+    /// The file the tokenizer was read from.
+    pub fn source(&self) -> &Path {
+        &self.source
+    }
+
+    /// Writes the tokenizer as a `tokenizer.json` at `path` (under a temporary name, then
+    /// renamed), so a saved model carries the tokenizer it was trained with.
+    pub fn save(&self, path: &Path) -> crate::Result<()> {
+        let tmp = path.with_extension("json.partial");
+        self.inner
+            .save(&tmp, false)
+            .map_err(|e| DataError::invalid(&tmp, format!("could not write the tokenizer: {e}")))?;
+        std::fs::rename(&tmp, path).map_err(|e| DataError::io(path, e))
+    }
+
     /// The underlying tokenizer, e.g. to save it as `tokenizer.json`.
     pub fn tokenizer(&self) -> &Tokenizer {
         &self.inner

@@ -204,6 +204,10 @@ pub struct FrameEncoderConfig {
     /// random weights.
     #[config(default = "None")]
     pub pretrained: Option<String>,
+    /// Freeze the CNN (its weights get no gradient; BatchNorm's running statistics still
+    /// follow the training batches, as in Burn's training mode).
+    #[config(default = false)]
+    pub freeze_cnn: bool,
 }
 
 /// Frames → clip tokens; see the module docs.
@@ -221,8 +225,9 @@ impl FrameEncoderConfig {
     /// the width.
     pub fn init<B: Backend>(&self, device: &B::Device) -> Result<FrameEncoder<B>, ModelError> {
         check_heads("FrameEncoderConfig", self.hidden, self.heads)?;
+        let cnn = self.cnn.init(device);
         Ok(FrameEncoder {
-            cnn: self.cnn.init(device),
+            cnn: if self.freeze_cnn { cnn.no_grad() } else { cnn },
             temporal: Conv1dConfig::new(self.cnn.features(), self.hidden, 3)
                 .with_stride(2)
                 .with_padding(PaddingConfig1d::Explicit(1, 1))

@@ -142,6 +142,9 @@ impl SignEncoderConfig {
         let load = |c: &FrameEncoderConfig, mut enc: FrameEncoder<B>| -> Result<_, ModelError> {
             if let Some(path) = &c.pretrained {
                 enc.cnn = load_resnet_weights(enc.cnn, Path::new(path))?;
+                if c.freeze_cnn {
+                    enc.cnn = enc.cnn.no_grad();
+                }
             }
             Ok(enc)
         };
@@ -237,7 +240,14 @@ impl<B: Backend> TextEncoder<B> {
     /// - `ids`: `[B, L]`; `mask`: `[B, L]`, true for real tokens
     /// - tokens `[B, L, D]`, pooled `[B, D]`
     pub fn forward(&self, ids: Tensor<B, 2, Int>, mask: Tensor<B, 2, Bool>) -> Encoded<B> {
-        self.tokens(ids, mask).into()
+        let tokens = self.tokens(ids, mask);
+        match self {
+            Self::Word(_) => tokens.into(),
+            Self::Bert(e) => Encoded {
+                pooled: e.pooled(&tokens),
+                tokens,
+            },
+        }
     }
 
     /// The tokens alone, without the pooled embedding (the training losses use only these).

@@ -10,19 +10,21 @@ use san_core::mining::{ConfusabilityTable, NeighbourBatches, substitute};
 use san_data::sample::Sample;
 
 use crate::config::TrainConfig;
+use crate::error::Result;
 use crate::negatives::Negatives;
 use san_data::corpus::Corpus;
 
-/// Word ids of `[own caption, hard captions…]` for each item of a batch; what the table
-/// cannot fill (all of it for items with no table word) comes from other captions of the
-/// batch.
+/// Token ids (the corpus's [`text`](Corpus::text) tokenizer: words or word pieces) of
+/// `[own caption, hard captions…]` for each item of a batch; what the table cannot fill
+/// (all of it for items with no table word) comes from other captions of the batch. A
+/// substituted caption is tokenized anew, so a swapped word gets its own pieces.
 pub fn hard_captions(
     items: &[&Sample],
     table: &ConfusabilityTable,
     corpus: &Corpus,
     config: &TrainConfig,
     rng: &mut StdRng,
-) -> Vec<Vec<usize>> {
+) -> Result<Vec<Vec<usize>>> {
     let k = config.mining.n_hard;
     let mut out = Vec::with_capacity(items.len() * (k + 1));
     for (i, s) in items.iter().enumerate() {
@@ -32,7 +34,7 @@ pub fn hard_captions(
             .take(config.data.batcher.max_words)
             .cloned()
             .collect();
-        out.push(corpus.vocab.encode(&words));
+        out.push(encode(corpus, &words)?);
         let mut hard = substitute(&words, table, config.mining.n_swap, k, rng);
         // Fallback (DESIGN §3.3 step 4): other captions of the batch fill what the table
         // cannot (all of it when no word of the caption is in the table).
@@ -54,12 +56,20 @@ pub fn hard_captions(
                     .collect(),
             );
         }
-        out.extend(hard.iter().map(|h| corpus.vocab.encode(h)));
+        for h in &hard {
+            out.push(encode(corpus, h)?);
+        }
     }
-    out
+    Ok(out)
 }
 
-/// Word ids of `[own caption, hard captions…]` for each item, the hard captions being the
+/// The token ids of one caption's words (already cut to `max_words`).
+fn encode(corpus: &Corpus, words: &[String]) -> Result<Vec<usize>> {
+    let caption = corpus.text.encode(words, usize::MAX)?;
+    Ok(caption.ids.into_iter().map(|i| i as usize).collect())
+}
+
+/// Token ids of `[own caption, hard captions…]` for each item, the hard captions being the
 /// captions of the item's mined neighbours; the batch fills what they cannot.
 pub fn neighbour_captions(
     idx: &[usize],
@@ -67,7 +77,7 @@ pub fn neighbour_captions(
     corpus: &Corpus,
     config: &TrainConfig,
     rng: &mut StdRng,
-) -> Vec<Vec<usize>> {
+) -> Result<Vec<Vec<usize>>> {
     let k = config.mining.n_hard;
     let words = |j: usize| -> Vec<String> {
         corpus.train[j]
@@ -79,7 +89,7 @@ pub fn neighbour_captions(
     };
     let mut out = Vec::with_capacity(idx.len() * (k + 1));
     for (pos, &i) in idx.iter().enumerate() {
-        out.push(corpus.vocab.encode(&words(i)));
+        out.push(encode(corpus, &words(i))?);
         let mut hard: Vec<usize> = neighbours
             .get(i)
             .map(|n| {
@@ -103,9 +113,11 @@ pub fn neighbour_captions(
                 others[rng.random_range(0..others.len())]
             });
         }
-        out.extend(hard.iter().map(|&j| corpus.vocab.encode(&words(j))));
+        for &j in &hard {
+            out.push(encode(corpus, &words(j))?);
+        }
     }
-    out
+    Ok(out)
 }
 
 /// The batches of one epoch: a seeded shuffle cut into `batch_size` chunks, or, with mined
@@ -161,6 +173,7 @@ mod tests {
             dev: samples.clone(),
             test: samples.clone(),
             train: samples,
+            text: san_data::text_tokens::TextTokenizer::Words(vocab.clone()),
             vocab,
             stop_words: ["im".to_string()].into_iter().collect(),
             signsim: None,
@@ -187,7 +200,7 @@ mod tests {
         };
         let items: Vec<&Sample> = c.train.iter().collect();
         let mut rng = StdRng::seed_from_u64(1);
-        let caps = hard_captions(&items, &table, &c, &config, &mut rng);
+        let caps = hard_captions(&items, &table, &c, &config, &mut rng).unwrap();
         assert_eq!(caps.len(), 3 * 3, "[own, hard, hard] per item");
         let v = &c.vocab;
         assert_eq!(caps[0], v.encode(&c.train[0].words));

@@ -17,6 +17,7 @@ use san_core::mining::TableConfig;
 use san_core::similarity::ClclKernel;
 use san_data::batch::BatcherConfig;
 use san_data::frames::FrameConfig;
+use san_models::bert::TextPooling;
 use san_models::frame_encoder::ResNetConfig;
 
 pub use san_data::corpus::InputKind;
@@ -111,16 +112,77 @@ pub struct DataConfig {
     pub batch_size: usize,
 }
 
+/// Which text encoder reads the captions.
+#[derive(Config, Debug, Copy, PartialEq, Eq)]
+pub enum TextKind {
+    /// [`WordEncoder`](san_models::text_encoder::WordEncoder): one token per word of the
+    /// training vocabulary, trained from scratch.
+    Word,
+    /// [`BertTextEncoder`](san_models::bert::BertTextEncoder): a BERT-family checkpoint
+    /// (`model.text.checkpoint`) with a projection to `D`, over its word pieces.
+    Bert,
+}
+
+/// The text encoder (`model.text`).
+#[derive(Config, Debug)]
+pub struct TextConfig {
+    /// Which encoder.
+    #[config(default = "TextKind::Word")]
+    pub kind: TextKind,
+    /// The checkpoint folder of `Bert`: `config.json`, `model.safetensors`, and
+    /// `tokenizer.json` or `vocab.txt` (e.g. a local copy of `bert-base-german-cased`).
+    #[config(default = "None")]
+    pub checkpoint: Option<String>,
+    /// Freeze all of BERT; only the projection trains.
+    #[config(default = false)]
+    pub freeze_all: bool,
+    /// Freeze BERT's embeddings and its lowest `n` layers (0: train every layer).
+    #[config(default = 0)]
+    pub freeze_lower: usize,
+    /// Word pieces kept per caption, `[CLS]` and `[SEP]` included (at most the
+    /// checkpoint's `max_position_embeddings`).
+    #[config(default = 64)]
+    pub max_len: usize,
+    /// How BERT's pooled caption embedding is formed (embedding, instance mining).
+    #[config(default = "TextPooling::Mean")]
+    pub pooling: TextPooling,
+    /// BERT's learning rate as a fraction of `optimizer.learning_rate` (the projection
+    /// trains at the base rate).
+    #[config(default = 1.0)]
+    pub lr_multiplier: f64,
+}
+
+/// Pretrained weights of the frame CNN (`model.pretrained_cnn`).
+#[derive(Config, Debug)]
+pub struct PretrainedCnnConfig {
+    /// A safetensors file of torchvision's ResNet (`state_dict` keys), loaded into the CNN
+    /// of `EncoderKind::Frames` when training starts; `None` starts it random. The weights
+    /// expect ImageNet's normalisation, `data.frames`' default.
+    #[config(default = "None")]
+    pub weights: Option<String>,
+    /// Freeze the CNN.
+    #[config(default = false)]
+    pub freeze: bool,
+    /// The CNN's learning rate as a fraction of `optimizer.learning_rate`.
+    #[config(default = 1.0)]
+    pub lr_multiplier: f64,
+}
+
 /// The dual encoder and its similarity.
 #[derive(Config, Debug)]
 pub struct ModelConfig {
     /// The sign encoder.
     #[config(default = "EncoderKind::Auto")]
     pub encoder: EncoderKind,
-    /// The CNN of `EncoderKind::Frames` (ResNet-18 layout by default; `pretrained` weights
-    /// are not loaded by the trainer).
+    /// The text encoder.
+    #[config(default = "TextConfig::new()")]
+    pub text: TextConfig,
+    /// The CNN of `EncoderKind::Frames` (ResNet-18 layout by default).
     #[config(default = "ResNetConfig::new()")]
     pub cnn: ResNetConfig,
+    /// Pretrained weights of that CNN.
+    #[config(default = "PretrainedCnnConfig::new()")]
+    pub pretrained_cnn: PretrainedCnnConfig,
     /// Hidden width of the sign encoder.
     #[config(default = 256)]
     pub hidden: usize,

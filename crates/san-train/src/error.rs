@@ -100,4 +100,4 @@ impl TrainError {
 }
 
 /// Result alias of san-train.
-pub type Result<T> = std::result::Result<T, TrainError>;
+pub type Result<T, E = TrainError> = std::result::Result<T, E>;

@@ -12,9 +12,11 @@ use san_core::similarity::{ClclConfig, clcl_gallery};
 use san_data::batch::{BatcherConfig, PoseTextBatch, pad_ids};
 use san_data::pose::StepLayout;
 use san_data::sample::Sample;
-use san_data::vocab::Vocabulary;
+use san_data::text_tokens::TextTokenizer;
 use san_models::retrieval::{Encoded, ModelError, RetrievalModel, SignEncoder, SignInput};
 use san_models::tokens::Tokens;
+
+use crate::error::Result;
 
 /// The sign input a model's encoder reads from a batch of `[B, T, F]` clip matrices whose
 /// steps are laid out as `layout` (the batch's own): pose features as they are, keypoints
@@ -81,24 +83,25 @@ pub fn clip_encoded<B: Backend>(
     model.encode_sign(sign_input(model, clips, mask, layout)?)
 }
 
-/// Runs `f` on a split's batches of `batch_size` samples (in order, without augmentation),
-/// each padded to `frames` clips, or to its own longest clip when `None`.
+/// Runs `f` on a split's batches of `batch_size` samples (in order, without augmentation,
+/// captions tokenized by `text`), each padded to `frames` clips, or to its own longest clip
+/// when `None`.
 #[allow(clippy::too_many_arguments)]
 pub fn map_batches<B: Backend, T>(
     samples: &[Sample],
-    vocab: &Vocabulary,
+    text: &TextTokenizer,
     batcher: &BatcherConfig,
     batch_size: usize,
     frames: Option<usize>,
     device: &B::Device,
-    mut f: impl FnMut(PoseTextBatch<B>) -> Result<T, ModelError>,
-) -> Result<Vec<T>, ModelError> {
+    mut f: impl FnMut(PoseTextBatch<B>) -> Result<T>,
+) -> Result<Vec<T>> {
     let refs: Vec<&Sample> = samples.iter().collect();
     refs.chunks(batch_size.max(1))
         .map(|chunk| {
             let pad = frames
                 .unwrap_or_else(|| chunk.iter().map(|s| s.features.frames).max().unwrap_or(1));
-            f(batcher.batch_padded::<B, StdRng>(chunk, vocab, None, device, pad))
+            f(batcher.batch_padded::<B, StdRng>(chunk, text, None, device, pad)?)
         })
         .collect()
 }
@@ -112,13 +115,13 @@ pub fn max_frames(samples: &[Sample]) -> usize {
 pub fn encode_split<B: Backend>(
     model: &RetrievalModel<B>,
     samples: &[Sample],
-    vocab: &Vocabulary,
+    text: &TextTokenizer,
     batcher: &BatcherConfig,
     batch_size: usize,
     device: &B::Device,
-) -> Result<(Tokens<B>, Tokens<B>), ModelError> {
+) -> Result<(Tokens<B>, Tokens<B>)> {
     let frames = Some(max_frames(samples));
-    let parts = map_batches(samples, vocab, batcher, batch_size, frames, device, |b| {
+    let parts = map_batches(samples, text, batcher, batch_size, frames, device, |b| {
         Ok((
             clip_tokens(model, b.poses, b.pose_mask, b.layout)?,
             model.encode_text_tokens(b.tokens, b.token_mask),
@@ -133,12 +136,12 @@ pub fn encode_split<B: Backend>(
 pub fn embed_split<B: Backend>(
     model: &RetrievalModel<B>,
     samples: &[Sample],
-    vocab: &Vocabulary,
+    text: &TextTokenizer,
     batcher: &BatcherConfig,
     batch_size: usize,
     device: &B::Device,
-) -> Result<(Vec<f32>, Vec<f32>, usize), ModelError> {
-    let parts = map_batches(samples, vocab, batcher, batch_size, None, device, |b| {
+) -> Result<(Vec<f32>, Vec<f32>, usize)> {
+    let parts = map_batches(samples, text, batcher, batch_size, None, device, |b| {
         let v = clip_encoded(model, b.poses, b.pose_mask, b.layout)?.pooled;
         Ok((v, model.encode_text(b.tokens, b.token_mask).pooled))
     })?;
@@ -191,14 +194,15 @@ pub fn concat_tokens<B: Backend>(parts: Vec<Tokens<B>>) -> Tokens<B> {
 pub fn evaluate<B: Backend>(
     model: &RetrievalModel<B>,
     samples: &[Sample],
-    vocab: &Vocabulary,
+    text: &TextTokenizer,
     batcher: &BatcherConfig,
     clcl: &ClclConfig,
     benchmark: Option<&FineGrainedBenchmark>,
     policy: DuplicatePolicy,
     device: &B::Device,
-) -> Result<RetrievalReport, ModelError> {
-    let (sign, text) = encode_split(model, samples, vocab, batcher, clcl.chunk, device)?;
+) -> Result<RetrievalReport> {
+    let tokenizer = text;
+    let (sign, text) = encode_split(model, samples, tokenizer, batcher, clcl.chunk, device)?;
     let n = samples.len();
     let scores = clcl_gallery(
         sign.tokens.clone(),
@@ -214,13 +218,28 @@ pub fn evaluate<B: Backend>(
         return Ok(report);
     };
     let names: Vec<String> = samples.iter().map(|s| s.name.clone()).collect();
+    // The benchmark's captions are tokenized up front, so a caption the tokenizer rejects
+    // is an error here rather than inside the scoring.
+    let mut coded = std::collections::HashMap::new();
+    // Captions are whole here (not cut to `max_words`), as the benchmark holds them.
+    for item in &benchmark.items {
+        for c in std::iter::once(&item.caption).chain(&item.distractors) {
+            if !coded.contains_key(c) {
+                let ids = tokenizer.encode_ids(std::slice::from_ref(c), usize::MAX)?;
+                coded.insert(c.clone(), ids.into_iter().next().unwrap_or_default());
+            }
+        }
+    }
     let scores = score_fine_grained(
         benchmark,
         &names,
         (sign.tokens, sign.mask),
         (text.tokens, text.mask),
         |captions| {
-            let ids: Vec<Vec<usize>> = captions.iter().map(|c| vocab.encode(c)).collect();
+            let ids: Vec<Vec<usize>> = captions
+                .iter()
+                .map(|c| coded.get(c).cloned().unwrap_or_default())
+                .collect();
             let k = ids.len();
             let (ids, mask) = pad_ids(&ids);
             let l = ids.len() / k;

@@ -147,7 +147,7 @@ pub fn run_experiment<B: AutodiffBackend>(
             evaluate(
                 &model.valid(),
                 &corpus.test,
-                &corpus.vocab,
+                &corpus.text,
                 &cfg.data.batcher,
                 &clcl_cfg,
                 test_fg.as_ref(),

@@ -45,6 +45,7 @@ pub mod config;
 pub mod error;
 pub mod eval;
 pub mod experiment;
+pub mod groups;
 pub mod model;
 pub mod negatives;
 pub mod output;

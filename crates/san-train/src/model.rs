@@ -1,9 +1,12 @@
 //! The model a training config builds: the sign encoder of `model.encoder` over the
-//! input's width, the word encoder over the vocabulary, and the CLCL settings it is scored
-//! with.
+//! input's width, the text encoder of `model.text` (the word encoder over the vocabulary,
+//! or a BERT checkpoint with its tokenizer), and the CLCL settings it is scored with.
+
+use std::path::Path;
 
 use burn::tensor::backend::Backend;
 use san_core::similarity::ClclConfig;
+use san_models::bert::BertTextEncoderConfig;
 use san_models::feature_encoder::FeatureEncoderConfig;
 use san_models::frame_encoder::FrameEncoderConfig;
 use san_models::keypoint_encoder::KeypointEncoderConfig;
@@ -13,13 +16,14 @@ use san_models::retrieval::{
 };
 use san_models::text_encoder::WordEncoderConfig;
 
-use crate::config::{EncoderKind, InputKind, TrainConfig};
+use crate::config::{EncoderKind, InputKind, TextKind, TrainConfig};
 use crate::error::{Result, TrainError};
 use san_data::corpus::Corpus;
+use san_data::text_tokens::TextTokenizer;
 
 /// The model a config builds for a corpus: the sign encoder of `config.model.encoder` over
-/// the corpus's input width, and the word encoder over its vocabulary, both at
-/// `config.model.dim`.
+/// the corpus's input width, and the text encoder of `config.model.text` (the word encoder
+/// over its vocabulary, or the BERT checkpoint), both at `config.model.dim`.
 pub fn model_config(config: &TrainConfig, corpus: &Corpus) -> Result<RetrievalModelConfig> {
     model_config_for(config, corpus.input_dim(), corpus.vocab.len())
 }
@@ -74,25 +78,101 @@ pub fn model_config_for(
                 FrameEncoderConfig::new()
                     .with_cnn(m.cnn.clone())
                     .with_hidden(m.hidden)
-                    .with_dim(m.dim),
+                    .with_dim(m.dim)
+                    .with_pretrained(m.pretrained_cnn.weights.clone())
+                    .with_freeze_cnn(m.pretrained_cnn.freeze),
             )
         }
     };
-    let model = RetrievalModelConfig::new(
-        sign,
-        TextEncoderConfig::Word(WordEncoderConfig::new(vocab_size).with_dim(m.dim)),
-    );
+    let model = RetrievalModelConfig::new(sign, text_encoder_config(config, vocab_size)?);
     model.dim()?;
     Ok(model)
 }
 
-/// A model ready to train, built from the config and the corpus.
+/// The text encoder of `config.model.text`: the word encoder over `vocab_size` ids, or the
+/// BERT checkpoint's architecture (its `config.json`), frozen and pooled as configured.
+pub fn text_encoder_config(config: &TrainConfig, vocab_size: usize) -> Result<TextEncoderConfig> {
+    let m = &config.model;
+    let t = &m.text;
+    Ok(match t.kind {
+        TextKind::Word => {
+            TextEncoderConfig::Word(WordEncoderConfig::new(vocab_size).with_dim(m.dim))
+        }
+        TextKind::Bert => {
+            let dir = bert_checkpoint(config)?;
+            let bert = BertTextEncoderConfig::from_checkpoint(dir, m.dim)?
+                .with_freeze(t.freeze_all)
+                .with_freeze_lower(t.freeze_lower)
+                .with_pooling(t.pooling);
+            let positions = bert.bert.max_position_embeddings;
+            if t.max_len < 2 || t.max_len > positions {
+                return Err(TrainError::Config(format!(
+                    "model.text.max_len is {}, but {} allows 2 to {positions} word pieces",
+                    t.max_len,
+                    dir.join("config.json").display()
+                )));
+            }
+            if t.freeze_lower > bert.bert.num_hidden_layers {
+                return Err(TrainError::Config(format!(
+                    "model.text.freeze_lower is {}, but {} has {} layers",
+                    t.freeze_lower,
+                    dir.join("config.json").display(),
+                    bert.bert.num_hidden_layers
+                )));
+            }
+            TextEncoderConfig::Bert(bert)
+        }
+    })
+}
+
+/// The checkpoint folder of `model.text.kind = "Bert"`; an error when none is set.
+fn bert_checkpoint(config: &TrainConfig) -> Result<&Path> {
+    config
+        .model
+        .text
+        .checkpoint
+        .as_deref()
+        .map(Path::new)
+        .ok_or_else(|| {
+            TrainError::Config(
+                "model.text.kind Bert needs model.text.checkpoint, a folder with config.json, \
+                 model.safetensors and tokenizer.json or vocab.txt"
+                    .into(),
+            )
+        })
+}
+
+/// How the config's text encoder reads captions: the corpus's words for the word encoder,
+/// the checkpoint's word pieces (cut to `model.text.max_len`) for BERT.
+pub fn text_tokenizer(config: &TrainConfig, corpus: &Corpus) -> Result<TextTokenizer> {
+    Ok(match config.model.text.kind {
+        TextKind::Word => TextTokenizer::Words(corpus.vocab.clone()),
+        TextKind::Bert => {
+            TextTokenizer::from_checkpoint(bert_checkpoint(config)?, config.model.text.max_len)?
+        }
+    })
+}
+
+/// The corpus with its captions tokenized for the config's text encoder; `None` when it
+/// already is (the word encoder over the corpus's own vocabulary).
+pub fn prepare_corpus(config: &TrainConfig, corpus: &Corpus) -> Result<Option<Corpus>> {
+    let want_pieces = config.model.text.kind == TextKind::Bert;
+    if want_pieces == corpus.text.is_pieces() {
+        return Ok(None);
+    }
+    Ok(Some(
+        corpus.clone().with_text(text_tokenizer(config, corpus)?),
+    ))
+}
+
+/// A model ready to train, built from the config and the corpus, with the pretrained
+/// weights it names (the BERT checkpoint, the CNN's weights) loaded.
 pub fn init_model<B: Backend>(
     config: &TrainConfig,
     corpus: &Corpus,
     device: &B::Device,
 ) -> Result<RetrievalModel<B>> {
-    Ok(model_config(config, corpus)?.init(device)?)
+    Ok(model_config(config, corpus)?.init_pretrained(device)?)
 }
 
 /// The CLCL settings of evaluation (`model.tau_tok`, `eval.chunk`, `eval.kernel`).

@@ -5,7 +5,7 @@
 use burn::tensor::backend::Backend;
 use san_core::mining::{
     ConfusabilityTable, Embeddings, FineGrainedBenchmark, InstanceMinerConfig, MiningSpace,
-    ReliablePairs, TableConfig, mine_instances,
+    ReliablePairs, TableConfig, WordPieces, mine_instances,
 };
 use san_data::phoenix::Split;
 use san_models::retrieval::RetrievalModel;
@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{Miner, TrainConfig};
 use crate::error::{Result, TrainError};
-use crate::eval::{embed_split, encode_split};
+use crate::eval::{clip_tokens, embed_split, map_batches, max_frames};
 use san_data::corpus::Corpus;
 
 /// Stage 2's hard negatives, built from a model (or, for the semantic baseline, from word
@@ -85,7 +85,8 @@ pub fn build_table<B: Backend>(
 }
 
 /// The reliable sign–word pairs (`mining.reliable.alpha`) of the training split under
-/// `model`.
+/// `model`. With word pieces, a word's text feature is the mean of its pieces' tokens
+/// ([`ReliablePairs::add_pieces`]), so the pairs stay word-level.
 pub fn reliable_pairs<B: Backend>(
     model: &RetrievalModel<B>,
     corpus: &Corpus,
@@ -96,15 +97,21 @@ pub fn reliable_pairs<B: Backend>(
     let reliable = &config.mining.reliable;
     let mut pairs = ReliablePairs::new(reliable.keep);
     for chunk in corpus.train.chunks(data.batch_size.max(1)) {
-        let (sign, text) = encode_split(
-            model,
+        let frames = Some(max_frames(chunk));
+        let batches = map_batches(
             chunk,
-            &corpus.vocab,
+            &corpus.text,
             &data.batcher,
-            data.batch_size,
+            chunk.len(),
+            frames,
             device,
+            |b| {
+                let sign = clip_tokens(model, b.poses, b.pose_mask, b.layout)?;
+                let text = model.encode_text_tokens(b.tokens, b.token_mask);
+                Ok((sign, text, b.token_words))
+            },
         )?;
-        let ids: Vec<Vec<Option<usize>>> = chunk
+        let word_ids: Vec<Vec<Option<usize>>> = chunk
             .iter()
             .map(|s| {
                 let mut v = corpus.mining_ids(&s.words);
@@ -112,14 +119,18 @@ pub fn reliable_pairs<B: Backend>(
                 v
             })
             .collect();
-        pairs.add_batch(
-            sign.tokens,
-            sign.mask,
-            text.tokens,
-            &ids,
-            config.model.tau_tok,
-            reliable.alpha,
-        );
+        for (sign, text, token_words) in batches {
+            let (tau, alpha) = (config.model.tau_tok, reliable.alpha);
+            if corpus.text.is_pieces() {
+                let pieces = WordPieces {
+                    token_word: token_words,
+                    word_ids: word_ids.clone(),
+                };
+                pairs.add_pieces(sign.tokens, sign.mask, text.tokens, &pieces, tau, alpha);
+            } else {
+                pairs.add_batch(sign.tokens, sign.mask, text.tokens, &word_ids, tau, alpha);
+            }
+        }
     }
     Ok(pairs)
 }
@@ -199,7 +210,7 @@ pub fn build_negatives<B: Backend>(
             let (video, text, dim) = embed_split(
                 model,
                 &corpus.train,
-                &corpus.vocab,
+                &corpus.text,
                 &data.batcher,
                 data.batch_size,
                 device,

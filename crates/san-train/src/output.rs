@@ -5,7 +5,7 @@
 //! | `config.json` | the `TrainConfig` |
 //! | `checkpoint/` | the last checkpoint (see [`crate::checkpoint`]) |
 //! | `metrics.jsonl` | one line per epoch |
-//! | `model/` | the selected stage-2 model: `config.json`, `model.mpk`, `train.json` (the `TrainConfig`), `vocab.json`, `san_table.json` |
+//! | `model/` | the selected stage-2 model: `config.json`, `model.mpk`, `train.json` (the `TrainConfig`), `vocab.json`, `san_table.json`, and with a BERT text side its `tokenizer.json` |
 //! | `report.json`, `report.md` | both stages on dev and test, the table, the fine-grained benchmark |
 //! | `san_table.json` | the SAN table of the selected stage-1 model |
 //! | `fine_grained_test.json` | the test split's fine-grained benchmark |
@@ -16,10 +16,12 @@ use std::path::Path;
 use burn::tensor::backend::Backend;
 use san_core::mining::ConfusabilityTable;
 use san_data::io::write_atomic;
+use san_data::subword::SubwordTokenizer;
+use san_data::text_tokens::TextTokenizer;
 use san_data::vocab::Vocabulary;
 use san_models::retrieval::{RetrievalModel, RetrievalModelConfig, load_model, save_model};
 
-use crate::config::TrainConfig;
+use crate::config::{TextKind, TrainConfig};
 use crate::error::{Result, TrainError};
 use crate::report::RunOutput;
 use crate::settings::moved_to;
@@ -34,7 +36,8 @@ fn pretty<T: serde::Serialize>(value: &T) -> String {
 }
 
 /// Saves a selected model with what inference needs besides the weights: the training
-/// config (batching, τ_tok, input kind), the vocabulary and the SAN table.
+/// config (batching, τ_tok, input kind), the vocabulary, the SAN table and, for word
+/// pieces, the tokenizer (as `tokenizer.json`, whatever file it was read from).
 pub fn save_selected_model<B: Backend>(
     dir: &Path,
     model: &RetrievalModel<B>,
@@ -50,6 +53,9 @@ pub fn save_selected_model<B: Backend>(
         pretty(&corpus.vocab.words()).as_bytes(),
     )?;
     san_data::tables::write_table(&dir.join("san_table.json"), table)?;
+    if let TextTokenizer::Pieces { tokenizer, .. } = &corpus.text {
+        tokenizer.save(&dir.join("tokenizer.json"))?;
+    }
     Ok(())
 }
 
@@ -62,8 +68,11 @@ pub struct SavedModel<B: Backend> {
     pub model_config: RetrievalModelConfig,
     /// The config it was trained with.
     pub config: TrainConfig,
-    /// Its word vocabulary.
+    /// Its word vocabulary (mining's word ids).
     pub vocab: Vocabulary,
+    /// How it tokenizes captions: the vocabulary's words, or the saved `tokenizer.json`'s
+    /// word pieces.
+    pub text: TextTokenizer,
     /// The SAN table of its run, when saved.
     pub table: Option<ConfusabilityTable>,
 }
@@ -88,11 +97,22 @@ pub fn load_saved_model<B: Backend>(dir: &Path, device: &B::Device) -> Result<Sa
     } else {
         None
     };
+    let vocab = Vocabulary::from_words(words);
+    let text = match config.model.text.kind {
+        TextKind::Word => TextTokenizer::Words(vocab.clone()),
+        TextKind::Bert => TextTokenizer::Pieces {
+            tokenizer: std::sync::Arc::new(SubwordTokenizer::from_tokenizer_json(
+                &dir.join("tokenizer.json"),
+            )?),
+            max_len: config.model.text.max_len,
+        },
+    };
     Ok(SavedModel {
         model,
         model_config,
         config,
-        vocab: Vocabulary::from_words(words),
+        vocab,
+        text,
         table,
     })
 }

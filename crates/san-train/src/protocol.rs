@@ -18,7 +18,7 @@ use crate::checkpoint::{Checkpoint, CheckpointState, Stage1Summary};
 use crate::config::{Stage2Init, TrainConfig};
 use crate::error::Result;
 use crate::eval::evaluate;
-use crate::model::{clcl_config, model_config};
+use crate::model::{clcl_config, model_config, prepare_corpus};
 use crate::negatives::{build_negatives, build_table, fine_grained_benchmark};
 use crate::output::save_selected_model;
 use crate::progress::EpochProgress;
@@ -64,6 +64,9 @@ pub fn run_with<B: AutodiffBackend>(
     options: &RunOptions,
     hook: EpochHook<'_>,
 ) -> Result<RunOutput> {
+    // A BERT text side reads the captions as the checkpoint's word pieces.
+    let prepared = prepare_corpus(config, corpus)?;
+    let corpus = prepared.as_ref().unwrap_or(corpus);
     let model_cfg = model_config(config, corpus)?;
     let checkpoint = options
         .out
@@ -85,7 +88,7 @@ pub fn run_with<B: AutodiffBackend>(
         evaluate(
             model,
             samples,
-            &corpus.vocab,
+            &corpus.text,
             &config.data.batcher,
             &clcl_cfg,
             fg,
@@ -96,7 +99,7 @@ pub fn run_with<B: AutodiffBackend>(
     let dev_truth = fine_grained_benchmark(corpus, Split::Dev, None, config);
 
     B::seed(device, config.seed);
-    let fresh = model_cfg.init::<B>(device)?;
+    let fresh = model_cfg.init_pretrained::<B>(device)?;
     let resumed = match (&checkpoint, options.resume) {
         (Some(c), true) => c.load(fresh.clone(), device)?,
         _ => None,
@@ -170,7 +173,7 @@ pub fn run_with<B: AutodiffBackend>(
                 Stage2Init::Continue => stage1,
                 Stage2Init::Scratch => {
                     B::seed(device, config.seed);
-                    model_cfg.init::<B>(device)?
+                    model_cfg.init_pretrained::<B>(device)?
                 }
             };
             let mut next = CheckpointState::new(2);
@@ -238,7 +241,7 @@ fn finish<B: AutodiffBackend>(
     let test2 = evaluate(
         &stage2.valid(),
         &corpus.test,
-        &corpus.vocab,
+        &corpus.text,
         &config.data.batcher,
         &clcl_config(config),
         test_fg.as_ref(),

@@ -59,13 +59,13 @@ fn train_epoch<B: AutodiffBackend, O: Optimizer<RetrievalModel<B>, B>>(
             config
                 .data
                 .batcher
-                .batch::<B, StdRng>(&items, &corpus.vocab, Some(&mut rng), device);
+                .batch::<B, StdRng>(&items, &corpus.text, Some(&mut rng), device)?;
         let captions = match negatives {
             Negatives::None => None,
             Negatives::Captions(table) => {
-                Some(hard_captions(&items, table, corpus, config, &mut rng))
+                Some(hard_captions(&items, table, corpus, config, &mut rng)?)
             }
-            Negatives::Neighbours(n) => Some(neighbour_captions(idx, n, corpus, config, &mut rng)),
+            Negatives::Neighbours(n) => Some(neighbour_captions(idx, n, corpus, config, &mut rng)?),
         };
         let candidates = captions.map(|captions| {
             let n = items.len();
@@ -255,7 +255,7 @@ fn run_stage_with<B: AutodiffBackend, O: Optimizer<RetrievalModel<B>, B>>(
         let report = evaluate(
             &model.valid(),
             &corpus.dev,
-            &corpus.vocab,
+            &corpus.text,
             &config.data.batcher,
             &clcl_config(config),
             dev_fg,

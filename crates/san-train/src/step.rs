@@ -16,6 +16,7 @@ use san_models::retrieval::RetrievalModel;
 use crate::config::TrainConfig;
 use crate::error::{Result, TrainError};
 use crate::eval::clip_tokens;
+use crate::groups::gradient_groups;
 use crate::schedule::clip_grad_norm;
 
 /// One training batch on the device, as [`train_step`] takes it.
@@ -96,9 +97,10 @@ pub fn sgd<B: AutodiffBackend>(
 }
 
 /// One optimiser step: [`step_loss`], its backward pass, gradient clipping
-/// (`config.optimizer.grad_clip_norm`) and `optim`'s update at learning rate `lr`. Returns the updated
-/// model and the batch's loss; a non-finite loss is [`TrainError::NonFiniteLoss`] (stage and step 0: the
-/// stage loop fills them in) and leaves no update.
+/// (`config.optimizer.grad_clip_norm`) and `optim`'s update at learning rate `lr`, times
+/// each parameter group's multiplier ([`gradient_groups`]). Returns the updated model and
+/// the batch's loss; a non-finite loss is [`TrainError::NonFiniteLoss`] (stage and step 0:
+/// the stage loop fills them in) and leaves no update.
 pub fn train_step<B: AutodiffBackend, O: Optimizer<RetrievalModel<B>, B>>(
     model: RetrievalModel<B>,
     optim: &mut O,
@@ -119,7 +121,13 @@ pub fn train_step<B: AutodiffBackend, O: Optimizer<RetrievalModel<B>, B>>(
     if let Some(max_norm) = config.optimizer.grad_clip_norm {
         clip_grad_norm(&model, &mut grads, max_norm);
     }
-    Ok((optim.step(lr, model, grads), value))
+    let mut model = model;
+    for (rate, group) in gradient_groups(&model, grads, config) {
+        if !group.is_empty() {
+            model = optim.step(lr * rate, model, group);
+        }
+    }
+    Ok((model, value))
 }
 
 /// Optimiser steps in one epoch of `n` training pairs: full batches, and a last partial

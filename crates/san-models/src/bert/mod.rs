@@ -23,7 +23,7 @@ use crate::tokens::gelu;
 use burn::tensor::{Bool, Int, Tensor};
 
 pub use loader::{BertCheckpoint, load_bert};
-pub use text::{BertTextEncoder, BertTextEncoderConfig};
+pub use text::{BertTextEncoder, BertTextEncoderConfig, TextPooling};
 
 /// The hyper-parameters of a BERT-family encoder, as in HuggingFace's `config.json`.
 #[derive(Config, Debug, PartialEq)]

@@ -2,7 +2,8 @@
 //! dimension, SAN's text side (bert-base-german-cased in the paper).
 //!
 //! Every word piece, `[CLS]` and `[SEP]` included, becomes one token; the pooled embedding
-//! is the masked mean of the projected tokens, as sentence encoders pool.
+//! is the masked mean of the projected tokens, as sentence encoders pool, or the projected
+//! `[CLS]` token ([`TextPooling`]).
 
 use std::path::{Path, PathBuf};
 
@@ -16,6 +17,16 @@ use super::loader::{find_tokenizer, load_bert, read_config};
 use super::{BertConfig, BertModel};
 use crate::error::ModelError;
 use crate::tokens::{Tokens, linear_rows};
+
+/// How a caption's tokens pool into its embedding (the pooled embedding serves embedding
+/// and instance mining; the CLCL scores use the tokens).
+#[derive(Config, Debug, Copy, PartialEq, Eq)]
+pub enum TextPooling {
+    /// The masked mean of the tokens, as sentence encoders pool.
+    Mean,
+    /// The first token (`[CLS]`), as BERT's classification head reads it.
+    Cls,
+}
 
 /// Settings of the BERT text encoder.
 #[derive(Config, Debug)]
@@ -35,6 +46,9 @@ pub struct BertTextEncoderConfig {
     /// Freeze all of BERT; only the projection trains.
     #[config(default = false)]
     pub freeze: bool,
+    /// How the pooled embedding is formed.
+    #[config(default = "TextPooling::Mean")]
+    pub pooling: TextPooling,
 }
 
 /// BERT plus a linear projection to `D`; see the module docs.
@@ -44,6 +58,8 @@ pub struct BertTextEncoder<B: Backend> {
     pub bert: BertModel<B>,
     /// `H → D`.
     pub projection: Linear<B>,
+    /// How [`pooled`](BertTextEncoder::pooled) pools (not a parameter).
+    pub pooling: TextPooling,
 }
 
 impl BertTextEncoderConfig {
@@ -106,6 +122,7 @@ impl BertTextEncoderConfig {
         BertTextEncoder {
             projection: LinearConfig::new(self.bert.hidden_size, self.dim).init(device),
             bert,
+            pooling: self.pooling,
         }
     }
 }
@@ -121,6 +138,23 @@ impl<B: Backend> BertTextEncoder<B> {
         Tokens {
             tokens: san_core::similarity::l2_normalize(linear_rows(&self.projection, hidden)),
             mask,
+        }
+    }
+
+    /// The pooled embedding of encoded tokens, as configured: the masked mean or the first
+    /// token, L2-normalised.
+    ///
+    /// # Shapes
+    /// - `tokens`: `[B, L, D]` with mask `[B, L]`; output `[B, D]`
+    pub fn pooled(&self, tokens: &Tokens<B>) -> Tensor<B, 2> {
+        match self.pooling {
+            TextPooling::Mean => tokens.pooled(),
+            TextPooling::Cls => {
+                let [b, _, d] = tokens.tokens.dims();
+                san_core::similarity::l2_normalize(
+                    tokens.tokens.clone().slice([0..b, 0..1]).reshape([b, d]),
+                )
+            }
         }
     }
 }
@@ -216,6 +250,26 @@ mod tests {
         assert_eq!((with, without), (16 + 2, 5 + 16));
         let (with, without) = gradient_split(&tiny().with_freeze(true).init::<AD>(&dev).unwrap());
         assert_eq!((with, without), (2, 5 + 2 * 16));
+    }
+
+    #[test]
+    fn cls_pooling_is_the_first_token() {
+        let enc = tiny()
+            .with_pooling(TextPooling::Cls)
+            .init::<AD>(&Default::default())
+            .unwrap();
+        let (ids, mask) = batch();
+        let tokens = enc.forward(ids, mask);
+        let pooled: Vec<f32> = enc.pooled(&tokens).into_data().to_vec().unwrap();
+        let all: Vec<f32> = tokens.tokens.into_data().to_vec().unwrap();
+        // rows are unit already, so the first token of each caption is its embedding
+        let first: Vec<f32> = [&all[0..4], &all[16..20]].concat();
+        let diff = pooled
+            .iter()
+            .zip(&first)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(diff < 1e-5, "{pooled:?} vs {first:?}");
     }
 
     #[test]
