@@ -7,4 +7,5 @@ mod bert_parity;
 mod cli;
 mod end_to_end;
 mod models;
+mod paper_setting;
 mod settings;
