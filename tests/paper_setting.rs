@@ -46,10 +46,6 @@ fn minilm() -> Option<PathBuf> {
     shared("models/all-MiniLM-L6-v2")
 }
 
-fn words(s: &str) -> Vec<String> {
-    s.split_whitespace().map(String::from).collect()
-}
-
 /// A unit-free pseudo-random vector for a word, the same in every clip (FNV-1a seed).
 fn word_vector(word: &str) -> Vec<f32> {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -362,4 +358,100 @@ fn the_paper_config_holds_the_papers_values() {
     assert_eq!(c.model.tau_tok, 0.07);
     assert_eq!(c.eval.fine_grained_distractors, 40);
     assert_eq!(c.mining.miner, san_train::config::Miner::San);
+}
+
+/// The CNN's learned weights (convolutions and BatchNorm's γ, β; not its running
+/// statistics, which follow the batches in training mode).
+fn cnn_weights<B: burn::tensor::backend::Backend>(
+    cnn: &san_models::frame_encoder::ResNet<B>,
+) -> Vec<Vec<f32>> {
+    fn v<B: burn::tensor::backend::Backend, const D: usize>(p: &Param<Tensor<B, D>>) -> Vec<f32> {
+        p.val().into_data().convert::<f32>().to_vec().unwrap()
+    }
+    let mut out = vec![v(&cnn.conv1.weight), v(&cnn.bn1.gamma), v(&cnn.bn1.beta)];
+    for block in cnn.stages.iter().flatten() {
+        for conv in [&block.conv1, &block.conv2] {
+            out.push(v(&conv.weight));
+        }
+        for bn in [&block.bn1, &block.bn2] {
+            out.push(v(&bn.gamma));
+            out.push(v(&bn.beta));
+        }
+    }
+    out
+}
+
+#[test]
+fn the_trainer_loads_pretrained_cnn_weights_and_freezes_them() {
+    use burn::backend::Autodiff;
+    use burn::module::AutodiffModule;
+    use burn::tensor::backend::Backend;
+    use san_data::signsim::{SignsimConfig, ensure_corpus};
+    use san_models::frame_encoder::{ResNetConfig, load_resnet_weights};
+    use san_models::retrieval::SignEncoder;
+    type AD = Autodiff<NdArray<f32>>;
+
+    let _turn = crate::end_to_end::training_turn();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("signsim");
+    ensure_corpus(
+        &root,
+        &SignsimConfig::new()
+            .with_train(16)
+            .with_dev(4)
+            .with_test(4)
+            .with_frames(true),
+    )
+    .unwrap();
+    // A torchvision-keyed ResNet (blocks [1, 1, 1, 1], width 4), as san-models tests it.
+    let weights = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("crates/san-models/tests/fixtures/resnet_tiny.safetensors");
+    let mut config = TrainConfig::new().with_epochs(1, 1);
+    config.data.input = InputKind::Frames;
+    config.data.batch_size = 8;
+    config.data.frames = san_data::frames::FrameConfig::new()
+        .with_max_frames(Some(4))
+        .with_resize(Some((16, 16)))
+        .with_crop(None);
+    config.model.hidden = 16;
+    config.model.dim = 16;
+    config.model.cnn = ResNetConfig::new().with_blocks([1, 1, 1, 1]).with_width(4);
+    config.model.pretrained_cnn.weights = Some(weights.to_string_lossy().into_owned());
+    let corpus = Corpus::load_input(&root, InputKind::Frames, &config.data.frames).unwrap();
+    let device = Default::default();
+    let expected = cnn_weights(
+        &load_resnet_weights(config.model.cnn.init::<NdArray<f32>>(&device), &weights).unwrap(),
+    );
+    let cnn_after = |config: &TrainConfig| {
+        AD::seed(&device, 1);
+        let model = san_train::model::init_model::<AD>(config, &corpus, &device).unwrap();
+        let SignEncoder::Frames(e) = &model.sign_encoder else {
+            panic!("not the frame encoder")
+        };
+        assert_eq!(cnn_weights(&e.cnn), expected, "the weights are loaded");
+        let (model, ..) = san_train::stage::train_stage(
+            model,
+            1,
+            &corpus,
+            config,
+            san_train::negatives::Negatives::None,
+            None,
+            &device,
+            &mut |_, _, _, _| {},
+        )
+        .unwrap();
+        let SignEncoder::Frames(e) = &model.valid().sign_encoder else {
+            panic!("not the frame encoder")
+        };
+        cnn_weights(&e.cnn)
+    };
+    config.model.pretrained_cnn.freeze = true;
+    assert_eq!(
+        cnn_after(&config),
+        expected,
+        "a frozen CNN keeps its weights"
+    );
+    config.model.pretrained_cnn.freeze = false;
+    config.model.pretrained_cnn.lr_multiplier = 0.5;
+    assert_ne!(cnn_after(&config), expected, "an unfrozen CNN trains");
 }
