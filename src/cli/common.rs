@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use burn::tensor::backend::Backend;
-use san_data::corpus::{Corpus, load_samples};
+use san_data::corpus::{Corpus, load_samples, sample_path};
 use san_data::phoenix::Split;
 use san_data::sample::corpus_csv_path;
 use san_train::output::SavedModel;
@@ -44,6 +44,21 @@ pub(crate) fn open_split<B: Backend>(
         return Err(CliError::arg(
             corpus_csv_path(root, split).display().to_string(),
             format!("the {split} split is empty"),
+        ));
+    }
+    // The model's first layer takes the width it was trained on; another width would
+    // reach it as a shape its matmul cannot take.
+    if let (Some(want), Some(first)) = (saved.model_config.sign.input_width(), samples.first())
+        && first.features.dim != want
+    {
+        return Err(CliError::arg(
+            sample_path(root, data.input, split, &first.name)
+                .display()
+                .to_string(),
+            format!(
+                "{} values per step, but the model was trained on {want} (its config.json); use the corpus and input kind it was trained on",
+                first.features.dim
+            ),
         ));
     }
     Ok(

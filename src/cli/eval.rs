@@ -12,7 +12,7 @@ use san_train::output::load_saved_model;
 
 use super::common::{open_split, parse_split};
 use crate::backend::DeviceChoice;
-use crate::error::{Result, pretty};
+use crate::error::{CliError, Result, pretty};
 
 /// `san eval`.
 #[derive(Debug, Clone, clap::Args)]
@@ -49,7 +49,24 @@ pub fn run<B: Backend>(args: &EvalArgs, device: &B::Device) -> Result<()> {
     let corpus = open_split(&args.data, split, &saved)?;
     let samples = corpus.split(split);
     let benchmark = match &args.benchmark {
-        Some(p) => Some(san_data::tables::read_benchmark(p)?),
+        Some(p) => {
+            let b = san_data::tables::read_benchmark(p)?;
+            // Items of another split would all be skipped, and the metrics computed over
+            // nothing: a benchmark must be built for this split.
+            let names: std::collections::HashSet<&str> =
+                samples.iter().map(|s| s.name.as_str()).collect();
+            if let Some(missing) = b.items.iter().find(|i| !names.contains(i.name.as_str())) {
+                return Err(CliError::arg(
+                    p.display().to_string(),
+                    format!(
+                        "benchmark item {:?} is not a video of the {split} split of {} (build the benchmark for this split with `san finegrained --split {split}`)",
+                        missing.name,
+                        args.data.display()
+                    ),
+                ));
+            }
+            Some(b)
+        }
         None => fine_grained_benchmark(&corpus, split, saved.table.as_ref(), &saved.config),
     };
     // The gallery kernel is this device's, whichever device the model was trained on.
@@ -81,12 +98,16 @@ pub fn run<B: Backend>(args: &EvalArgs, device: &B::Device) -> Result<()> {
     );
     println!(
         "{:<10} {:>6} {:>6} {:>6} {:>6} {:>7}",
-        "direction", "R@1", "R@5", "R@10", "MedR", "MRR"
+        "direction", "R@1", "R@5", "R@10", "MedR", "MRR %"
     );
     let row = |name: &str, m: &san_core::metrics::RetrievalMetrics| {
         println!(
-            "{name:<10} {:>6.1} {:>6.1} {:>6.1} {:>6.1} {:>7.3}",
-            m.r1, m.r5, m.r10, m.medr, m.mrr
+            "{name:<10} {:>6.1} {:>6.1} {:>6.1} {:>6.1} {:>7.1}",
+            m.r1,
+            m.r5,
+            m.r10,
+            m.medr,
+            100.0 * m.mrr
         );
     };
     row("T2V", &report.t2v);

@@ -122,6 +122,17 @@ impl SignEncoderConfig {
         }
     }
 
+    /// The values per time step the encoder's first layer takes, where the configuration
+    /// fixes it (pose features and clip features); `None` for keypoints, frames and
+    /// fusion, whose input is checked in their own shapes.
+    pub fn input_width(&self) -> Option<usize> {
+        match self {
+            Self::Pose(c) => Some(c.input_dim),
+            Self::Features(c) => Some(c.input_dim),
+            _ => None,
+        }
+    }
+
     /// Initialises the encoder with random weights.
     pub fn init<B: Backend>(&self, device: &B::Device) -> Result<SignEncoder<B>, ModelError> {
         Ok(match self {

@@ -17,7 +17,7 @@ pub struct RetrievalMetrics {
     pub medr: f64,
     /// Mean rank.
     pub mnr: f64,
-    /// Mean reciprocal rank, in [0, 1].
+    /// Mean reciprocal rank, in [0, 1] (printed in percent).
     pub mrr: f64,
     /// Number of queries.
     pub queries: usize,
@@ -80,13 +80,19 @@ impl fmt::Display for RetrievalReport {
         writeln!(
             f,
             "{:<8} {:>6} {:>6} {:>6} {:>6} {:>7} {:>6}",
-            "task", "R@1", "R@5", "R@10", "MedR", "MnR", "MRR"
+            "task", "R@1", "R@5", "R@10", "MedR", "MnR", "MRR %"
         )?;
         let mut row = |name: &str, m: &RetrievalMetrics| {
             writeln!(
                 f,
-                "{:<8} {:>6.1} {:>6.1} {:>6.1} {:>6.1} {:>7.1} {:>6.3}",
-                name, m.r1, m.r5, m.r10, m.medr, m.mnr, m.mrr
+                "{:<8} {:>6.1} {:>6.1} {:>6.1} {:>6.1} {:>7.1} {:>6.1}",
+                name,
+                m.r1,
+                m.r5,
+                m.r10,
+                m.medr,
+                m.mnr,
+                100.0 * m.mrr
             )
         };
         row("T2V", &self.t2v)?;

@@ -41,9 +41,12 @@ impl CorpusEntry {
     }
 }
 
-/// Parses corpus CSV text; `path` is used in errors only. An empty corpus is an error.
+/// Parses corpus CSV text; `path` is used in errors only. An empty corpus, a sample name
+/// that repeats an earlier row's, and a translation without a word are errors naming the
+/// line.
 pub fn parse_corpus_csv(text: &str, path: &Path) -> Result<Vec<CorpusEntry>> {
     let mut rows = Vec::new();
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for (i, raw) in text.lines().enumerate() {
         let line = raw.trim_end_matches('\r');
         if line.trim().is_empty() || (i == 0 && line == HEADER) {
@@ -69,6 +72,18 @@ pub fn parse_corpus_csv(text: &str, path: &Path) -> Result<Vec<CorpusEntry>> {
         };
         if f[0].trim().is_empty() {
             return Err(err("a sample name", "an empty field".into()));
+        }
+        if let Some(first) = seen.insert(f[0].trim().to_string(), i + 1) {
+            return Err(err(
+                "a sample name not used by another row",
+                format!("{:?}, already the name on line {first}", f[0].trim()),
+            ));
+        }
+        if san_core::text::words(f[6]).is_empty() {
+            return Err(err(
+                "a translation with at least one word",
+                format!("{:?}", f[6].trim()),
+            ));
         }
         rows.push(CorpusEntry {
             name: f[0].trim().to_string(),
@@ -113,6 +128,25 @@ pub fn write_corpus_csv(path: &Path, rows: &[CorpusEntry]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn repeated_names_and_empty_translations_are_errors_naming_the_line() {
+        let p = Path::new("c.csv");
+        let e = parse_corpus_csv(
+            "a|v|-1|-1|S|G|eins\nb|v|-1|-1|S|G|zwei\na|v|-1|-1|S|G|drei\n",
+            p,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("c.csv:3:") && e.contains("line 1"), "{e}");
+        let e = parse_corpus_csv("a|v|-1|-1|S|G|eins\nb|v|-1|-1|S|G| . \n", p)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("c.csv:2:") && e.contains("at least one word"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn reads_with_and_without_header() {

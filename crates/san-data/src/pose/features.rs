@@ -59,8 +59,9 @@ fn is_hand(name: &str) -> bool {
 
 /// Computes features from the first person, using X and Y only.
 ///
-/// Errors (naming `path` and the frame) when no body point is visible in every frame or a
-/// visible point holds a non-finite coordinate.
+/// A frame without a detected point (confidence 0 or NaN coordinates) is kept, all zeros.
+/// Errors (naming `path`, and the frame where there is one) when no point is detected in
+/// any frame, or a detected point holds an infinite coordinate.
 pub fn pose_features(pose: &Pose, path: &Path) -> Result<PoseFeatures> {
     let dims = pose.header.dims();
     let pts = pose.header.total_points();
@@ -80,6 +81,7 @@ pub fn pose_features(pose: &Pose, path: &Path) -> Result<PoseFeatures> {
     let dim = feature_dim(pose);
     let mut values = Vec::with_capacity(pose.frames * dim);
     let stride = pose.people * pts;
+    let mut detected = false;
     for f in 0..pose.frames {
         let xy = |p: usize| -> Option<[f32; 2]> {
             let c = pose.confidence[f * stride + p];
@@ -97,6 +99,7 @@ pub fn pose_features(pose: &Pose, path: &Path) -> Result<PoseFeatures> {
                 ));
             }
         }
+        detected = detected || (0..pts).any(|p| xy(p).is_some());
         let body: Vec<[f32; 2]> = (0..body_n).filter_map(xy).collect();
         let (cx, cy, scale) = if body.is_empty() {
             // Fall back to all visible points; a frame with none is all zeros.
@@ -127,6 +130,15 @@ pub fn pose_features(pose: &Pose, path: &Path) -> Result<PoseFeatures> {
             }
             offset += n;
         }
+    }
+    if !detected {
+        return Err(DataError::invalid(
+            path,
+            format!(
+                "expected at least one detected point; none of the {} frames has one (every confidence 0 or coordinate NaN)",
+                pose.frames
+            ),
+        ));
     }
     Ok(PoseFeatures {
         frames: pose.frames,
@@ -211,5 +223,19 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("bad.pose") && e.contains("frame 0"), "{e}");
+    }
+
+    #[test]
+    fn a_clip_without_any_detected_point_is_an_error() {
+        let p = pose(vec![f32::NAN; 8], vec![1.0; 4]);
+        let e = pose_features(&p, Path::new("nan.pose"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("nan.pose") && e.contains("none of the 1 frames"),
+            "{e}"
+        );
+        let p = pose(vec![1.0; 8], vec![0.0; 4]);
+        assert!(pose_features(&p, Path::new("zero.pose")).is_err());
     }
 }
