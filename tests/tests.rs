@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
 
 mod backend;
+mod bad_inputs_cli;
 mod bert_parity;
 mod cli;
 mod end_to_end;

@@ -125,9 +125,10 @@ pub fn text_encoder_config(config: &TrainConfig, vocab_size: usize) -> Result<Te
     })
 }
 
-/// The checkpoint folder of `model.text.kind = "Bert"`; an error when none is set.
+/// The checkpoint folder of `model.text.kind = "Bert"`; an error when none is set or it
+/// is not a folder.
 fn bert_checkpoint(config: &TrainConfig) -> Result<&Path> {
-    config
+    let dir = config
         .model
         .text
         .checkpoint
@@ -139,7 +140,15 @@ fn bert_checkpoint(config: &TrainConfig) -> Result<&Path> {
                  model.safetensors and tokenizer.json or vocab.txt"
                     .into(),
             )
-        })
+        })?;
+    if !dir.is_dir() {
+        return Err(TrainError::Config(format!(
+            "model.text.checkpoint {}: no such folder (expected config.json, model.safetensors \
+             and tokenizer.json or vocab.txt in it)",
+            dir.display()
+        )));
+    }
+    Ok(dir)
 }
 
 /// How the config's text encoder reads captions: the corpus's words for the word encoder,

@@ -185,11 +185,29 @@ fn merge(
         }
         if dv.is_object() && pv.is_object() {
             merge(slot, pv, dv, &path, origin)?;
+        } else if let Some(expected) = mismatch(dv, pv) {
+            return Err(TrainError::BadSetting {
+                origin: origin.to_string(),
+                problem: format!("{path}: expected {expected}, got {pv}"),
+            });
         } else {
             *slot = pv.clone();
         }
     }
     Ok(())
+}
+
+/// What a setting must be when its value's type differs from the default's (a whole
+/// number, a number, true or false, a name); `None` when it fits or the default says
+/// nothing (an unset option).
+fn mismatch(default: &Value, value: &Value) -> Option<&'static str> {
+    match default {
+        Value::Number(n) if n.is_u64() && !value.is_u64() => Some("a whole number"),
+        Value::Number(_) if !value.is_number() => Some("a number"),
+        Value::Bool(_) if !value.is_boolean() => Some("true or false"),
+        Value::String(_) if !value.is_string() => Some("a name in quotes"),
+        _ => None,
+    }
 }
 
 /// The dotted key of an unknown `path` given as a one-key table (`table.alpha` from
@@ -240,6 +258,36 @@ mod tests {
     }
 
     #[test]
+    fn a_value_of_the_wrong_type_names_its_key() {
+        for (set, key, expected) in [
+            ("mining.n_hard=\"many\"", "mining.n_hard", "a whole number"),
+            ("stage1.epochs=1.5", "stage1.epochs", "a whole number"),
+            (
+                "mining.reliable.alpha=true",
+                "mining.reliable.alpha",
+                "a number",
+            ),
+            (
+                "model.text.freeze_all=1",
+                "model.text.freeze_all",
+                "true or false",
+            ),
+        ] {
+            let e = load_config(None, &[set.to_string()])
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(e.contains(key) && e.contains(expected), "{set}: {e}");
+        }
+        let c = load_config(None, &["mining.reliable.alpha=1".into()]);
+        assert_eq!(
+            c.map(|c| c.mining.reliable.alpha).ok(),
+            Some(1.0),
+            "an integer is a number"
+        );
+    }
+
+    #[test]
     fn every_flat_key_names_its_new_home() {
         for (old, new) in MOVED_KEYS {
             // A value of the right kind for the new key where one is simple; the error must
@@ -261,7 +309,8 @@ mod tests {
         assert!(err(&["mining.alpha=0.4"]).contains("unknown setting \"mining.alpha\""));
         assert!(err(&["model.n_hard=3"]).contains("unknown setting \"model.n_hard\""));
         assert!(err(&["seed"]).contains("expected KEY=VALUE"));
-        assert!(err(&["model.dim=abc"]).contains("invalid setting"));
+        let e = err(&["model.dim=abc"]);
+        assert!(e.contains("model.dim: expected a whole number"), "{e}");
     }
 
     #[test]
