@@ -46,7 +46,13 @@ impl SubwordTokenizer {
                 std::io::Error::new(std::io::ErrorKind::NotFound, "no such tokenizer.json"),
             ));
         }
-        let mut inner = Tokenizer::from_file(path).map_err(|e| {
+        let bytes = crate::io::read(path)?;
+        // Checked as JSON first: tokenizers 0.23 panics (`expect("Helper")` in its decoder
+        // deserializer) on some malformed JSON instead of returning an error.
+        serde_json::from_slice::<serde_json::Value>(&bytes).map_err(|e| {
+            DataError::invalid(path, format!("expected a HuggingFace tokenizer.json: {e}"))
+        })?;
+        let mut inner = Tokenizer::from_bytes(&bytes).map_err(|e| {
             DataError::invalid(path, format!("expected a HuggingFace tokenizer.json: {e}"))
         })?;
         // Batchers pad (with masks); a padding setting in the file (sentence-transformers
