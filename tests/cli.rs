@@ -31,7 +31,7 @@ fn san(args: &[&str]) -> Output {
         .unwrap_or_else(|e| panic!("{SAN}: {e}"))
 }
 
-fn ok(args: &[&str]) -> String {
+pub(crate) fn ok(args: &[&str]) -> String {
     let out = san(args);
     let (stdout, stderr) = (
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -63,7 +63,7 @@ fn fails(args: &[&str]) -> String {
     stderr
 }
 
-fn p(path: &Path) -> &str {
+pub(crate) fn p(path: &Path) -> &str {
     path.to_str().expect("UTF-8 temp path")
 }
 

@@ -8,7 +8,6 @@
 //! The tests that read `../shared` skip with a printed reason when it is absent.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use burn::backend::NdArray;
 use burn::module::{Module, ModuleVisitor, Param};
@@ -26,7 +25,8 @@ use san_train::output::load_saved_model;
 use san_train::schedule::OptimizerKind;
 use san_train::settings::load_config;
 
-const SAN: &str = env!("CARGO_BIN_EXE_san");
+use crate::cli::{ok, p};
+
 const DIM: usize = 1024;
 
 /// `../shared/<relative>`, or `None` with the reason printed.
@@ -95,22 +95,12 @@ fn phoenix_with_features(root: &Path, n: [usize; 3]) -> Option<()> {
     Some(())
 }
 
+/// `san args` through the CLI suite's runner (it must succeed); its output is shown under
+/// `--nocapture`.
 fn run(args: &[&str]) -> String {
-    let out = Command::new(SAN).args(args).output().unwrap();
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    );
-    assert!(
-        out.status.success(),
-        "san {args:?} failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
-    );
+    let stdout = ok(args);
     println!("$ san {}\n{stdout}", args.join(" "));
     stdout
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
 }
 
 /// Every float parameter of a module, flattened, in visiting order.

@@ -147,14 +147,13 @@ impl SubwordTokenizer {
         &self.source
     }
 
-    /// Writes the tokenizer as a `tokenizer.json` at `path` (under a temporary name, then
-    /// renamed), so a saved model carries the tokenizer it was trained with.
+    /// Writes the tokenizer as a `tokenizer.json` at `path` (atomically), so a saved model
+    /// carries the tokenizer it was trained with.
     pub fn save(&self, path: &Path) -> crate::Result<()> {
-        let tmp = path.with_extension("json.partial");
-        self.inner
-            .save(&tmp, false)
-            .map_err(|e| DataError::invalid(&tmp, format!("could not write the tokenizer: {e}")))?;
-        std::fs::rename(&tmp, path).map_err(|e| DataError::io(path, e))
+        let json = self.inner.to_string(false).map_err(|e| {
+            DataError::invalid(path, format!("could not serialise the tokenizer: {e}"))
+        })?;
+        crate::io::write_atomic(path, json.as_bytes())
     }
 
     /// The underlying tokenizer, e.g. to save it as `tokenizer.json`.

@@ -69,19 +69,10 @@ impl TextTokenizer {
         }
     }
 
-    /// Token ids of each caption (as [`encode`](Self::encode)), for padding.
-    pub fn encode_ids(
-        &self,
-        captions: &[Vec<String>],
-        max_words: usize,
-    ) -> crate::Result<Vec<Vec<usize>>> {
-        captions
-            .iter()
-            .map(|c| {
-                let t = self.encode(c, max_words)?;
-                Ok(t.ids.into_iter().map(|i| i as usize).collect())
-            })
-            .collect()
+    /// The token ids of a caption (as [`encode`](Self::encode)), for padding.
+    pub fn encode_ids(&self, words: &[String], max_words: usize) -> crate::Result<Vec<usize>> {
+        let caption = self.encode(words, max_words)?;
+        Ok(caption.ids.into_iter().map(|i| i as usize).collect())
     }
 }
 

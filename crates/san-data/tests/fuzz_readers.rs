@@ -179,12 +179,9 @@ fn readers_never_panic_nor_allocate_from_unchecked_counts() {
     });
 
     // safetensors: one [T, F] tensor, read from a file as the corpus reads it.
-    let tensor = safetensors::tensor::TensorView::new(
-        safetensors::Dtype::F32,
-        vec![4, 3],
-        bytemuck_f32(&[0.5f32; 12]),
-    )
-    .unwrap();
+    let data: Vec<u8> = [0.5f32; 12].iter().flat_map(|v| v.to_le_bytes()).collect();
+    let tensor =
+        safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![4, 3], &data).unwrap();
     let st = safetensors::serialize([("features", tensor)], None).unwrap();
     let st_dir = dir.path().to_path_buf();
     total += fuzz("safetensors", st, |b| {
@@ -237,10 +234,4 @@ fn readers_never_panic_nor_allocate_from_unchecked_counts() {
     });
 
     println!("{total} cases in all");
-}
-
-/// The little-endian bytes of `values`.
-fn bytemuck_f32(values: &[f32]) -> &'static [u8] {
-    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-    Box::leak(bytes.into_boxed_slice())
 }

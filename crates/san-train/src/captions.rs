@@ -34,7 +34,7 @@ pub fn hard_captions(
             .take(config.data.batcher.max_words)
             .cloned()
             .collect();
-        out.push(encode(corpus, &words)?);
+        out.push(corpus.text.encode_ids(&words, usize::MAX)?);
         let mut hard = substitute(&words, table, config.mining.n_swap, k, rng);
         // Fallback (DESIGN §3.3 step 4): other captions of the batch fill what the table
         // cannot (all of it when no word of the caption is in the table).
@@ -57,16 +57,10 @@ pub fn hard_captions(
             );
         }
         for h in &hard {
-            out.push(encode(corpus, h)?);
+            out.push(corpus.text.encode_ids(h, usize::MAX)?);
         }
     }
     Ok(out)
-}
-
-/// The token ids of one caption's words (already cut to `max_words`).
-fn encode(corpus: &Corpus, words: &[String]) -> Result<Vec<usize>> {
-    let caption = corpus.text.encode(words, usize::MAX)?;
-    Ok(caption.ids.into_iter().map(|i| i as usize).collect())
 }
 
 /// Token ids of `[own caption, hard captions…]` for each item, the hard captions being the
@@ -89,7 +83,7 @@ pub fn neighbour_captions(
     };
     let mut out = Vec::with_capacity(idx.len() * (k + 1));
     for (pos, &i) in idx.iter().enumerate() {
-        out.push(encode(corpus, &words(i))?);
+        out.push(corpus.text.encode_ids(&words(i), usize::MAX)?);
         let mut hard: Vec<usize> = neighbours
             .get(i)
             .map(|n| {
@@ -114,7 +108,7 @@ pub fn neighbour_captions(
             });
         }
         for &j in &hard {
-            out.push(encode(corpus, &words(j))?);
+            out.push(corpus.text.encode_ids(&words(j), usize::MAX)?);
         }
     }
     Ok(out)

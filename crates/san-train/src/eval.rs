@@ -201,14 +201,13 @@ pub fn evaluate<B: Backend>(
     policy: DuplicatePolicy,
     device: &B::Device,
 ) -> Result<RetrievalReport> {
-    let tokenizer = text;
-    let (sign, text) = encode_split(model, samples, tokenizer, batcher, clcl.chunk, device)?;
+    let (sign, captions) = encode_split(model, samples, text, batcher, clcl.chunk, device)?;
     let n = samples.len();
     let scores = clcl_gallery(
         sign.tokens.clone(),
         sign.mask.clone(),
-        text.tokens.clone(),
-        text.mask.clone(),
+        captions.tokens.clone(),
+        captions.mask.clone(),
         clcl,
     );
     let host = to_vec_f32(scores.score());
@@ -225,8 +224,7 @@ pub fn evaluate<B: Backend>(
     for item in &benchmark.items {
         for c in std::iter::once(&item.caption).chain(&item.distractors) {
             if !coded.contains_key(c) {
-                let ids = tokenizer.encode_ids(std::slice::from_ref(c), usize::MAX)?;
-                coded.insert(c.clone(), ids.into_iter().next().unwrap_or_default());
+                coded.insert(c.clone(), text.encode_ids(c, usize::MAX)?);
             }
         }
     }
@@ -234,7 +232,7 @@ pub fn evaluate<B: Backend>(
         benchmark,
         &names,
         (sign.tokens, sign.mask),
-        (text.tokens, text.mask),
+        (captions.tokens, captions.mask),
         |captions| {
             let ids: Vec<Vec<usize>> = captions
                 .iter()

@@ -27,7 +27,9 @@ pub fn gradient_groups<B: AutodiffBackend>(
     if text_rate != 1.0
         && let TextEncoder::Bert(e) = &model.text_encoder
     {
-        groups.push((text_rate, take(&e.bert, &mut grads)));
+        let mut bert = GradientsParams::new();
+        move_into(&e.bert, &mut grads, &mut bert);
+        groups.push((text_rate, bert));
     }
     let cnn_rate = config.model.pretrained_cnn.lr_multiplier;
     if cnn_rate != 1.0 {
@@ -47,16 +49,7 @@ pub fn gradient_groups<B: AutodiffBackend>(
     groups
 }
 
-/// Moves the gradients of `module`'s parameters out of `grads` into a group of their own.
-fn take<B: AutodiffBackend, M: Module<B>>(
-    module: &M,
-    grads: &mut GradientsParams,
-) -> GradientsParams {
-    let mut group = GradientsParams::new();
-    move_into(module, grads, &mut group);
-    group
-}
-
+/// Moves the gradients of `module`'s parameters from `from` to `to`.
 fn move_into<B: AutodiffBackend, M: Module<B>>(
     module: &M,
     from: &mut GradientsParams,

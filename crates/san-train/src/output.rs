@@ -16,7 +16,6 @@ use std::path::Path;
 use burn::tensor::backend::Backend;
 use san_core::mining::ConfusabilityTable;
 use san_data::io::write_atomic;
-use san_data::subword::SubwordTokenizer;
 use san_data::text_tokens::TextTokenizer;
 use san_data::vocab::Vocabulary;
 use san_models::retrieval::{RetrievalModel, RetrievalModelConfig, load_model, save_model};
@@ -100,12 +99,8 @@ pub fn load_saved_model<B: Backend>(dir: &Path, device: &B::Device) -> Result<Sa
     let vocab = Vocabulary::from_words(words);
     let text = match config.model.text.kind {
         TextKind::Word => TextTokenizer::Words(vocab.clone()),
-        TextKind::Bert => TextTokenizer::Pieces {
-            tokenizer: std::sync::Arc::new(SubwordTokenizer::from_tokenizer_json(
-                &dir.join("tokenizer.json"),
-            )?),
-            max_len: config.model.text.max_len,
-        },
+        // The model folder holds the `tokenizer.json` it was trained with.
+        TextKind::Bert => TextTokenizer::from_checkpoint(dir, config.model.text.max_len)?,
     };
     Ok(SavedModel {
         model,

@@ -90,16 +90,15 @@ pub fn pose_features(pose: &Pose, path: &Path) -> Result<PoseFeatures> {
             (c != 0.0 && !x.is_nan() && !y.is_nan()).then_some([x, y])
         };
         for p in 0..pts {
-            if let Some([x, y]) = xy(p)
-                && (!x.is_finite() || !y.is_finite())
-            {
+            let Some([x, y]) = xy(p) else { continue };
+            detected = true;
+            if !x.is_finite() || !y.is_finite() {
                 return Err(DataError::invalid(
                     path,
                     format!("frame {f}, point {p}: expected finite coordinates, got ({x}, {y})"),
                 ));
             }
         }
-        detected = detected || (0..pts).any(|p| xy(p).is_some());
         let body: Vec<[f32; 2]> = (0..body_n).filter_map(xy).collect();
         let (cx, cy, scale) = if body.is_empty() {
             // Fall back to all visible points; a frame with none is all zeros.
