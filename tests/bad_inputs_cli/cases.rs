@@ -55,6 +55,39 @@ fn overwrite_checkpoint(run: &Path, ext: &str, bytes: &[u8]) {
     }
 }
 
+/// Rewrites the first tensor shape of a record file whose first size is small (a
+/// MessagePack fixint after the key `shape` and the array's marker): it goes up by one, so the bytes no longer
+/// fill the shape.
+fn bump_first_shape(path: &Path) {
+    let mut b = std::fs::read(path).unwrap();
+    let at = (0..b.len() - 7)
+        .find(|&i| &b[i..i + 5] == b"shape" && b[i + 5] & 0xF0 == 0x90 && b[i + 6] < 0x7F)
+        .expect("a shape written as a fixarray of fixints")
+        + 5;
+    b[at + 1] += 1;
+    std::fs::write(path, b).unwrap();
+}
+
+/// Adds one to the first `"hidden"` (the sign encoder's width) of a model's `config.json`.
+fn bump_config_hidden(path: &Path) {
+    fn bump(v: &mut serde_json::Value) -> bool {
+        match v {
+            serde_json::Value::Object(m) => {
+                if let Some(d) = m.get_mut("hidden").and_then(|d| d.as_u64()) {
+                    m.insert("hidden".into(), (d + 1).into());
+                    return true;
+                }
+                m.values_mut().any(bump)
+            }
+            _ => false,
+        }
+    }
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert!(bump(&mut v), "a hidden width in {}", path.display());
+    std::fs::write(path, v.to_string()).unwrap();
+}
+
 /// A case: what it does to a fresh copy of the corpus (and of the trained run), the
 /// command (with `{data}`, `{run}`, `{work}` replaced), and what the error line must say.
 pub(super) struct Case {
@@ -389,6 +422,18 @@ pub(super) fn cases() -> Vec<Case> {
             expect: &["model.mpk"],
         },
         Case {
+            label: "eval of a model.mpk whose tensor bytes do not fill its shape",
+            mutate: |_, r| bump_first_shape(&r.join("model/model.mpk")),
+            args: EVAL,
+            expect: &["model.mpk", "bytes, the record has"],
+        },
+        Case {
+            label: "eval of a model whose config.json asks for other sizes than model.mpk",
+            mutate: |_, r| bump_config_hidden(&r.join("model/config.json")),
+            args: EVAL,
+            expect: &["model.mpk", "expected shape", "from config.json"],
+        },
+        Case {
             label: "eval of a model with a corrupted config.json",
             mutate: |_, r| std::fs::write(r.join("model/config.json"), "{\"sign\": 3").unwrap(),
             args: EVAL,
@@ -567,6 +612,26 @@ pub(super) fn cases() -> Vec<Case> {
                 "train", "--data", "{data}", "--out", "{run}", "--resume", "--tiny",
             ],
             expect: &["checkpoint"],
+        },
+        Case {
+            label: "resume from a checkpoint whose model.mpk bytes do not fill a shape",
+            mutate: |_, r| bump_first_shape(&r.join("checkpoint/model.mpk")),
+            args: &[
+                "train", "--data", "{data}", "--out", "{run}", "--resume", "--tiny",
+            ],
+            expect: &["checkpoint/model.mpk", "bytes, the record has"],
+        },
+        Case {
+            label: "resume from a checkpoint with a truncated optimizer.mpk",
+            mutate: |_, r| {
+                let p = r.join("checkpoint/optimizer.mpk");
+                let b = std::fs::read(&p).unwrap();
+                std::fs::write(&p, &b[..b.len() / 2]).unwrap();
+            },
+            args: &[
+                "train", "--data", "{data}", "--out", "{run}", "--resume", "--tiny",
+            ],
+            expect: &["checkpoint/optimizer.mpk", "optimiser record"],
         },
         Case {
             label: "resume from a checkpoint whose state is truncated",

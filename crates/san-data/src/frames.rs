@@ -89,6 +89,41 @@ pub fn frame_paths(dir: &Path) -> crate::Result<Vec<PathBuf>> {
     Ok(paths)
 }
 
+/// DEFLATE's largest expansion (a run of one byte): a PNG cannot decode to more than
+/// this many bytes per byte of its file, whatever its header says.
+const MAX_DEFLATE_RATIO: u64 = 1032;
+
+/// Decodes one frame (frame number `frame`, from 1, of `path`) from its file's bytes to
+/// RGB. The header's width × height is checked against what the file's size can hold
+/// before anything is allocated, so a corrupted header is an error, never a huge buffer.
+pub fn decode_frame(bytes: &[u8], path: &Path, frame: usize) -> crate::Result<image::RgbImage> {
+    let bad = |what: String| DataError::invalid(path, format!("frame {frame}: {what}"));
+    let reader = || {
+        image::ImageReader::new(std::io::Cursor::new(bytes))
+            .with_guessed_format()
+            .map_err(|e| DataError::io(path, e))
+    };
+    let (w, h) = reader()?
+        .into_dimensions()
+        .map_err(|e| bad(format!("expected a decodable PNG: {e}")))?;
+    let decoded = u64::from(w) * u64::from(h) * 4;
+    let most = MAX_DEFLATE_RATIO * bytes.len() as u64 + 4096;
+    if decoded > most {
+        return Err(bad(format!(
+            "the header says {w}×{h} pixels, more than a {}-byte file can hold",
+            bytes.len()
+        )));
+    }
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(decoded.saturating_mul(2).max(1 << 16));
+    let mut reader = reader()?;
+    reader.limits(limits);
+    Ok(reader
+        .decode()
+        .map_err(|e| bad(format!("expected a decodable PNG: {e}")))?
+        .to_rgb8())
+}
+
 /// Reads and preprocesses the frames of one folder.
 ///
 /// Errors name the folder, or the frame file that does not decode or whose size differs
@@ -104,18 +139,8 @@ pub fn read_frames(dir: &Path, config: &FrameConfig) -> crate::Result<Frames> {
     let mut first_size = None;
     for &i in &idx {
         let path = &paths[i];
-        let img = image::ImageReader::open(path)
-            .map_err(|e| DataError::io(path, e))?
-            .with_guessed_format()
-            .map_err(|e| DataError::io(path, e))?
-            .decode()
-            .map_err(|e| {
-                DataError::invalid(
-                    path,
-                    format!("frame {}: expected a decodable PNG: {e}", i + 1),
-                )
-            })?
-            .to_rgb8();
+        let bytes = crate::io::read(path)?;
+        let img = decode_frame(&bytes, path, i + 1)?;
         let size = img.dimensions();
         match first_size {
             None => first_size = Some(size),
@@ -323,5 +348,48 @@ mod tests {
         assert!(f.values.iter().all(|v| (0.0..=1.0).contains(v)));
         let d = read_frames(&dir, &FrameConfig::new()).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!((d.frames, d.width, d.height), (2, 224, 224));
+    }
+
+    /// CRC-32 (the PNG chunk checksum, ISO-HDLC), bit by bit.
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &b in bytes {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+
+    #[test]
+    fn a_header_claiming_more_pixels_than_the_file_holds_is_refused_before_decoding() {
+        let mut bytes = Vec::new();
+        image::RgbImage::from_pixel(4, 4, image::Rgb([9, 9, 9]))
+            .write_to(
+                &mut std::io::Cursor::new(&mut bytes),
+                image::ImageFormat::Png,
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        // IHDR: 8-byte signature, length, "IHDR", then width and height (big-endian) at
+        // 16..24; its CRC (over "IHDR" and the 13 data bytes) at 29..33 is rewritten so
+        // only the size is wrong. 60000 × 60000 × 4 bytes is far beyond 1032 × the file.
+        bytes[16..20].copy_from_slice(&60_000u32.to_be_bytes());
+        bytes[20..24].copy_from_slice(&60_000u32.to_be_bytes());
+        let crc = crc32(&bytes[12..29]);
+        bytes[29..33].copy_from_slice(&crc.to_be_bytes());
+        let err = decode_frame(&bytes, Path::new("images0003.png"), 3)
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("images0003.png"), "{err}");
+        assert!(
+            err.contains("frame 3: the header says 60000×60000 pixels"),
+            "{err}"
+        );
     }
 }

@@ -76,6 +76,7 @@ pub mod frame_encoder;
 pub mod fusion_encoder;
 pub mod keypoint_encoder;
 pub mod pose_encoder;
+pub mod record_file;
 pub mod retrieval;
 pub mod text_encoder;
 pub mod tokens;

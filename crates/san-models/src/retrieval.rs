@@ -454,17 +454,10 @@ pub fn load_model<B: Backend>(
     if !model_path.is_file() {
         return Err(file_error(&model_path, "no such file"));
     }
-    let recorder = NamedMpkFileRecorder::<FullPrecisionSettings>::new();
-    let model = config
+    let fresh = config
         .init::<B>(device)
-        .map_err(|e| file_error(&config_path, e))?
-        .load_file(dir.join("model"), &recorder, device)
-        .map_err(|e| {
-            file_error(
-                &model_path,
-                format!("expected a record of the model in config.json: {e}"),
-            )
-        })?;
+        .map_err(|e| file_error(&config_path, e))?;
+    let model = crate::record_file::load_module_file(fresh, &model_path, device)?;
     Ok((config, model))
 }
 

@@ -25,6 +25,7 @@ use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder, Recorder};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use san_core::mining::ConfusabilityTable;
 use san_data::io::write_atomic;
+use san_models::record_file::{load_module_file, load_optimizer_file};
 use san_models::retrieval::RetrievalModel;
 use serde::{Deserialize, Serialize};
 
@@ -176,10 +177,7 @@ impl Checkpoint {
         let state = read_state(&dir)?;
         let load = |name: &str| -> Result<RetrievalModel<B>> {
             let path = dir.join(format!("{name}.mpk"));
-            fresh
-                .clone()
-                .load_file(dir.join(name), &Rec::new(), device)
-                .map_err(|e| invalid(&path, format!("expected a model record: {e}")))
+            Ok(load_module_file(fresh.clone(), &path, device)?)
         };
         let model = load("model")?;
         let best = if dir.join("best.mpk").is_file() {
@@ -203,8 +201,7 @@ impl Checkpoint {
         if !path.is_file() {
             return Ok(optim);
         }
-        let record = Recorder::<B>::load(&Rec::new(), dir.join("optimizer"), device)
-            .map_err(|e| invalid(&path, format!("expected an optimiser record: {e}")))?;
+        let record = load_optimizer_file::<B, O::Record>(&path, device)?;
         Ok(optim.load_record(record))
     }
 
