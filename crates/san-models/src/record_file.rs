@@ -10,9 +10,10 @@
 //! 1. The file is parsed from memory (the lengths it declares cannot exceed the file) into
 //!    a tree of its structure, and every tensor's byte count must equal its shape's
 //!    element count × its dtype's size. Errors name the tensor's path in the record.
-//! 2. The record is deserialised from the same bytes and turned into tensors.
-//! 3. For a module, every parameter's shape must equal the one the fresh module (built
-//!    from the config) has, compared without initialising the fresh module's parameters.
+//! 2. For a module, the record must hold exactly the parameters of the fresh module (built
+//!    from the config), with the same shapes, compared without initialising the fresh
+//!    module's parameters.
+//! 3. The record is deserialised from the same bytes and turned into tensors.
 
 use std::path::Path;
 
@@ -140,9 +141,19 @@ fn valid_param_id(id: &str) -> bool {
     (id.len() <= 13 || uuid_like) && burn::module::ParamId::try_deserialize(id).is_some()
 }
 
+/// A tensor of a record: its path (as [`Shapes`] names a module's parameters) and shape.
+type Found = Vec<(String, Vec<usize>)>;
+
+/// A record path (`item.layers[0].weight.param`) as a module path (`layers.0.weight`).
+fn module_path(at: &str) -> String {
+    let at = at.strip_prefix("item.").unwrap_or(at);
+    let at = at.strip_suffix(".param").unwrap_or(at);
+    at.replace('[', ".").replace(']', "")
+}
+
 /// Checks every parameter id (`{id, param}` maps) and every tensor (`{bytes, shape, dtype}`
-/// maps) under `node`; `at` is the node's path. Returns the paths of the tensors, in order.
-fn check_tensors(node: &Node, at: &str, found: &mut Vec<String>) -> Result<(), String> {
+/// maps) under `node`; `at` is the node's path. Collects the tensors' paths and shapes.
+fn check_tensors(node: &Node, at: &str, found: &mut Found) -> Result<(), String> {
     match node {
         Node::Map(entries) => {
             let get = |k: &str| entries.iter().find(|(key, _)| key == k).map(|(_, v)| v);
@@ -163,14 +174,16 @@ fn check_tensors(node: &Node, at: &str, found: &mut Vec<String>) -> Result<(), S
                 };
                 let mut numel: usize = 1;
                 let mut dims_text = Vec::with_capacity(dims.len());
+                let mut sizes = Vec::with_capacity(dims.len());
                 for d in dims {
                     let Node::Uint(d) = d else {
                         return Err(format!("{at}: expected the shape's sizes as integers"));
                     };
                     dims_text.push(d.to_string());
-                    numel = usize::try_from(*d)
-                        .ok()
-                        .and_then(|d| numel.checked_mul(d))
+                    let d = usize::try_from(*d).unwrap_or(usize::MAX);
+                    sizes.push(d);
+                    numel = numel
+                        .checked_mul(d)
                         .ok_or_else(|| {
                             format!("{at}: shape [{}] overflows", dims_text.join(", "))
                         })?;
@@ -186,7 +199,7 @@ fn check_tensors(node: &Node, at: &str, found: &mut Vec<String>) -> Result<(), S
                         expected.map_or("more than addressable".to_string(), |e| e.to_string()),
                     ));
                 }
-                found.push(at.to_string());
+                found.push((module_path(at), sizes));
                 return Ok(());
             }
             for (key, value) in entries {
@@ -209,12 +222,40 @@ fn check_tensors(node: &Node, at: &str, found: &mut Vec<String>) -> Result<(), S
     }
 }
 
+/// Compares a record's tensors with the parameters a module built from its config has (Burn
+/// asserts, and so panics, when a list of layers has another length).
+fn compare(found: &Found, expected: &Found) -> Result<(), String> {
+    for (name, want) in expected {
+        match found.iter().find(|(n, _)| n == name) {
+            None => {
+                return Err(format!(
+                    "parameter {name} (shape {want:?}, from config.json) is not in the record"
+                ));
+            }
+            Some((_, have)) if have != want => {
+                return Err(format!(
+                    "parameter {name}: expected shape {want:?} (from config.json), the record has {have:?}"
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    match found.iter().find(|(n, _)| !expected.iter().any(|(e, _)| e == n)) {
+        Some((name, _)) => Err(format!(
+            "the record has parameter {name}, which the model of config.json does not"
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Reads a record file written by Burn's `NamedMpkFileRecorder<FullPrecisionSettings>`
-/// (steps 1 and 2 above). `what` says what the file should hold, for errors.
+/// (the steps above). `what` says what the file should hold, for errors; `expected`,
+/// the parameters (paths and shapes) the record must hold exactly, for a module.
 fn load_record_file<B: Backend, R: Record<B>>(
     path: &Path,
     what: &str,
     keyed_by_param_id: bool,
+    expected: Option<&Found>,
     device: &B::Device,
 ) -> Result<R, ModelError> {
     let bytes = std::fs::read(path).map_err(|e| bad(path, e))?;
@@ -227,6 +268,9 @@ fn load_record_file<B: Backend, R: Record<B>>(
     let mut tensors = Vec::new();
     check_tensors(&tree, "", &mut tensors)
         .map_err(|e| bad(path, format!("expected {what}: {e}")))?;
+    if let Some(expected) = expected {
+        compare(&tensors, expected).map_err(|e| bad(path, e))?;
+    }
     if keyed_by_param_id {
         let item = match &tree {
             Node::Map(entries) => entries.iter().find(|(k, _)| k == "item").map(|(_, v)| v),
@@ -252,7 +296,7 @@ pub fn load_optimizer_file<B: Backend, R: Record<B>>(
     path: &Path,
     device: &B::Device,
 ) -> Result<R, ModelError> {
-    load_record_file(path, "an optimiser record", true, device)
+    load_record_file(path, "an optimiser record", true, None, device)
 }
 
 /// Parameter shapes of a module with their paths, read without initialising lazy
@@ -294,28 +338,17 @@ fn shapes<B: Backend, M: Module<B>>(module: &M) -> Vec<(String, Vec<usize>)> {
 }
 
 /// Loads the module record at `path` onto `fresh` (a module built from the record's
-/// config), checking every tensor against its bytes and every parameter's shape against
-/// `fresh`'s. Errors name the file and the parameter.
+/// config), checking every tensor against its bytes, and the record's parameters (names and
+/// shapes) against `fresh`'s. Errors name the file and the parameter.
 pub fn load_module_file<B: Backend, M: Module<B>>(
     fresh: M,
     path: &Path,
     device: &B::Device,
 ) -> Result<M, ModelError> {
     let expected = shapes::<B, M>(&fresh);
-    let record = load_record_file::<B, M::Record>(path, "a model record", false, device)?;
-    let loaded = fresh.load_record(record);
-    let got = shapes::<B, M>(&loaded);
-    for ((name, want), (_, have)) in expected.iter().zip(&got) {
-        if want != have {
-            return Err(bad(
-                path,
-                format!(
-                    "parameter {name}: expected shape {want:?} (from config.json), the record has {have:?}"
-                ),
-            ));
-        }
-    }
-    Ok(loaded)
+    let record =
+        load_record_file::<B, M::Record>(path, "a model record", false, Some(&expected), device)?;
+    Ok(fresh.load_record(record))
 }
 
 #[cfg(test)]
@@ -387,5 +420,48 @@ mod tests {
             .to_string();
         assert!(err.contains("weight"), "{err}");
         assert!(err.contains("needs 36 bytes, the record has 24"), "{err}");
+    }
+
+    #[derive(Module, Debug)]
+    struct Stack<B: Backend> {
+        layers: Vec<Linear<B>>,
+    }
+
+    fn stack(n: usize) -> Stack<B> {
+        let dev = Default::default();
+        Stack {
+            layers: (0..n).map(|_| LinearConfig::new(2, 2).init(&dev)).collect(),
+        }
+    }
+
+    #[test]
+    fn a_record_with_fewer_layers_than_the_config_is_an_error_not_a_panic() {
+        // Burn asserts that a list of layers and its record have the same length; the fuzz
+        // suite reached that assertion with a config.json whose layer count was flipped.
+        let dev = Default::default();
+        let dir = tempfile::tempdir().unwrap();
+        let one = stack(1);
+        crate::retrieval::materialize(&one);
+        NamedMpkFileRecorder::<FullPrecisionSettings>::new()
+            .record(one.into_record(), dir.path().join("s"))
+            .unwrap();
+        let path = dir.path().join("s.mpk");
+        let err = load_module_file(stack(3), &path, &dev)
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("parameter layers.1.weight (shape [2, 2], from config.json) is not in the record"),
+            "{err}"
+        );
+        let err = load_module_file(stack(0), &path, &dev)
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("the record has parameter layers.0.weight, which the model of config.json does not"),
+            "{err}"
+        );
+        assert!(load_module_file(stack(1), &path, &dev).is_ok());
     }
 }
