@@ -310,10 +310,40 @@ impl RetrievalModelConfig {
         Ok(s)
     }
 
+    /// Checks what the encoders' own constructors would assert on (and so panic): the
+    /// token dimensions agree, and every dropout probability (any setting whose name says
+    /// `dropout`, the BERT config's included) lies in [0, 1].
+    pub fn validate(&self) -> Result<(), ModelError> {
+        self.dim()?;
+        fn walk(at: &str, v: &serde_json::Value) -> Result<(), ModelError> {
+            match v {
+                serde_json::Value::Object(m) => m.iter().try_for_each(|(k, v)| {
+                    let path = if at.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{at}.{k}")
+                    };
+                    if k.contains("dropout")
+                        && !v.as_f64().is_some_and(|p| (0.0..=1.0).contains(&p))
+                    {
+                        return Err(ModelError::Config(format!(
+                            "{path}: expected a dropout probability in [0, 1], got {v}"
+                        )));
+                    }
+                    walk(&path, v)
+                }),
+                _ => Ok(()),
+            }
+        }
+        let value = serde_json::to_value(self)
+            .map_err(|e| ModelError::Config(format!("the config does not serialise: {e}")))?;
+        walk("", &value)
+    }
+
     /// Initialises the model with random weights on `device` (no file is read: this is
     /// also the skeleton a saved record loads into).
     pub fn init<B: Backend>(&self, device: &B::Device) -> Result<RetrievalModel<B>, ModelError> {
-        self.dim()?;
+        self.validate()?;
         Ok(self.assemble(self.sign.init(device)?, self.text.init(device)?, device))
     }
 
@@ -323,7 +353,7 @@ impl RetrievalModelConfig {
         &self,
         device: &B::Device,
     ) -> Result<RetrievalModel<B>, ModelError> {
-        self.dim()?;
+        self.validate()?;
         Ok(self.assemble(
             self.sign.init_pretrained(device)?,
             self.text.init_pretrained(device)?,
@@ -465,6 +495,24 @@ pub fn load_model<B: Backend>(
 mod tests {
     use super::*;
     use crate::test_backend::B as TestBackend;
+
+    #[test]
+    fn a_dropout_outside_0_1_is_a_config_error_not_a_panic() {
+        // Burn's DropoutConfig::init panics on it; the fuzz suite reached that through a
+        // saved model's config.json.
+        let cfg = RetrievalModelConfig::new(
+            SignEncoderConfig::Pose(PoseEncoderConfig::new(4).with_dropout(8.1)),
+            TextEncoderConfig::Word(WordEncoderConfig::new(6)),
+        );
+        let err = cfg
+            .init::<TestBackend>(&Default::default())
+            .map(|_| ())
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid model configuration: sign.Pose.dropout: expected a dropout probability in [0, 1], got 8.1"
+        );
+    }
 
     #[test]
     fn initial_scale_is_one_over_0_07() {
