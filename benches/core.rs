@@ -259,6 +259,13 @@ fn benches(c: &mut Criterion) {
         bench_gallery::<Cpu>(c, "ndarray", &Default::default(), ClclKernel::Fused);
         bench_loss::<Autodiff<Cpu>>(c, "ndarray", &Default::default());
     }
+    #[cfg(feature = "flex")]
+    {
+        type Cpu = burn::backend::Flex;
+        bench_table::<Cpu>(c, "flex", &Default::default());
+        bench_gallery::<Cpu>(c, "flex", &Default::default(), ClclKernel::Fused);
+        bench_loss::<Autodiff<Cpu>>(c, "flex", &Default::default());
+    }
     #[cfg(feature = "wgpu")]
     {
         type Gpu = burn::backend::Wgpu;

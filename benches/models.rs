@@ -256,6 +256,13 @@ fn benches(c: &mut Criterion) {
         bench_bert::<Cpu>(c, "ndarray", &Default::default());
         bench_train_step::<Cpu>(c, "ndarray", &Default::default());
     }
+    #[cfg(feature = "flex")]
+    {
+        type Cpu = Autodiff<burn::backend::Flex>;
+        bench_sign::<Cpu>(c, "flex", &Default::default(), full);
+        bench_bert::<Cpu>(c, "flex", &Default::default());
+        bench_train_step::<Cpu>(c, "flex", &Default::default());
+    }
     #[cfg(feature = "wgpu")]
     {
         type Gpu = Autodiff<burn::backend::Wgpu>;

@@ -1,25 +1,29 @@
 //! Our side of the speed comparison with PyTorch; run it through `scripts/compare-pytorch.sh`,
 //! which also runs `benches/reference/core.py` and `benches/reference/train.py`.
 //!
-//! `cargo run --release --example compare_core -- <folder>` reads `<folder>/inputs.safetensors`,
-//! times (median of several runs, after a warm-up) the CLCL score of the 642 gallery, one
-//! forward + backward of coarse + λ·fine loss at B=128, and instance mining at N=7096; it
-//! writes `ours.safetensors` (outputs and gradients) and `ours.json` (seconds) next to them.
+//! `cargo run --release --example compare_core -- <folder> --device <backend>` reads
+//! `<folder>/inputs.safetensors`, times (median of several runs, after a warm-up) the CLCL
+//! score of the 642 gallery, one forward + backward of coarse + λ·fine loss at B=128, and
+//! instance mining at N=7096; it writes `ours_<backend>.safetensors` (outputs and
+//! gradients) and `ours_<backend>.json` (seconds) next to them. `<backend>` is `ndarray`,
+//! `flex` (each when built with its feature), `cuda`, or `cpu` for the build's CPU backend.
 //!
-//! `… -- <folder> train` reads `<folder>/train_inputs.safetensors` (one stage-2 batch of clip
-//! features and captions) and runs san-train's own training step on it: the trainer's model
-//! for clip-feature input (its default settings), `step_loss`, backward and AdamW. It writes
-//! the initial weights (`train_params.safetensors`, by Burn module path), the loss and every
-//! weight's gradient without dropout (`ours_train.safetensors`), and the median time of a
-//! full step with dropout (`ours_train.json`).
+//! `… -- <folder> train --device <backend>` reads `<folder>/train_inputs.safetensors` (one
+//! stage-2 batch of clip features and captions) and runs san-train's own training step on
+//! it: the trainer's model for clip-feature input (its default settings), `step_loss`,
+//! backward and AdamW. The initial weights are `train_params.safetensors` (by Burn module
+//! path) when the folder has it, so every backend and PyTorch start from the same weights;
+//! otherwise this run's initial weights are written there. It writes the loss and every
+//! weight's gradient without dropout (`ours_train_<backend>.safetensors`), and the median
+//! time of a full step with dropout (`ours_train_<backend>.json`).
 
 use std::collections::BTreeMap;
 use std::error::Error;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use burn::backend::{Autodiff, NdArray};
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::backend::Autodiff;
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Bool, Int, Tensor, TensorData};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
@@ -35,9 +39,6 @@ use san::san_train::step::{StepBatch, adamw, step_loss, train_step};
 
 const TAU_TOK: f64 = 0.07;
 const LAMBDA_FINE: f64 = 0.4;
-
-type Cpu = NdArray<f32>;
-type Train = Autodiff<Cpu>;
 
 /// Named output tensors (the loss and each gradient), padded to rank 4.
 type Named<B> = Vec<(String, Tensor<B, 4>)>;
@@ -219,6 +220,65 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for Weights<'_, B> {
     }
 }
 
+/// Replaces every float weight by the tensor of the same module path in a safetensors file.
+struct Load<'a> {
+    path: Vec<String>,
+    file: &'a Inputs<'a>,
+    error: Option<String>,
+}
+
+impl<B: Backend> ModuleMapper<B> for Load<'_> {
+    fn enter_module(&mut self, name: &str, _container: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container: &str) {
+        self.path.pop();
+    }
+
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+        let name = self.path.join(".");
+        let (id, value, _) = param.consume();
+        let loaded = self.file.host(&name).and_then(|(v, shape)| {
+            if shape == value.dims().to_vec() {
+                Ok(Tensor::from_data(
+                    TensorData::new(v, shape),
+                    &value.device(),
+                ))
+            } else {
+                Err(format!("{name}: shape {shape:?}, the model has {:?}", value.dims()).into())
+            }
+        });
+        let value = match loaded {
+            Ok(t) => t.set_require_grad(value.is_require_grad()),
+            Err(e) => {
+                self.error.get_or_insert(e.to_string());
+                value
+            }
+        };
+        Param::initialized(id, value)
+    }
+}
+
+/// `model` with the weights of `path` (written by an earlier run of the train mode).
+fn load_weights<B: AutodiffBackend>(
+    model: RetrievalModel<B>,
+    path: &Path,
+) -> Result<RetrievalModel<B>, Box<dyn Error>> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let file = Inputs(SafeTensors::deserialize(&bytes)?);
+    let mut load = Load {
+        path: Vec::new(),
+        file: &file,
+        error: None,
+    };
+    let model = model.map(&mut load);
+    match load.error {
+        Some(e) => Err(format!("{}: {e}", path.display()).into()),
+        None => Ok(model),
+    }
+}
+
 fn weights<B: AutodiffBackend>(
     model: &RetrievalModel<B>,
     grads: Option<&B::Gradients>,
@@ -265,11 +325,14 @@ fn train<Train: AutodiffBackend>(folder: &Path, backend: &str) -> Result<(), Box
         _ => return Err("the trainer did not build the feature encoder".into()),
     }
     Train::seed(&device, 7);
+    let params = folder.join("train_params.safetensors");
     let model = exact.init::<Train>(&device)?;
-    write_outputs(
-        &folder.join("train_params.safetensors"),
-        &weights(&model, None),
-    )?;
+    let model = if params.is_file() {
+        load_weights(model, &params)?
+    } else {
+        write_outputs(&params, &weights(&model, None))?;
+        model
+    };
     let loss = step_loss(&model, batch.clone(), &config)?;
     let grads = loss.backward();
     let mut out = vec![("loss".to_string(), to_vec_f32(loss.inner()), vec![1])];
@@ -278,11 +341,14 @@ fn train<Train: AutodiffBackend>(folder: &Path, backend: &str) -> Result<(), Box
             .into_iter()
             .map(|(name, v, shape)| (format!("grad.{name}"), v, shape)),
     );
-    write_outputs(&folder.join("ours_train.safetensors"), &out)?;
+    write_outputs(
+        &folder.join(format!("ours_train_{backend}.safetensors")),
+        &out,
+    )?;
 
     // Speed: the trainer's own step (dropout 0.1, AdamW), as `san train` runs it.
     Train::seed(&device, 7);
-    let mut model = Some(model_config.init::<Train>(&device)?);
+    let mut model = Some(load_weights(model_config.init::<Train>(&device)?, &params)?);
     let mut optim = adamw::<Train>(&config);
     let (step, t_step) = timed(5, || -> Result<f64, Box<dyn Error>> {
         let m = model.take().ok_or("no model")?;
@@ -305,14 +371,14 @@ fn train<Train: AutodiffBackend>(folder: &Path, backend: &str) -> Result<(), Box
         "backend": format!("burn 0.21 {backend} (autodiff)"),
     });
     std::fs::write(
-        folder.join("ours_train.json"),
+        folder.join(format!("ours_train_{backend}.json")),
         serde_json::to_string_pretty(&times)?,
     )?;
     println!("train_step {t_step:.3} s (B={n}, {params} weights, last loss {loss:.4})");
     Ok(())
 }
 
-const USAGE: &str = "usage: compare_core <folder> [train] [--device cpu|cuda]";
+const USAGE: &str = "usage: compare_core <folder> [train] [--device cpu|ndarray|flex|cuda]";
 
 fn main() -> Result<(), Box<dyn Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -322,15 +388,28 @@ fn main() -> Result<(), Box<dyn Error>> {
         Some(i) => args.get(i + 1).ok_or(USAGE)?.as_str(),
         None => "cpu",
     };
+    let device = match device {
+        "cpu" if cfg!(feature = "flex") => "flex",
+        "cpu" => "ndarray",
+        other => other,
+    };
     match (device, train_mode) {
-        ("cpu", true) => train::<Train>(&folder, "ndarray"),
-        ("cpu", false) => core::<Cpu>(&folder, "ndarray, fused CLCL kernel", ClclKernel::Fused),
+        #[cfg(feature = "ndarray")]
+        ("ndarray", true) => train::<Autodiff<burn::backend::NdArray<f32>>>(&folder, "ndarray"),
+        #[cfg(feature = "ndarray")]
+        ("ndarray", false) => {
+            core::<burn::backend::NdArray<f32>>(&folder, "ndarray", ClclKernel::Fused)
+        }
+        #[cfg(feature = "flex")]
+        ("flex", true) => train::<Autodiff<burn::backend::Flex>>(&folder, "flex"),
+        #[cfg(feature = "flex")]
+        ("flex", false) => core::<burn::backend::Flex>(&folder, "flex", ClclKernel::Fused),
         #[cfg(feature = "cuda")]
         ("cuda", true) => train::<Autodiff<burn::backend::Cuda>>(&folder, "cuda"),
         #[cfg(feature = "cuda")]
         ("cuda", false) => core::<burn::backend::Cuda>(&folder, "cuda", ClclKernel::Tensor),
         (other, _) => Err(format!(
-            "device {other}: built without it ({USAGE}; cuda needs --features cuda)"
+            "device {other}: built without it ({USAGE}; flex needs --features flex, cuda --features cuda)"
         )
         .into()),
     }
@@ -416,17 +495,20 @@ fn core<B: Backend>(
         };
         outputs.push((name, to_vec_f32(t), shape));
     }
-    write_outputs(&folder.join("ours.safetensors"), &outputs)?;
+    write_outputs(
+        &folder.join(format!("ours_{backend}.safetensors")),
+        &outputs,
+    )?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let times = serde_json::json!({
         "clcl_gallery_642": t_gallery,
         "clcl_gallery_642_gflops": gallery_flop / t_gallery / 1e9,
         "loss_fwd_bwd_b128": t_loss,
         "instance_mining_7096": t_mine,
-        "backend": format!("burn 0.21 {backend} on {threads} threads"),
+        "backend": format!("burn 0.21 {backend} ({kernel:?} CLCL kernel) on {threads} threads"),
     });
     std::fs::write(
-        folder.join("ours.json"),
+        folder.join(format!("ours_{backend}.json")),
         serde_json::to_string_pretty(&times)?,
     )?;
     println!(

@@ -5,8 +5,9 @@
 #   - sign-aware instance mining, N=7096, D=512, K=32;
 #   - one full training step of san-train (clip-feature model, stage-2 loss, AdamW) at
 #     B=32, T=64, F=1024, L=32, K=5, with the same initial weights on both sides.
-# Outputs are checked for agreement first, then ours/PyTorch time ratios are printed.
-# On the CPU both sides get 2 threads.
+# Outputs are checked for agreement first, then ours/PyTorch time ratios are printed. On the
+# CPU, ours runs on both CPU backends (burn-ndarray and burn-flex), side by side, and both
+# sides get 2 threads.
 #
 # Needs python3 with torch and safetensors (pip install torch safetensors).
 # Usage: scripts/compare-pytorch.sh [--device cpu|cuda] [work folder, default target/compare]
@@ -32,7 +33,7 @@ export SAN_TORCH_DEVICE="$device"
 
 ours="${SAN_COMPARE_BIN:-}"
 if [ -z "$ours" ]; then
-    features=()
+    features=(--features flex)
     [ "$device" = cuda ] && features=(--features cuda)
     cargo build --release --example compare_core "${features[@]}"
     ours=target/release/examples/compare_core
@@ -40,30 +41,46 @@ fi
 [ -f "$dir/inputs.safetensors" ] || python3 benches/reference/core.py inputs "$dir"
 [ -f "$dir/train_inputs.safetensors" ] || python3 benches/reference/train.py inputs "$dir"
 
+backends=(ndarray flex)
+[ "$device" = cuda ] && backends=(cuda)
 # Our run of each part, its peak resident memory recorded where /usr/bin/time exists.
 run_ours() {
+    local name="$1" backend="$2"
+    shift 2
+    if [ -x /usr/bin/time ]; then
+        /usr/bin/time -f "%M" -o "$dir/$name.maxrss" "$ours" "$dir" "$@" --device "$backend"
+    else
+        "$ours" "$dir" "$@" --device "$backend"
+    fi
+}
+for backend in "${backends[@]}"; do
+    echo "san on $backend (similarity, loss, mining)…"
+    run_ours "ours_$backend" "$backend"
+    # The first train step writes the initial weights (train_params.safetensors) that the
+    # other backends and PyTorch start from.
+    echo "san on $backend (train step)…"
+    run_ours "ours_train_$backend" "$backend" train
+done
+echo "PyTorch ($device)…"
+run_torch() {
     local name="$1"
     shift
     if [ -x /usr/bin/time ]; then
-        /usr/bin/time -f "%M" -o "$dir/$name.maxrss" "$ours" "$dir" "$@" --device "$device"
+        /usr/bin/time -f "%M" -o "$dir/$name.maxrss" python3 "$@"
     else
-        "$ours" "$dir" "$@" --device "$device"
+        python3 "$@"
     fi
 }
-echo "san (similarity, loss, mining)…"
-run_ours ours
-# The train step first runs on our side: it writes the initial weights PyTorch starts from.
-echo "san (train step)…"
-run_ours ours_train train
-echo "PyTorch ($device)…"
-python3 benches/reference/core.py torch "$dir"
-python3 benches/reference/train.py torch "$dir"
+run_torch torch benches/reference/core.py torch "$dir"
+run_torch torch_train benches/reference/train.py torch "$dir"
 echo
 status=0
-python3 benches/reference/core.py report "$dir" || status=1
+python3 benches/reference/core.py report "$dir" "${backends[@]}" || status=1
 echo
-python3 benches/reference/train.py report "$dir" || status=1
-for name in ours ours_train; do
-    [ -f "$dir/$name.maxrss" ] && echo "peak resident memory of our $name run: $(($(cat "$dir/$name.maxrss") / 1024)) MiB"
+python3 benches/reference/train.py report "$dir" "${backends[@]}" || status=1
+for backend in "${backends[@]}" torch; do
+    for name in "ours_$backend" "ours_train_$backend" "$backend" "${backend}_train"; do
+        [ -f "$dir/$name.maxrss" ] && echo "peak resident memory of $name: $(($(cat "$dir/$name.maxrss") / 1024)) MiB"
+    done
 done
 exit $status

@@ -1,5 +1,6 @@
-//! Backend selection for binaries, examples and benches: `--device cpu|wgpu|cuda`, each
-//! available when its cargo feature is on.
+//! Backend selection for binaries, examples and benches: `--device cpu|ndarray|flex|wgpu|cuda`,
+//! each available when its cargo feature is on. `cpu` is the build's CPU backend: burn-flex
+//! when the `flex` feature is on, else burn-ndarray.
 
 use std::fmt;
 use std::str::FromStr;
@@ -10,11 +11,24 @@ use san_train::config::TrainConfig;
 
 use crate::error::CliError;
 
+/// The build's CPU backend, what `--device cpu` runs: burn-flex when the `flex` feature is
+/// on, else burn-ndarray.
+#[cfg(feature = "flex")]
+pub type Cpu = burn::backend::Flex;
+/// The build's CPU backend, what `--device cpu` runs: burn-flex when the `flex` feature is
+/// on, else burn-ndarray.
+#[cfg(all(feature = "ndarray", not(feature = "flex")))]
+pub type Cpu = burn::backend::NdArray<f32>;
+
 /// A device named on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum DeviceChoice {
-    /// The ndarray CPU backend (feature `ndarray`, the default).
+    /// The build's CPU backend: flex when built (feature `flex`), else ndarray.
     Cpu,
+    /// burn-ndarray (feature `ndarray`).
+    Ndarray,
+    /// burn-flex (feature `flex`).
+    Flex,
     /// The WGPU backend (feature `wgpu`).
     Wgpu,
     /// The CUDA backend (feature `cuda`).
@@ -26,11 +40,13 @@ impl FromStr for DeviceChoice {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "cpu" => Ok(Self::Cpu),
+            "ndarray" => Ok(Self::Ndarray),
+            "flex" => Ok(Self::Flex),
             "wgpu" => Ok(Self::Wgpu),
             "cuda" => Ok(Self::Cuda),
             other => Err(CliError::arg(
                 format!("--device {other}"),
-                "unknown device; expected cpu, wgpu or cuda",
+                "unknown device; expected cpu, ndarray, flex, wgpu or cuda",
             )),
         }
     }
@@ -39,7 +55,10 @@ impl FromStr for DeviceChoice {
 impl fmt::Display for DeviceChoice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Self::Cpu => "cpu",
+            Self::Cpu if cfg!(feature = "flex") => "cpu (flex)",
+            Self::Cpu => "cpu (ndarray)",
+            Self::Ndarray => "ndarray",
+            Self::Flex => "flex",
             Self::Wgpu => "wgpu",
             Self::Cuda => "cuda",
         })
@@ -47,11 +66,32 @@ impl fmt::Display for DeviceChoice {
 }
 
 impl DeviceChoice {
-    /// The CLCL gallery kernel for this device: the fused host kernel on the CPU, backend
-    /// tensor operations elsewhere.
+    /// `cpu` resolved to the CPU backend this build has (flex over ndarray); the others
+    /// unchanged.
+    pub fn resolved(self) -> Self {
+        match self {
+            Self::Cpu if cfg!(feature = "flex") => Self::Flex,
+            Self::Cpu => Self::Ndarray,
+            other => other,
+        }
+    }
+
+    /// The backend's name, for console headers and reports: `ndarray`, `flex`, `wgpu`,
+    /// `cuda`.
+    pub fn backend_name(self) -> &'static str {
+        match self.resolved() {
+            Self::Flex => "flex",
+            Self::Wgpu => "wgpu",
+            Self::Cuda => "cuda",
+            Self::Cpu | Self::Ndarray => "ndarray",
+        }
+    }
+
+    /// The CLCL gallery kernel for this device: the fused host kernel on a CPU backend,
+    /// backend tensor operations elsewhere.
     pub fn clcl_kernel(self) -> ClclKernel {
         match self {
-            Self::Cpu => ClclKernel::Fused,
+            Self::Cpu | Self::Ndarray | Self::Flex => ClclKernel::Fused,
             Self::Wgpu | Self::Cuda => ClclKernel::Tensor,
         }
     }
@@ -75,10 +115,14 @@ pub trait BackendJob {
 
 /// Runs `job` on the chosen device; an error says which cargo feature is missing.
 pub fn dispatch<J: BackendJob>(choice: DeviceChoice, job: J) -> Result<J::Output, CliError> {
-    match choice {
+    match choice.resolved() {
         #[cfg(feature = "ndarray")]
-        DeviceChoice::Cpu => {
+        DeviceChoice::Ndarray => {
             Ok(job.run::<burn::backend::Autodiff<burn::backend::NdArray<f32>>>(Default::default()))
+        }
+        #[cfg(feature = "flex")]
+        DeviceChoice::Flex => {
+            Ok(job.run::<burn::backend::Autodiff<burn::backend::Flex>>(Default::default()))
         }
         #[cfg(feature = "wgpu")]
         DeviceChoice::Wgpu => {
@@ -91,7 +135,8 @@ pub fn dispatch<J: BackendJob>(choice: DeviceChoice, job: J) -> Result<J::Output
         #[allow(unreachable_patterns)]
         other => {
             let feature = match other {
-                DeviceChoice::Cpu => "ndarray",
+                DeviceChoice::Cpu | DeviceChoice::Ndarray => "ndarray",
+                DeviceChoice::Flex => "flex",
                 DeviceChoice::Wgpu => "wgpu",
                 DeviceChoice::Cuda => "cuda",
             };

@@ -1,9 +1,8 @@
 //! The CPU backend as the facade builds it computes what it is asked to.
 
-use burn::backend::NdArray;
 use burn::tensor::{Tensor, TensorData};
 
-type B = NdArray<f32>;
+type B = san::backend::Cpu;
 
 fn values<const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
     t.into_data().to_vec().unwrap()

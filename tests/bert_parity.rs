@@ -6,12 +6,11 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::backend::NdArray;
 use burn::tensor::{Bool, Int, Tensor, TensorData};
 use san_data::subword::SubwordTokenizer;
 use san_models::bert::{BertTextEncoderConfig, load_bert};
 
-type B = NdArray<f32>;
+type B = san::backend::Cpu;
 
 fn shared() -> Option<(PathBuf, serde_json::Value)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared");

@@ -1,7 +1,8 @@
 //! The whole slice: signsim → corpus → stage 1 → SAN table → stage 2 → report.
 
-use burn::backend::{Autodiff, NdArray};
+use burn::backend::Autodiff;
 use clap::Parser;
+use san::backend::Cpu;
 use san::main_job::{Args, main_job};
 use san_data::corpus::Corpus;
 use san_data::signsim::{SignsimConfig, ensure_corpus};
@@ -9,7 +10,7 @@ use san_train::config::TrainConfig;
 use san_train::protocol::run;
 use san_train::report::RunReport;
 
-type B = Autodiff<NdArray<f32>>;
+type B = Autodiff<Cpu>;
 
 /// Training seeds the backend's process-global RNG, so two trainings running at once in
 /// this test process would draw from one stream and break determinism; they take turns.
@@ -470,8 +471,7 @@ fn every_input_kind_sign_encoder_and_miner_trains() {
     // The instance miner's neighbours: k per clip at most, never the clip itself or one
     // with the same text.
     let config = with_miner(Miner::Instance);
-    let model =
-        san_train::model::init_model::<NdArray<f32>>(&config, &pose, &Default::default()).unwrap();
+    let model = san_train::model::init_model::<Cpu>(&config, &pose, &Default::default()).unwrap();
     let Negatives::Neighbours(n) =
         san_train::negatives::build_negatives(&model, &pose, &config, None, &Default::default())
             .unwrap()

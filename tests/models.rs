@@ -470,8 +470,14 @@ macro_rules! backend_tests {
     };
 }
 
+#[cfg(feature = "ndarray")]
 mod cpu {
     backend_tests!(burn::backend::NdArray<f32>);
+}
+
+#[cfg(feature = "flex")]
+mod flex {
+    backend_tests!(burn::backend::Flex);
 }
 
 #[cfg(feature = "wgpu")]

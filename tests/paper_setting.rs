@@ -9,11 +9,11 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::backend::NdArray;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::Tensor;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
+use san::backend::Cpu;
 use san_core::mining::ConfusabilityTable;
 use san_data::corpus::Corpus;
 use san_data::phoenix::Split;
@@ -104,10 +104,10 @@ fn run(args: &[&str]) -> String {
 }
 
 /// Every float parameter of a module, flattened, in visiting order.
-fn params<M: Module<NdArray<f32>>>(module: &M) -> Vec<Vec<f32>> {
+fn params<M: Module<Cpu>>(module: &M) -> Vec<Vec<f32>> {
     struct Collect(Vec<Vec<f32>>);
-    impl ModuleVisitor<NdArray<f32>> for Collect {
-        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<NdArray<f32>, D>>) {
+    impl ModuleVisitor<Cpu> for Collect {
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<Cpu, D>>) {
             self.0.push(p.val().into_data().to_vec().unwrap());
         }
     }
@@ -175,12 +175,12 @@ alpha = 0.3
     // Frozen: BERT's embeddings and layers 0–3 are bit-identical to the checkpoint's;
     // layers 4 and 5 moved.
     let device = Default::default();
-    let saved = load_saved_model::<NdArray<f32>>(&model, &device).unwrap();
+    let saved = load_saved_model::<Cpu>(&model, &device).unwrap();
     assert!(saved.text.is_pieces());
     let TextEncoder::Bert(trained) = &saved.model.text_encoder else {
         panic!("the saved text encoder is not BERT")
     };
-    let original = san_models::bert::load_bert::<NdArray<f32>>(&bert, &device)
+    let original = san_models::bert::load_bert::<Cpu>(&bert, &device)
         .unwrap()
         .model;
     assert_eq!(
@@ -379,7 +379,7 @@ fn the_trainer_loads_pretrained_cnn_weights_and_freezes_them() {
     use san_data::signsim::{SignsimConfig, ensure_corpus};
     use san_models::frame_encoder::{ResNetConfig, load_resnet_weights};
     use san_models::retrieval::SignEncoder;
-    type AD = Autodiff<NdArray<f32>>;
+    type AD = Autodiff<Cpu>;
 
     let _turn = crate::end_to_end::training_turn();
     let dir = tempfile::tempdir().unwrap();
@@ -409,9 +409,8 @@ fn the_trainer_loads_pretrained_cnn_weights_and_freezes_them() {
     config.model.pretrained_cnn.weights = Some(weights.to_string_lossy().into_owned());
     let corpus = Corpus::load_input(&root, InputKind::Frames, &config.data.frames).unwrap();
     let device = Default::default();
-    let expected = cnn_weights(
-        &load_resnet_weights(config.model.cnn.init::<NdArray<f32>>(&device), &weights).unwrap(),
-    );
+    let expected =
+        cnn_weights(&load_resnet_weights(config.model.cnn.init::<Cpu>(&device), &weights).unwrap());
     let cnn_after = |config: &TrainConfig| {
         AD::seed(&device, 1);
         let model = san_train::model::init_model::<AD>(config, &corpus, &device).unwrap();

@@ -1,9 +1,10 @@
 //! Settings from the command line reach the method: `--set mining.reliable.alpha=…`
 //! changes the SAN table a model gives, through the same `load_config` as `san train`.
 
-use burn::backend::{Autodiff, NdArray};
+use burn::backend::Autodiff;
 use burn::module::AutodiffModule;
 use burn::tensor::backend::Backend;
+use san::backend::Cpu;
 use san_data::corpus::Corpus;
 use san_data::signsim::{SignsimConfig, ensure_corpus};
 use san_train::model::init_model;
@@ -12,7 +13,7 @@ use san_train::report::TableReport;
 use san_train::settings::load_config;
 use san_train::stage::train_stage;
 
-type B = Autodiff<NdArray<f32>>;
+type B = Autodiff<Cpu>;
 
 #[test]
 fn set_reliable_alpha_changes_the_table() {

@@ -3,7 +3,8 @@
 Subcommands, each taking the work folder:
   inputs DIR   write DIR/inputs.safetensors (seeded; shared by both sides)
   torch DIR    time PyTorch on the inputs, write DIR/torch.safetensors and DIR/torch.json
-  report DIR   check DIR/ours.safetensors against DIR/torch.safetensors, print ours/PyTorch
+  report DIR BACKEND...  check DIR/ours_<backend>.safetensors of each backend against
+               DIR/torch.safetensors, print each backend's times and ours/PyTorch side by side
 
 The computations follow DESIGN.md §3.1-3.2 and are written the way the research code
 (CiCo) writes them: einsum for token similarities, masked softmax, chunked over videos.
@@ -203,12 +204,11 @@ def run_torch(folder):
         json.dump(times, f, indent=1)
 
 
-def report(folder):
-    theirs = load_file(f"{folder}/torch.safetensors")
-    ours = load_file(f"{folder}/ours.safetensors")
-    t_theirs = json.load(open(f"{folder}/torch.json"))
-    t_ours = json.load(open(f"{folder}/ours.json"))
+def check(folder, backend, theirs):
+    """Checks one backend's outputs against PyTorch's; returns whether all agree."""
+    ours = load_file(f"{folder}/ours_{backend}.safetensors")
     ok = True
+    print(f"[{backend}]")
     print(f"{'output':<18} {'max |ref|':>10} {'ours-PyTorch':>13} {'ours-f64':>10} {'PyTorch-f64':>12}  agree")
     for key in sorted(k for k in theirs if not k.startswith("f64_")):
         a, b = ours[key].double(), theirs[key].double()
@@ -248,23 +248,38 @@ def report(folder):
             agree = a.shape == b.shape and ours_err <= max(4 * torch_err, rel * scale)
         ok &= agree
         print(f"{key:<18} {scale:>10.3e} {diff:>13.3e} {ours_err:>10.3e} {torch_err:>12.3e}  {'yes' if agree else 'NO'}")
-    print()
-    print(f"{'computation':<22} {'ours (s)':>9} {'PyTorch (s)':>12} {'ours/PyTorch':>13}")
+    return ok
+
+
+def report(folder, *backends):
+    theirs = load_file(f"{folder}/torch.safetensors")
+    t_theirs = json.load(open(f"{folder}/torch.json"))
+    ok = True
+    for backend in backends:
+        ok &= check(folder, backend, theirs)
+        print()
+    t_ours = {b: json.load(open(f"{folder}/ours_{b}.json")) for b in backends}
+    head = "".join(f" {b + ' (s)':>13}" for b in backends) + f" {'PyTorch (s)':>12}"
+    head += "".join(f" {b + '/PyTorch':>16}" for b in backends)
+    print(f"{'computation':<22}{head}")
     for key in ["clcl_gallery_642", "loss_fwd_bwd_b128", "instance_mining_7096"]:
-        print(f"{key:<22} {t_ours[key]:>9.3f} {t_theirs[key]:>12.3f} {t_ours[key] / t_theirs[key]:>13.2f}")
+        row = "".join(f" {t_ours[b][key]:>13.3f}" for b in backends) + f" {t_theirs[key]:>12.3f}"
+        row += "".join(f" {t_ours[b][key] / t_theirs[key]:>16.2f}" for b in backends)
+        print(f"{key:<22}{row}")
     peak = t_theirs.get("matmul_peak_gflops")
     if peak:
-        print(f"\nCLCL gallery, useful GFLOP/s: ours {t_ours['clcl_gallery_642_gflops']:.1f}, PyTorch "
-              f"{t_theirs['clcl_gallery_642_gflops']:.1f}; PyTorch's matmul peak here "
-              f"([2048,512]x[512,2048]): {peak:.1f} GFLOP/s "
-              f"(ours at {100 * t_ours['clcl_gallery_642_gflops'] / peak:.0f}% of it)")
+        for b in backends:
+            g = t_ours[b]["clcl_gallery_642_gflops"]
+            print(f"\nCLCL gallery on {b}, useful GFLOP/s: {g:.1f} ({100 * g / peak:.0f}% of PyTorch's "
+                  f"matmul peak here, [2048,512]x[512,2048]: {peak:.1f} GFLOP/s); PyTorch's own: "
+                  f"{t_theirs['clcl_gallery_642_gflops']:.1f}")
     where = t_theirs.get("device", "cpu")
     where = f"{t_theirs['threads']} threads" if where == "cpu" else where
-    print(f"\nPyTorch {t_theirs['torch']} on {where}; ours: {t_ours.get('backend', '?')}")
+    print(f"\nPyTorch {t_theirs['torch']} on {where}; ours: " + "; ".join(t_ours[b].get("backend", b) for b in backends))
     if not ok:
         sys.exit("outputs disagree")
 
 
 if __name__ == "__main__":
-    cmd, folder = sys.argv[1], sys.argv[2]
-    {"inputs": make_inputs, "torch": run_torch, "report": report}[cmd](folder)
+    cmd, folder, rest = sys.argv[1], sys.argv[2], sys.argv[3:]
+    {"inputs": make_inputs, "torch": run_torch, "report": report}[cmd](folder, *rest)

@@ -5,7 +5,8 @@ Subcommands, each taking the work folder:
   torch DIR    load our initial weights (DIR/train_params.safetensors), compute the loss and
                every weight's gradient without dropout (float32 and float64), time a full
                step with dropout; write DIR/torch_train.safetensors and DIR/torch_train.json
-  report DIR   check DIR/ours_train.safetensors against PyTorch, print ours/PyTorch
+  report DIR BACKEND...  check DIR/ours_train_<backend>.safetensors of each backend against
+               PyTorch, print the step's times and ours/PyTorch side by side
 
 The model is san-train's default model for clip-feature input, written the way PyTorch
 users write it: a linear input projection, sinusoidal positions, `nn.TransformerEncoder`
@@ -216,11 +217,9 @@ def run_torch(folder):
         json.dump(times, f, indent=1)
 
 
-def report(folder):
-    theirs = load_file(f"{folder}/torch_train.safetensors")
-    ours = load_file(f"{folder}/ours_train.safetensors")
-    t_theirs = json.load(open(f"{folder}/torch_train.json"))
-    t_ours = json.load(open(f"{folder}/ours_train.json"))
+def check(folder, backend, theirs):
+    """Checks one backend's loss and gradients against PyTorch's; returns whether all agree."""
+    ours = load_file(f"{folder}/ours_train_{backend}.safetensors")
     ok = set(ours) == {k for k in theirs if not k.startswith("f64_")}
     if not ok:
         print("different outputs:", sorted(set(ours) ^ {k for k in theirs if not k.startswith("f64_")}))
@@ -236,23 +235,38 @@ def report(folder):
         ok &= agree
         worst.append((ours_err / max(scale, 1e-30), key, scale, ours_err, torch_err, agree))
     worst.sort(reverse=True)
+    print(f"[{backend}]")
     print(f"{'output (worst 8 of ' + str(len(worst)) + ')':<52} {'max |f64|':>10} {'ours-f64':>10} {'PyTorch-f64':>12}  agree")
     for _, key, scale, oe, te, agree in worst[:8]:
         print(f"{key:<52} {scale:>10.3e} {oe:>10.3e} {te:>12.3e}  {'yes' if agree else 'NO'}")
     print(f"loss: ours {ours['loss'].item():.6f}, PyTorch {theirs['loss'].item():.6f}, float64 {theirs['f64_loss'].item():.6f}")
     print()
+    return ok
+
+
+def report(folder, *backends):
+    theirs = load_file(f"{folder}/torch_train.safetensors")
+    t_theirs = json.load(open(f"{folder}/torch_train.json"))
+    ok = True
+    for backend in backends:
+        ok &= check(folder, backend, theirs)
+    t_ours = {b: json.load(open(f"{folder}/ours_train_{b}.json")) for b in backends}
     s = STEP
     shape = f"B={s['b']}, T={s['t']}, F={s['f']}, L={s['l']}, K={s['k']}, D={s['dim']}"
-    print(f"{'computation':<22} {'ours (s)':>9} {'PyTorch (s)':>12} {'ours/PyTorch':>13}")
-    r = t_ours["train_step"] / t_theirs["train_step"]
-    print(f"{'train_step':<22} {t_ours['train_step']:>9.3f} {t_theirs['train_step']:>12.3f} {r:>13.2f}   ({shape}, {t_ours['params']} weights)")
-    if t_ours["params"] != t_theirs["params"]:
-        ok = False
-        print(f"weights differ: ours {t_ours['params']}, PyTorch {t_theirs['params']}")
+    head = "".join(f" {b + ' (s)':>13}" for b in backends) + f" {'PyTorch (s)':>12}"
+    head += "".join(f" {b + '/PyTorch':>16}" for b in backends)
+    print(f"{'computation':<22}{head}")
+    row = "".join(f" {t_ours[b]['train_step']:>13.3f}" for b in backends) + f" {t_theirs['train_step']:>12.3f}"
+    row += "".join(f" {t_ours[b]['train_step'] / t_theirs['train_step']:>16.2f}" for b in backends)
+    print(f"{'train_step':<22}{row}   ({shape}, {t_theirs['params']} weights)")
+    for b in backends:
+        if t_ours[b]["params"] != t_theirs["params"]:
+            ok = False
+            print(f"weights differ: {b} {t_ours[b]['params']}, PyTorch {t_theirs['params']}")
     if not ok:
         sys.exit("train step outputs disagree")
 
 
 if __name__ == "__main__":
-    cmd, folder = sys.argv[1], sys.argv[2]
-    {"inputs": make_inputs, "torch": run_torch, "report": report}[cmd](folder)
+    cmd, folder, rest = sys.argv[1], sys.argv[2], sys.argv[3:]
+    {"inputs": make_inputs, "torch": run_torch, "report": report}[cmd](folder, *rest)

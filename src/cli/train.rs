@@ -69,7 +69,7 @@ pub fn run<B: AutodiffBackend>(args: &TrainArgs, device: &B::Device) -> Result<(
     // The captions as the text encoder reads them (a BERT checkpoint's word pieces).
     let corpus = prepare_corpus(&config, &corpus)?.unwrap_or(corpus);
     println!(
-        "corpus {}: {} train / {} dev / {} test, {} words, input {:?} ({} values per step); text: {}",
+        "corpus {}: {} train / {} dev / {} test, {} words, input {:?} ({} values per step); text: {}; device {}",
         args.data.display(),
         corpus.train.len(),
         corpus.dev.len(),
@@ -77,7 +77,8 @@ pub fn run<B: AutodiffBackend>(args: &TrainArgs, device: &B::Device) -> Result<(
         corpus.vocab.len(),
         config.data.input,
         corpus.input_dim(),
-        corpus.text.describe()
+        corpus.text.describe(),
+        args.device
     );
     let options = RunOptions {
         out: Some(args.out.clone()),

@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use burn::backend::NdArray;
 use burn::tensor::{Bool, Int, Tensor};
 use san_core::mining::ConfusabilityTable;
 use san_models::pose_encoder::PoseEncoderConfig;
@@ -22,7 +21,7 @@ use san_train::settings::load_config;
 use crate::data_readers::temp_file;
 use crate::harness::fuzz;
 
-type B = NdArray;
+type B = san::backend::Cpu;
 
 fn model_config() -> RetrievalModelConfig {
     RetrievalModelConfig::new(

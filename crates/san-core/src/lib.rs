@@ -59,8 +59,13 @@ pub use error::CoreError;
 /// `test-cuda`.
 #[cfg(test)]
 pub(crate) mod test_backend {
-    #[cfg(not(any(feature = "test-wgpu", feature = "test-cuda")))]
+    #[cfg(not(any(feature = "test-wgpu", feature = "test-cuda", feature = "test-flex")))]
     pub(crate) type B = burn::backend::NdArray<f32>;
+    #[cfg(all(
+        feature = "test-flex",
+        not(any(feature = "test-wgpu", feature = "test-cuda"))
+    ))]
+    pub(crate) type B = burn::backend::Flex;
     #[cfg(all(feature = "test-wgpu", not(feature = "test-cuda")))]
     pub(crate) type B = burn::backend::Wgpu;
     #[cfg(feature = "test-cuda")]

@@ -8,10 +8,15 @@ mod common;
 
 use burn::backend::Autodiff;
 
-/// The float32 backend under test: ndarray, WGPU with the `test-wgpu` feature, or CUDA with
-/// `test-cuda`.
-#[cfg(not(any(feature = "test-wgpu", feature = "test-cuda")))]
+/// The float32 backend under test: ndarray, flex with the `test-flex` feature, WGPU with
+/// `test-wgpu`, or CUDA with `test-cuda`.
+#[cfg(not(any(feature = "test-wgpu", feature = "test-cuda", feature = "test-flex")))]
 type F32 = burn::backend::NdArray<f32>;
+#[cfg(all(
+    feature = "test-flex",
+    not(any(feature = "test-wgpu", feature = "test-cuda"))
+))]
+type F32 = burn::backend::Flex;
 #[cfg(all(feature = "test-wgpu", not(feature = "test-cuda")))]
 type F32 = burn::backend::Wgpu;
 #[cfg(feature = "test-cuda")]

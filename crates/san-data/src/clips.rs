@@ -323,9 +323,13 @@ mod tests {
         let mut bytes = b"\x93NUMPY\x03\x00".to_vec();
         bytes.extend_from_slice(&0x277B_3F76u32.to_le_bytes());
         bytes.extend_from_slice(&[b' '; 18]);
-        let err = parse_npy(&bytes, Path::new("x.npy")).unwrap_err().to_string();
+        let err = parse_npy(&bytes, Path::new("x.npy"))
+            .unwrap_err()
+            .to_string();
         assert!(
-            err.contains("x.npy: expected a .npy header of 662388598 bytes, the file has 18 after byte 12"),
+            err.contains(
+                "x.npy: expected a .npy header of 662388598 bytes, the file has 18 after byte 12"
+            ),
             "{err}"
         );
     }
@@ -338,10 +342,14 @@ mod tests {
             "{'descr': '<f4', 'fortran_order': False, 'shape': (165000000,), }",
             &[0u8; 32],
         );
-        let err = parse_npy(&bytes, Path::new("x.npy")).unwrap_err().to_string();
+        let err = parse_npy(&bytes, Path::new("x.npy"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("x.npy"), "{err}");
         assert!(
-            err.contains("the header's shape [165000000] needs more values than a 160-byte file holds"),
+            err.contains(
+                "the header's shape [165000000] needs more values than a 160-byte file holds"
+            ),
             "{err}"
         );
     }

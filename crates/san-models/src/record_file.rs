@@ -182,11 +182,9 @@ fn check_tensors(node: &Node, at: &str, found: &mut Found) -> Result<(), String>
                     dims_text.push(d.to_string());
                     let d = usize::try_from(*d).unwrap_or(usize::MAX);
                     sizes.push(d);
-                    numel = numel
-                        .checked_mul(d)
-                        .ok_or_else(|| {
-                            format!("{at}: shape [{}] overflows", dims_text.join(", "))
-                        })?;
+                    numel = numel.checked_mul(d).ok_or_else(|| {
+                        format!("{at}: shape [{}] overflows", dims_text.join(", "))
+                    })?;
                 }
                 let name = variant_name(dtype).unwrap_or("?");
                 let size = dtype_size(name)
@@ -240,7 +238,10 @@ fn compare(found: &Found, expected: &Found) -> Result<(), String> {
             Some(_) => {}
         }
     }
-    match found.iter().find(|(n, _)| !expected.iter().any(|(e, _)| e == n)) {
+    match found
+        .iter()
+        .find(|(n, _)| !expected.iter().any(|(e, _)| e == n))
+    {
         Some((name, _)) => Err(format!(
             "the record has parameter {name}, which the model of config.json does not"
         )),
@@ -451,7 +452,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("parameter layers.1.weight (shape [2, 2], from config.json) is not in the record"),
+            err.contains(
+                "parameter layers.1.weight (shape [2, 2], from config.json) is not in the record"
+            ),
             "{err}"
         );
         let err = load_module_file(stack(0), &path, &dev)
@@ -459,7 +462,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("the record has parameter layers.0.weight, which the model of config.json does not"),
+            err.contains(
+                "the record has parameter layers.0.weight, which the model of config.json does not"
+            ),
             "{err}"
         );
         assert!(load_module_file(stack(1), &path, &dev).is_ok());
