@@ -13,18 +13,25 @@
 //! - a row or column whose weights all underflow (possible only for unnormalised tokens and
 //!   a very small `τ`) is recomputed exactly with its own maximum.
 //!
-//! Peak extra memory is one tile per thread: `M × TILE_WORDS` floats (about 0.5 MiB at
-//! M = 64), plus the compacted copies of the inputs. It computes values only (no gradients).
+//! Videos are scored in groups of about [`TILE_CLIPS`] valid clips, so one GEMM serves
+//! several videos. Peak extra memory is one tile per thread: `TILE_CLIPS × TILE_WORDS`
+//! floats (1 MiB, or one long video's clips × `TILE_WORDS`), plus the compacted copies of
+//! the inputs. It computes values only (no gradients).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::gemm::matmul_nt;
 use super::pool::run_workers;
 
-/// Token columns (words of consecutive texts) per GEMM tile; 2048 × 64 clips × 4 B = 512 KiB.
 /// Partial sums per row, so the reduction vectorises.
 const LANES: usize = 8;
-const TILE_WORDS: usize = 2048;
+/// Token columns (words of consecutive texts) per GEMM tile.
+const TILE_WORDS: usize = 512;
+/// Clip rows (valid clips of consecutive videos) per GEMM tile: a worker scores a group of
+/// videos at once, so the GEMM packs each block of words once per group instead of once per
+/// video (measured on the 642 gallery: 4.27 s with one video per GEMM, 3.40 s in groups).
+/// 512 × 512 × 4 B = 1 MiB of tile.
+const TILE_CLIPS: usize = 512;
 
 /// Row-major tokens `[n, len, dim]` with a validity mask `[n, len]`, on the host.
 #[derive(Debug, Clone, Copy)]
@@ -119,47 +126,68 @@ pub fn clcl_gallery_fused(
         blocks.push((b0, b1));
         b0 = b1;
     }
+    // Video groups: consecutive videos whose valid clips fit one tile (a longer video alone);
+    // their compacted rows are contiguous, so a group is one GEMM operand.
+    let mut groups = Vec::new();
+    let mut a0 = 0;
+    while a0 < nv {
+        let mut a1 = a0 + 1;
+        while a1 < nv && s_off[a1 + 1] - s_off[a0] <= TILE_CLIPS {
+            a1 += 1;
+        }
+        groups.push((a0, a1));
+        a0 = a1;
+    }
     let next = AtomicUsize::new(0);
     let mut v2t = vec![0.0f32; nv * nt];
     let mut t2v = vec![0.0f32; nv * nt];
+    let threads = threads.min(groups.len().max(1));
     let rows: Vec<(usize, Vec<f32>, Vec<f32>)> = run_workers(threads, || {
         let mut out = Vec::new();
         let mut tile = Vec::new();
         let mut scratch = Scratch::default();
         loop {
-            let a = next.fetch_add(1, Ordering::Relaxed);
-            if a >= nv {
+            let g = next.fetch_add(1, Ordering::Relaxed);
+            let Some(&(a0, a1)) = groups.get(g) else {
                 break;
-            }
-            let s = &s_rows[s_off[a] * d..s_off[a + 1] * d];
-            let mv = s_off[a + 1] - s_off[a];
-            let mut rv = vec![f32::NAN; nt];
-            let mut rt = vec![f32::NAN; nt];
+            };
+            let (r0, r1) = (s_off[a0], s_off[a1]);
+            let s = &s_rows[r0 * d..r1 * d];
+            let mut rv = vec![f32::NAN; (a1 - a0) * nt];
+            let mut rt = vec![f32::NAN; (a1 - a0) * nt];
             for &(b0, b1) in &blocks {
                 let (c0, c1) = (w_off[b0], w_off[b1]);
                 let nw = c1 - c0;
-                if mv == 0 || nw == 0 {
+                if r1 == r0 || nw == 0 {
                     continue;
                 }
                 tile.clear();
-                tile.resize(mv * nw, 0.0);
-                matmul_nt(&mut tile, s, &w_rows[c0 * d..c1 * d], mv, nw, d);
-                for b in b0..b1 {
-                    let (j0, j1) = (w_off[b] - c0, w_off[b + 1] - c0);
-                    if j1 > j0 {
-                        let (x, y) = reduce_block(&tile, nw, mv, j0, j1, inv_tau, &mut scratch);
-                        rv[b] = x;
-                        rt[b] = y;
+                tile.resize((r1 - r0) * nw, 0.0);
+                matmul_nt(&mut tile, s, &w_rows[c0 * d..c1 * d], r1 - r0, nw, d);
+                for a in a0..a1 {
+                    let (i0, mv) = (s_off[a] - r0, s_off[a + 1] - s_off[a]);
+                    if mv == 0 {
+                        continue;
+                    }
+                    let rows_of_a = &tile[i0 * nw..(i0 + mv) * nw];
+                    for b in b0..b1 {
+                        let (j0, j1) = (w_off[b] - c0, w_off[b + 1] - c0);
+                        if j1 > j0 {
+                            let (x, y) =
+                                reduce_block(rows_of_a, nw, mv, j0, j1, inv_tau, &mut scratch);
+                            rv[(a - a0) * nt + b] = x;
+                            rt[(a - a0) * nt + b] = y;
+                        }
                     }
                 }
             }
-            out.push((a, rv, rt));
+            out.push((a0, rv, rt));
         }
         out
     });
-    for (a, rv, rt) in rows {
-        v2t[a * nt..(a + 1) * nt].copy_from_slice(&rv);
-        t2v[a * nt..(a + 1) * nt].copy_from_slice(&rt);
+    for (a0, rv, rt) in rows {
+        v2t[a0 * nt..a0 * nt + rv.len()].copy_from_slice(&rv);
+        t2v[a0 * nt..a0 * nt + rt.len()].copy_from_slice(&rt);
     }
     (v2t, t2v)
 }
@@ -346,5 +374,86 @@ mod tests {
         let wt = tokens(&w, &[true, true], 2, 1);
         let (v, _) = clcl_gallery_fused(st, wt, 0.01, 1);
         assert!((v[0] + 24.25).abs() < 1e-4, "{v:?}");
+    }
+
+    /// CLCL of one video–text pair straight from the definition, in float64: the mean over
+    /// valid clips of each clip's softmax-weighted similarity to the valid words, and the
+    /// same over words.
+    fn naive(s: &[Vec<f64>], w: &[Vec<f64>], tau: f64) -> (f64, f64) {
+        let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+        let attend = |e: Vec<f64>| {
+            let m = e.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let x: Vec<f64> = e.iter().map(|v| ((v - m) / tau).exp()).collect();
+            x.iter().zip(&e).map(|(x, e)| x * e).sum::<f64>() / x.iter().sum::<f64>()
+        };
+        let v2t = s
+            .iter()
+            .map(|c| attend(w.iter().map(|t| dot(c, t)).collect()))
+            .sum::<f64>();
+        let t2v = w
+            .iter()
+            .map(|t| attend(s.iter().map(|c| dot(c, t)).collect()))
+            .sum::<f64>();
+        (v2t / s.len() as f64, t2v / w.len() as f64)
+    }
+
+    #[test]
+    fn groups_of_videos_and_blocks_of_texts_score_every_pair_as_the_definition() {
+        // 40 videos of up to 600 clip slots (so some groups hold one long video alone, others
+        // several short ones, and video 3 has no valid clip) against 30 texts of up to 300
+        // word slots (several texts per word block), D = 3, pseudo-random values.
+        let (nv, mlen, nt, llen, d) = (40, 600, 30, 300, 3);
+        let mut seed = 7u64;
+        let mut rnd = move || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((seed >> 33) as f64 / (1u64 << 31) as f64) - 0.5
+        };
+        let sv: Vec<f32> = (0..nv * mlen * d).map(|_| rnd() as f32).collect();
+        let wv: Vec<f32> = (0..nt * llen * d).map(|_| rnd() as f32).collect();
+        let valid = |item: usize, len: usize, k: usize| {
+            let n = if item == 3 && len == mlen {
+                0
+            } else {
+                (item * 37 + 5) % len + 1
+            };
+            k < n
+        };
+        let sm: Vec<bool> = (0..nv * mlen)
+            .map(|i| valid(i / mlen, mlen, i % mlen))
+            .collect();
+        let wm: Vec<bool> = (0..nt * llen)
+            .map(|i| valid(i / llen, llen, i % llen))
+            .collect();
+        let (v2t, t2v) = clcl_gallery_fused(
+            tokens(&sv, &sm, mlen, d),
+            tokens(&wv, &wm, llen, d),
+            0.07,
+            2,
+        );
+        let rows = |v: &[f32], m: &[bool], item: usize, len: usize| -> Vec<Vec<f64>> {
+            (0..len)
+                .filter(|&k| m[item * len + k])
+                .map(|k| {
+                    (0..d)
+                        .map(|c| f64::from(v[(item * len + k) * d + c]))
+                        .collect()
+                })
+                .collect()
+        };
+        for a in 0..nv {
+            let s = rows(&sv, &sm, a, mlen);
+            for b in 0..nt {
+                let (x, y) = (v2t[a * nt + b], t2v[a * nt + b]);
+                if s.is_empty() {
+                    assert!(x.is_nan() && y.is_nan(), "video {a} has no clip");
+                    continue;
+                }
+                let (ex, ey) = naive(&s, &rows(&wv, &wm, b, llen), 0.07);
+                assert!((f64::from(x) - ex).abs() < 1e-5, "v2t {a},{b}: {x} vs {ex}");
+                assert!((f64::from(y) - ey).abs() < 1e-5, "t2v {a},{b}: {y} vs {ey}");
+            }
+        }
     }
 }
