@@ -115,29 +115,11 @@ pub fn clcl_gallery_fused(
     }
     .clamp(1, nv.max(1));
     let inv_tau = (1.0 / tau_tok) as f32;
-    // Text blocks: consecutive texts whose valid words fit one tile (a longer text alone).
-    let mut blocks = Vec::new();
-    let mut b0 = 0;
-    while b0 < nt {
-        let mut b1 = b0 + 1;
-        while b1 < nt && w_off[b1 + 1] - w_off[b0] <= TILE_WORDS {
-            b1 += 1;
-        }
-        blocks.push((b0, b1));
-        b0 = b1;
-    }
-    // Video groups: consecutive videos whose valid clips fit one tile (a longer video alone);
-    // their compacted rows are contiguous, so a group is one GEMM operand.
-    let mut groups = Vec::new();
-    let mut a0 = 0;
-    while a0 < nv {
-        let mut a1 = a0 + 1;
-        while a1 < nv && s_off[a1 + 1] - s_off[a0] <= TILE_CLIPS {
-            a1 += 1;
-        }
-        groups.push((a0, a1));
-        a0 = a1;
-    }
+    // Text blocks: consecutive texts whose valid words fit one tile. Video groups: the same
+    // for videos' valid clips; their compacted rows are contiguous, so a group is one GEMM
+    // operand.
+    let blocks = runs(&w_off, TILE_WORDS);
+    let groups = runs(&s_off, TILE_CLIPS);
     let next = AtomicUsize::new(0);
     let mut v2t = vec![0.0f32; nv * nt];
     let mut t2v = vec![0.0f32; nv * nt];
@@ -190,6 +172,23 @@ pub fn clcl_gallery_fused(
         t2v[a0 * nt..a0 * nt + rt.len()].copy_from_slice(&rt);
     }
     (v2t, t2v)
+}
+
+/// Consecutive items `(i0, i1)` whose rows (`offsets[i]..offsets[i + 1]`) add up to at most
+/// `cap`; an item with more rows than `cap` stands alone.
+fn runs(offsets: &[usize], cap: usize) -> Vec<(usize, usize)> {
+    let n = offsets.len().saturating_sub(1);
+    let mut out = Vec::new();
+    let mut i0 = 0;
+    while i0 < n {
+        let mut i1 = i0 + 1;
+        while i1 < n && offsets[i1 + 1] - offsets[i0] <= cap {
+            i1 += 1;
+        }
+        out.push((i0, i1));
+        i0 = i1;
+    }
+    out
 }
 
 #[derive(Default)]
