@@ -33,15 +33,14 @@ pub fn parse_npy(bytes: &[u8], path: &Path) -> Result<Array> {
     // npyz allocates the header's declared length before reading it: check it against the
     // file first (versions 2 and 3 declare it in four bytes).
     if bytes.len() >= 10 && bytes.starts_with(b"\x93NUMPY") {
-        let (start, len) = match bytes[6] {
-            1 => (10, usize::from(u16::from_le_bytes([bytes[8], bytes[9]]))),
-            _ if bytes.len() >= 12 => (
-                12,
-                u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
-            ),
-            _ => (12, usize::MAX),
+        let (start, len) = match (bytes[6], bytes.get(8..12)) {
+            (1, _) => (10, usize::from(u16::from_le_bytes([bytes[8], bytes[9]]))),
+            (_, Some(&[a, b, c, d])) => (12, u32::from_le_bytes([a, b, c, d]) as usize),
+            // Versions 2 and 3 with the length field itself cut short: npyz reads no further
+            // and says so.
+            _ => (0, 0),
         };
-        if start + len.min(usize::MAX - start) > bytes.len() {
+        if len > bytes.len().saturating_sub(start) {
             return Err(bad(format!(
                 "expected a .npy header of {len} bytes, the file has {} after byte {start}",
                 bytes.len().saturating_sub(start)
