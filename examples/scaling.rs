@@ -3,7 +3,7 @@
 //!
 //! - `cargo run --release --example scaling -- mining N`: sign-aware instance mining
 //!   (`mine_instances`, K = 32, chunks of 256 rows, τ_sem 0.9, β_pos 0.95) over N random
-//!   unit video and text embeddings of D = 512, every caption distinct;
+//!   unit video embeddings of D = 512 and captions near them, every caption distinct;
 //! - `… -- gallery N`: the CLCL score of an N × N gallery (M = 64 clips, L = 32 words,
 //!   D = 512, each item with a random length between half and all of its slots) with the
 //!   fused kernel on the build's CPU backend.
@@ -56,7 +56,15 @@ fn mask(n: usize, len: usize, seed: u64) -> Vec<bool> {
 
 fn mining(n: usize) -> f64 {
     let video = unit_rows(values(n * D, 1), D);
-    let text = unit_rows(values(n * D, 2), D);
+    // Each caption near its clip (s(t_i, v_i) ≈ 0.8, as after training and as in
+    // `scripts/compare-pytorch.sh`), so the positive-aware filter sees a real positive.
+    let noise = unit_rows(values(n * D, 2), D);
+    let text: Vec<f32> = video
+        .chunks(D)
+        .zip(noise.chunks(D))
+        .flat_map(|(v, e)| v.iter().zip(e).map(|(v, e)| v + 0.75 * e))
+        .collect();
+    let text = unit_rows(text, D);
     let ids: Vec<usize> = (0..n).collect();
     let config = InstanceMinerConfig {
         k: 32,

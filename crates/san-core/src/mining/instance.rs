@@ -132,11 +132,27 @@ pub fn mine_instances(
     let next = AtomicUsize::new(0);
     let mut indices = vec![Vec::new(); n];
     let mut scores = vec![Vec::new(); n];
+    // Unfiltered candidates kept per anchor: twice the window when filters are on, so that
+    // a few exclusions among the nearest still leave a full window.
+    let filters = config.tau_sem.is_some() || config.beta_pos.is_some();
+    let nearest_keep = if filters { 2 * window_end } else { window_end };
     let results: Vec<(usize, Vec<usize>, Vec<f32>)> =
         crate::cpu::pool::run_workers(threads, || {
             let mut out = Vec::new();
-            let (mut rank, mut sem, mut pos) = (Vec::new(), Vec::new(), Vec::new());
-            let mut cand: Vec<(f32, usize)> = Vec::with_capacity(n);
+            let (mut rank, mut sem, mut pos, mut lhs) =
+                (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            let mut nearest = TopWindow::new(nearest_keep);
+            let mut eager = TopWindow::new(window_end);
+            let mut kept: Vec<(f32, usize)> = Vec::with_capacity(window_end);
+            let mut retry = Vec::new();
+            let mut emit = |i: usize, kept: &mut Vec<(f32, usize)>| {
+                let picked = take_window(kept, config, window_end, i);
+                out.push((
+                    i,
+                    picked.iter().map(|&(_, j)| j).collect(),
+                    picked.iter().map(|&(s, _)| s).collect(),
+                ));
+            };
             loop {
                 let start = next.fetch_add(chunk, Ordering::Relaxed);
                 if start >= n {
@@ -146,45 +162,90 @@ pub fn mine_instances(
                 let anchors = start * d..(start + c) * d;
                 let (anchor_rank, gallery_rank) = match config.space {
                     MiningSpace::SignAware => (&emb.video[anchors.clone()], emb.video),
-                    MiningSpace::Semantic => (&emb.text[anchors.clone()], emb.text),
+                    MiningSpace::Semantic => (&emb.text[anchors], emb.text),
                 };
-                let anchor_text = &emb.text[anchors];
                 rank.resize(c * n, 0.0);
                 matmul_nt(&mut rank, anchor_rank, gallery_rank, c, n, d);
-                // Semantic ranking already holds s(t_i, t_j).
-                let reuse = config.space == MiningSpace::Semantic;
-                if config.tau_sem.is_some() && !reuse {
-                    sem.resize(c * n, 0.0);
-                    matmul_nt(&mut sem, anchor_text, emb.text, c, n, d);
-                }
-                let sem_scores: &[f32] = if reuse { &rank } else { &sem };
-                if config.beta_pos.is_some() {
-                    pos.resize(c * n, 0.0);
-                    matmul_nt(&mut pos, anchor_text, emb.video, c, n, d);
-                }
+                // Pass 1: the nearest candidates of each anchor, then the filters (a dot
+                // product each) in rank order until the window is full.
+                retry.clear();
                 for a in 0..c {
                     let i = start + a;
-                    let row = a * n..(a + 1) * n;
-                    cand.clear();
-                    for (j, &s) in rank[row.clone()].iter().enumerate() {
-                        let excluded = j == i
-                            || text_ids[j] == text_ids[i]
-                            || config
-                                .tau_sem
-                                .is_some_and(|t| sem_scores[row.start + j] >= t)
-                            || config
-                                .beta_pos
-                                .is_some_and(|b| pos[row.start + j] > b * positive[i]);
-                        if !excluded && !s.is_nan() {
-                            cand.push((s, j));
+                    let text_i = &emb.text[i * d..(i + 1) * d];
+                    let filtered = |j: usize, s: f32| {
+                        config.tau_sem.is_some_and(|t| {
+                            let sem = match config.space {
+                                // The ranking score already is s(t_i, t_j).
+                                MiningSpace::Semantic => s,
+                                MiningSpace::SignAware => {
+                                    dot(text_i, &emb.text[j * d..(j + 1) * d])
+                                }
+                            };
+                            sem >= t
+                        }) || config.beta_pos.is_some_and(|b| {
+                            dot(text_i, &emb.video[j * d..(j + 1) * d]) > b * positive[i]
+                        })
+                    };
+                    nearest.clear();
+                    for (j, &s) in rank[a * n..(a + 1) * n].iter().enumerate() {
+                        if nearest.admits(s) && j != i && text_ids[j] != text_ids[i] {
+                            nearest.push(s, j);
                         }
                     }
-                    let picked = take_window(&mut cand, config, window_end, i);
-                    out.push((
-                        i,
-                        picked.iter().map(|&(_, j)| j).collect(),
-                        picked.iter().map(|&(s, _)| s).collect(),
-                    ));
+                    let (ranked, exhaustive) = nearest.ranked();
+                    kept.clear();
+                    let survivors = ranked.iter().filter(|&&(s, j)| !filtered(j, s));
+                    kept.extend(survivors.take(window_end).copied());
+                    if kept.len() < window_end && !exhaustive {
+                        retry.push(a);
+                    } else {
+                        emit(i, &mut kept);
+                    }
+                }
+                if retry.is_empty() {
+                    continue;
+                }
+                // Pass 2, for anchors whose nearest were mostly filtered out: the filter
+                // scores of every candidate by matrix products, then a filtered scan.
+                lhs.clear();
+                for &a in &retry {
+                    let i = start + a;
+                    lhs.extend_from_slice(&emb.text[i * d..(i + 1) * d]);
+                }
+                let r = retry.len();
+                let need_sem = config.tau_sem.is_some() && config.space == MiningSpace::SignAware;
+                if need_sem {
+                    sem.resize(r * n, 0.0);
+                    matmul_nt(&mut sem, &lhs, emb.text, r, n, d);
+                }
+                if config.beta_pos.is_some() {
+                    pos.resize(r * n, 0.0);
+                    matmul_nt(&mut pos, &lhs, emb.video, r, n, d);
+                }
+                for (q, &a) in retry.iter().enumerate() {
+                    let i = start + a;
+                    let row = q * n..(q + 1) * n;
+                    let filtered = |j: usize, s: f32| {
+                        config
+                            .tau_sem
+                            .is_some_and(|t| (if need_sem { sem[row.start + j] } else { s }) >= t)
+                            || config
+                                .beta_pos
+                                .is_some_and(|b| pos[row.start + j] > b * positive[i])
+                    };
+                    eager.clear();
+                    for (j, &s) in rank[a * n..(a + 1) * n].iter().enumerate() {
+                        if eager.admits(s)
+                            && j != i
+                            && text_ids[j] != text_ids[i]
+                            && !filtered(j, s)
+                        {
+                            eager.push(s, j);
+                        }
+                    }
+                    kept.clear();
+                    kept.extend_from_slice(eager.ranked().0);
+                    emit(i, &mut kept);
                 }
             }
             out
@@ -196,9 +257,62 @@ pub fn mine_instances(
     MinedNeighbours { indices, scores }
 }
 
-/// Score descending, then index ascending.
+/// The `keep` best (score, index) pairs seen so far, in a buffer of `4·keep` that is cut
+/// back to them whenever it fills: a candidate below the `keep`-th best score so far can no
+/// longer be among the `keep` best, so it is refused with one comparison.
+struct TopWindow {
+    keep: usize,
+    buf: Vec<(f32, usize)>,
+    /// The `keep`-th best score after the last cut (−∞ before the first).
+    threshold: f32,
+}
+
+impl TopWindow {
+    fn new(keep: usize) -> Self {
+        Self {
+            keep,
+            buf: Vec::with_capacity(4 * keep.max(1)),
+            threshold: f32::NEG_INFINITY,
+        }
+    }
+
+    fn clear(&mut self) {
+        self.buf.clear();
+        self.threshold = f32::NEG_INFINITY;
+    }
+
+    /// Whether a candidate of score `s` may still be among the `keep` best. NaN never is.
+    /// A score equal to the threshold is admitted, since the index breaks the tie.
+    #[inline]
+    fn admits(&self, s: f32) -> bool {
+        self.keep > 0 && s >= self.threshold
+    }
+
+    fn push(&mut self, s: f32, j: usize) {
+        self.buf.push((s, j));
+        if self.buf.len() == self.buf.capacity() {
+            self.buf.select_nth_unstable_by(self.keep - 1, better);
+            self.threshold = self.buf[self.keep - 1].0;
+            self.buf.truncate(self.keep);
+        }
+    }
+
+    /// The `keep` best candidates pushed, best first, and whether they are all that were
+    /// pushed (fewer than `keep` arrived).
+    fn ranked(&mut self) -> (&[(f32, usize)], bool) {
+        self.buf.sort_unstable_by(better);
+        let exhaustive = self.buf.len() < self.keep;
+        self.buf.truncate(self.keep);
+        (&self.buf, exhaustive)
+    }
+}
+
+/// Score descending, then index ascending. −0 and +0 are one score (a zero dot product
+/// takes either sign depending on the summation order); NaN never reaches this.
 fn better(a: &(f32, usize), b: &(f32, usize)) -> std::cmp::Ordering {
-    b.0.total_cmp(&a.0).then(a.1.cmp(&b.1))
+    b.0.partial_cmp(&a.0)
+        .unwrap_or(std::cmp::Ordering::Equal)
+        .then(a.1.cmp(&b.1))
 }
 
 /// The ranked window `[skip_top, window_end)` of `cand`, sampled per the config.
@@ -231,8 +345,24 @@ fn take_window(
     }
 }
 
+/// `⟨a, b⟩` over 16 independent partial sums, which the compiler keeps in vector
+/// registers (a single running sum would wait on each addition in turn).
 fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
+    const LANES: usize = 16;
+    let mut acc = [0.0f32; LANES];
+    let (a_blocks, b_blocks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail: f32 = a_blocks
+        .remainder()
+        .iter()
+        .zip(b_blocks.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in a_blocks.zip(b_blocks) {
+        for k in 0..LANES {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
 }
 
 #[cfg(test)]
@@ -347,5 +477,94 @@ mod tests {
         );
         assert_eq!(a, b, "seeded per anchor: independent of threads and chunks");
         assert!(a.indices.iter().all(|r| r.len() == 2));
+    }
+    /// Every candidate scored and sorted in full: the definition of `DESIGN.md` §3.4
+    /// written out directly, as the independent reference for the pruned scan.
+    fn brute_force(
+        emb: Embeddings<'_>,
+        ids: &[usize],
+        config: &InstanceMinerConfig,
+    ) -> Vec<Vec<usize>> {
+        let d = emb.dim;
+        let row = |m: &[f32], i: usize| m[i * d..(i + 1) * d].to_vec();
+        (0..emb.n)
+            .map(|i| {
+                let anchor = match config.space {
+                    MiningSpace::SignAware => row(emb.video, i),
+                    MiningSpace::Semantic => row(emb.text, i),
+                };
+                let gallery = match config.space {
+                    MiningSpace::SignAware => emb.video,
+                    MiningSpace::Semantic => emb.text,
+                };
+                let ti = row(emb.text, i);
+                let positive = dot(&ti, &row(emb.video, i));
+                let mut all: Vec<(f32, usize)> = (0..emb.n)
+                    .filter(|&j| j != i && ids[j] != ids[i])
+                    .filter(|&j| {
+                        config
+                            .tau_sem
+                            .is_none_or(|t| dot(&ti, &row(emb.text, j)) < t)
+                    })
+                    .filter(|&j| {
+                        config
+                            .beta_pos
+                            .is_none_or(|b| dot(&ti, &row(emb.video, j)) <= b * positive)
+                    })
+                    .map(|j| (dot(&anchor, &row(gallery, j)), j))
+                    .collect();
+                all.sort_by(better);
+                all.iter()
+                    .skip(config.skip_top)
+                    .take(config.k)
+                    .map(|&(_, j)| j)
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn pruned_scan_equals_full_sort() {
+        // 300 items in 3 dimensions with scores on a coarse grid (values in {-2..2}/2), so
+        // ties are everywhere and the index order decides; repeated text ids and both
+        // filters on. The buffer of 4·K is cut back many times per anchor.
+        let n = 300;
+        let mut state = 12345u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 33) % 5) as f32 / 2.0 - 1.0
+        };
+        let video: Vec<f32> = (0..n * 3).map(|_| next()).collect();
+        let text: Vec<f32> = (0..n * 3).map(|_| next()).collect();
+        let ids: Vec<usize> = (0..n).map(|i| i % 250).collect();
+        let emb = Embeddings {
+            video: &video,
+            text: &text,
+            n,
+            dim: 3,
+        };
+        for space in [MiningSpace::SignAware, MiningSpace::Semantic] {
+            for (k, skip_top, tau_sem, beta_pos) in [
+                (5, 0, None, None),
+                (8, 3, Some(0.75), None),
+                (16, 0, Some(1.0), Some(0.5)),
+                (1, 0, None, Some(0.0)),
+            ] {
+                let config = InstanceMinerConfig {
+                    space,
+                    k,
+                    skip_top,
+                    tau_sem,
+                    beta_pos,
+                    chunk: 7,
+                    threads: 2,
+                    ..InstanceMinerConfig::default()
+                };
+                let mined = mine_instances(emb, &ids, &config);
+                assert_eq!(mined.indices, brute_force(emb, &ids, &config), "{config:?}");
+            }
+        }
     }
 }
