@@ -24,7 +24,7 @@ use super::gemm::matmul_nt;
 use super::pool::run_workers;
 
 /// Partial sums per row, so the reduction vectorises.
-const LANES: usize = 8;
+const LANES: usize = 16;
 /// Token columns (words of consecutive texts) per GEMM tile.
 const TILE_WORDS: usize = 512;
 /// Clip rows (valid clips of consecutive videos) per GEMM tile: a worker scores a group of
@@ -128,6 +128,7 @@ pub fn clcl_gallery_fused(
         let mut out = Vec::new();
         let mut tile = Vec::new();
         let mut scratch = Scratch::default();
+        let arch = pulp::Arch::new();
         loop {
             let g = next.fetch_add(1, Ordering::Relaxed);
             let Some(&(a0, a1)) = groups.get(g) else {
@@ -146,22 +147,16 @@ pub fn clcl_gallery_fused(
                 tile.clear();
                 tile.resize((r1 - r0) * nw, 0.0);
                 matmul_nt(&mut tile, s, &w_rows[c0 * d..c1 * d], r1 - r0, nw, d);
-                for a in a0..a1 {
-                    let (i0, mv) = (s_off[a] - r0, s_off[a + 1] - s_off[a]);
-                    if mv == 0 {
-                        continue;
-                    }
-                    let rows_of_a = &tile[i0 * nw..(i0 + mv) * nw];
-                    for b in b0..b1 {
-                        let (j0, j1) = (w_off[b] - c0, w_off[b + 1] - c0);
-                        if j1 > j0 {
-                            let (x, y) =
-                                reduce_block(rows_of_a, nw, mv, j0, j1, inv_tau, &mut scratch);
-                            rv[(a - a0) * nt + b] = x;
-                            rt[(a - a0) * nt + b] = y;
-                        }
-                    }
-                }
+                arch.dispatch(ReduceTile {
+                    tile: &tile,
+                    clips: (&s_off[a0..=a1], r0),
+                    words: (&w_off[b0..=b1], c0),
+                    nt,
+                    b0,
+                    inv_tau,
+                    scratch: &mut scratch,
+                    out: (&mut rv, &mut rt),
+                });
             }
             out.push((a0, rv, rt));
         }
@@ -191,6 +186,54 @@ fn runs(offsets: &[usize], cap: usize) -> Vec<(usize, usize)> {
     out
 }
 
+/// The reduction of one GEMM tile: every video of the group against every text of the
+/// block. Run through `pulp::Arch::dispatch`, so its loops are compiled for the widest
+/// vector instructions the CPU has (AVX-512, AVX2 + FMA or the baseline), chosen at run
+/// time; everything it calls is `#[inline(always)]` for that reason.
+struct ReduceTile<'a> {
+    /// Row-major `[clip rows of the group, words of the block]`.
+    tile: &'a [f32],
+    /// The group's clip offsets (one per video and one past the end) and its first row.
+    clips: (&'a [usize], usize),
+    /// The block's word offsets (one per text and one past the end) and its first column.
+    words: (&'a [usize], usize),
+    /// Texts in the gallery (the row stride of the outputs).
+    nt: usize,
+    /// The block's first text.
+    b0: usize,
+    inv_tau: f32,
+    scratch: &'a mut Scratch,
+    /// The group's rows of `(v2t, t2v)`.
+    out: (&'a mut [f32], &'a mut [f32]),
+}
+
+impl pulp::WithSimd for ReduceTile<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        let (s_off, r0) = self.clips;
+        let (w_off, c0) = self.words;
+        let nw = w_off[w_off.len() - 1] - c0;
+        for a in 0..s_off.len() - 1 {
+            let (i0, mv) = (s_off[a] - r0, s_off[a + 1] - s_off[a]);
+            if mv == 0 {
+                continue;
+            }
+            let rows_of_a = &self.tile[i0 * nw..(i0 + mv) * nw];
+            for b in 0..w_off.len() - 1 {
+                let (j0, j1) = (w_off[b] - c0, w_off[b + 1] - c0);
+                if j1 > j0 {
+                    let (x, y) =
+                        reduce_block(rows_of_a, nw, mv, j0, j1, self.inv_tau, self.scratch);
+                    self.out.0[a * self.nt + self.b0 + b] = x;
+                    self.out.1[a * self.nt + self.b0 + b] = y;
+                }
+            }
+        }
+    }
+}
+
 #[derive(Default)]
 struct Scratch {
     col_num: Vec<f32>,
@@ -199,6 +242,7 @@ struct Scratch {
 
 /// Both CLCL directions of one video–text block: rows `0..mv` of `tile` (row stride
 /// `stride`), columns `j0..j1`. Returns `(z_v2t, z_t2v)`.
+#[inline(always)]
 fn reduce_block(
     tile: &[f32],
     stride: usize,
@@ -223,7 +267,7 @@ fn reduce_block(
     let (col_num, col_den) = (&mut scratch.col_num[..lv], &mut scratch.col_den[..lv]);
     for i in 0..mv {
         let r = row(i);
-        // Eight independent partial sums, so the loop vectorises without reassociating.
+        // Independent partial sums, so the loop vectorises without reassociating.
         let (mut num, mut den) = ([0.0f32; LANES], [0.0f32; LANES]);
         let mut chunks = r
             .chunks_exact(LANES)
