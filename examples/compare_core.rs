@@ -27,11 +27,13 @@ use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Bool, Int, Tensor, TensorData};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+use san::backend::DeviceChoice;
 use san::san_core::host::to_vec_f32;
 use san::san_core::loss::{CoarseLossConfig, san_fine_loss};
 use san::san_core::mining::{Embeddings, InstanceMinerConfig, mine_instances};
 use san::san_core::similarity::{ClclConfig, ClclKernel, clcl_candidates, clcl_gallery};
 use san::san_data::pose::StepLayout;
+use san::san_models::dropout::set_dropout_masks;
 use san::san_models::retrieval::{RetrievalModel, SignEncoderConfig};
 use san::san_train::config::{InputKind, TrainConfig};
 use san::san_train::model::model_config_for;
@@ -393,6 +395,9 @@ fn main() -> Result<(), Box<dyn Error>> {
         "cpu" => "ndarray",
         other => other,
     };
+    // Dropout masks where `san train` draws them on this device.
+    let choice: DeviceChoice = device.parse()?;
+    set_dropout_masks(choice.dropout_masks());
     match (device, train_mode) {
         #[cfg(feature = "ndarray")]
         ("ndarray", true) => train::<Autodiff<burn::backend::NdArray<f32>>>(&folder, "ndarray"),

@@ -6,7 +6,9 @@
 //!   unit video embeddings of D = 512 and captions near them, every caption distinct;
 //! - `… -- gallery N`: the CLCL score of an N × N gallery (M = 64 clips, L = 32 words,
 //!   D = 512, each item with a random length between half and all of its slots) with the
-//!   fused kernel on the build's CPU backend.
+//!   fused kernel on the build's CPU backend;
+//! - `… -- table N`: the SAN table over N training captions (reliable pairs, then the word
+//!   links), as the criterion bench `san_table` builds it.
 //!
 //! Prints one line: `<what> <N> <seconds>` (one timed run after none: these sizes take
 //! seconds to minutes, so a warm-up would double the wall time).
@@ -16,7 +18,10 @@ use std::time::Instant;
 
 use burn::tensor::{Bool, Tensor, TensorData};
 use san::backend::Cpu;
-use san::san_core::mining::{Embeddings, InstanceMinerConfig, mine_instances};
+use san::san_core::mining::{
+    Aggregation, ConfusabilityTable, Embeddings, InstanceMinerConfig, ReliablePairs, TableConfig,
+    mine_instances,
+};
 use san::san_core::similarity::{ClclConfig, ClclKernel, clcl_gallery};
 
 const D: usize = 512;
@@ -108,7 +113,70 @@ fn gallery(n: usize) -> f64 {
     seconds
 }
 
-const USAGE: &str = "usage: scaling mining|gallery N";
+/// The SAN table over `n` training captions (`DESIGN.md` §3.3): reliable pairs of 32 words ×
+/// 64 clips at D = 512 in batches of 128 (α = 0.7; each word planted near one clip of its
+/// video, so almost every occurrence is reliable, as after training), over PHOENIX-2014T's
+/// 2,887-word training vocabulary, then the word links (`Aggregation::Mean`, 16 features
+/// kept per word, β = 0.7).
+fn table(n: usize) -> f64 {
+    let device = Default::default();
+    let (m, l, batch, vocab) = (64, 32, 128, 2887);
+    // Four distinct batches, cycled (the cost does not depend on the values).
+    let batches: Vec<_> = (0..4u64)
+        .map(|k| {
+            let sign = unit_rows(values(batch * m * D, 20 + k), D);
+            let noise = unit_rows(values(batch * l * D, 30 + k), D);
+            let clip = values(batch * l, 40 + k);
+            let words: Vec<f32> = (0..batch * l)
+                .flat_map(|w| {
+                    let c = ((clip[w] + 0.5) * m as f32) as usize % m;
+                    let row = ((w / l) * m + c) * D;
+                    let (s, e) = (&sign[row..row + D], &noise[w * D..(w + 1) * D]);
+                    s.iter()
+                        .zip(e)
+                        .map(|(s, e)| s + 0.3 * e)
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            let tensor = |v: Vec<f32>, len: usize| {
+                Tensor::<Cpu, 3>::from_data(TensorData::new(v, [batch, len, D]), &device)
+            };
+            (tensor(sign, m), tensor(unit_rows(words, D), l))
+        })
+        .collect();
+    let word_ids = values(n * l, 50);
+    let ids: Vec<Vec<Option<usize>>> = word_ids
+        .chunks(l)
+        .map(|c| {
+            c.iter()
+                .map(|&u| Some(((u + 0.5) * vocab as f32) as usize % vocab))
+                .collect()
+        })
+        .collect();
+    let names: Vec<String> = (0..vocab).map(|i| format!("w{i}")).collect();
+    let mask = Tensor::<Cpu, 2, Bool>::ones([batch, m], &device);
+    let config = TableConfig::new().with_aggregation(Aggregation::Mean);
+    let t0 = Instant::now();
+    let mut pairs = ReliablePairs::new(16);
+    for (k, chunk) in ids.chunks(batch).enumerate() {
+        let (sign, words) = &batches[k % batches.len()];
+        let rows = chunk.len();
+        pairs.add_batch(
+            sign.clone().narrow(0, 0, rows),
+            mask.clone().narrow(0, 0, rows),
+            words.clone().narrow(0, 0, rows),
+            chunk,
+            0.07,
+            0.7,
+        );
+    }
+    let table = ConfusabilityTable::sign_aware(&pairs, &names, &config, None);
+    let seconds = t0.elapsed().as_secs_f64();
+    std::hint::black_box(table);
+    seconds
+}
+
+const USAGE: &str = "usage: scaling mining|gallery|table N";
 
 fn main() -> Result<(), Box<dyn Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -119,6 +187,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let seconds = match what {
         "mining" => mining(n),
         "gallery" => gallery(n),
+        "table" => table(n),
         _ => return Err(USAGE.into()),
     };
     println!("{what} {n} {seconds:.3}");

@@ -1,6 +1,7 @@
 //! A clip-feature encoder: precomputed clip features (I3D and the like) → clip tokens. This
 //! is the CiCo / SAN setting: `F = 1024` features per clip, at most 64 clips per video.
 
+use crate::dropout::dropout;
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::transformer::{TransformerEncoder, TransformerEncoderConfig};
@@ -114,7 +115,7 @@ impl<B: Backend> FeatureEncoder<B> {
         let x = linear_rows(&self.input, features); // [B, T, H]
         let [_, _, h] = x.dims();
         let x = x + sinusoidal_positions::<B>(t, h, &mask.device()).unsqueeze::<3>(); // [B, T, H]
-        let x = self.dropout.forward(x);
+        let x = dropout(&self.dropout, x);
         let x = crate::transformer::encode(&self.encoder, x, Some(mask.clone().bool_not())); // [B, T, H]
         Tokens {
             tokens: san_core::similarity::l2_normalize(linear_rows(&self.output, x)),

@@ -4,6 +4,7 @@
 //! leaves the face part out, and a part whose points are missing in a frame (confidence 0,
 //! or masked) contributes zeros there.
 
+use crate::dropout::dropout;
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::conv::{Conv1d, Conv1dConfig};
@@ -176,7 +177,7 @@ impl<B: Backend> KeypointEncoder<B> {
             .collect();
         let x = gelu(linear_rows(&self.mix, Tensor::cat(embedded, 2))); // [B, T, H]
         // Padded frames contribute zeros, like the convolution's own padding.
-        let x = self.dropout.forward(x) * mask.clone().float().reshape([b, t, 1]);
+        let x = dropout(&self.dropout, x) * mask.clone().float().reshape([b, t, 1]);
         let x = self.temporal.forward(x.swap_dims(1, 2)).swap_dims(1, 2); // [B, M, H]
         let [_, m, h] = x.dims();
         let x = gelu(x) + sinusoidal_positions::<B>(m, h, &device).unsqueeze::<3>();

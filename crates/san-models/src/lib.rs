@@ -70,6 +70,7 @@
 #![warn(missing_docs)]
 
 pub mod bert;
+pub mod dropout;
 pub mod error;
 pub mod feature_encoder;
 pub mod frame_encoder;

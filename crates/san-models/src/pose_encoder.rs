@@ -5,6 +5,7 @@
 //! stacked frames (a stride-4 patch projection, then a width-3 context mix), which is the
 //! same function as a strided 1-D convolution but runs on every backend's fast matmul.
 
+use crate::dropout::dropout;
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
@@ -67,7 +68,7 @@ impl<B: Backend> PoseEncoder<B> {
         let device = poses.device();
         let frame_valid = mask.clone().float().reshape([b, t, 1]);
         let x = gelu(linear_rows(&self.input, poses)) * frame_valid; // [B, T, H]
-        let x = self.dropout.forward(x);
+        let x = dropout(&self.dropout, x);
         let [_, _, h] = x.dims();
         let m = t.div_ceil(FRAMES_PER_CLIP);
         let x = if m * FRAMES_PER_CLIP > t {

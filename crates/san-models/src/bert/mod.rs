@@ -9,6 +9,7 @@
 pub mod loader;
 pub mod text;
 
+use crate::dropout::dropout;
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::{
@@ -173,9 +174,9 @@ impl<B: Backend> BertLayer<B> {
         let k = split(self.key.forward(x.clone()));
         let v = split(self.value.forward(x.clone()));
         let scores = q.matmul(k.swap_dims(2, 3)) / (dh as f64).sqrt() + key_bias; // [B, nh, L, L]
-        let weights = self.attention_dropout.forward(softmax(scores, 3));
+        let weights = dropout(&self.attention_dropout, softmax(scores, 3));
         let context = weights.matmul(v).swap_dims(1, 2).reshape([b * l, h]); // [B·L, H]
-        let attended = self.dropout.forward(self.attention_output.forward(context));
+        let attended = dropout(&self.dropout, self.attention_output.forward(context));
         let x = self.attention_norm.forward(x + attended);
         let inner = self.intermediate.forward(x.clone());
         let inner = if self.gelu_tanh {
@@ -183,7 +184,7 @@ impl<B: Backend> BertLayer<B> {
         } else {
             gelu(inner)
         };
-        let out = self.dropout.forward(self.output.forward(inner));
+        let out = dropout(&self.dropout, self.output.forward(inner));
         self.output_norm.forward(x + out).reshape([b, l, h])
     }
 }
@@ -211,7 +212,7 @@ impl<B: Backend> BertModel<B> {
         let x = e.word_embeddings.forward(ids)
             + e.position_embeddings.forward(positions)
             + e.token_type_embeddings.forward(types);
-        let mut x = e.dropout.forward(e.layer_norm.forward(x));
+        let mut x = dropout(&e.dropout, e.layer_norm.forward(x));
         // HuggingFace adds the float minimum to padded keys; any value that makes their
         // softmax weight exactly 0 in f32 gives the same result.
         let key_bias = Tensor::<B, 2>::zeros([b, l], &device)
