@@ -37,10 +37,10 @@ fn set_reliable_alpha_changes_the_table() {
         let sets: Vec<String> = small.iter().chain(extra).map(|s| s.to_string()).collect();
         load_config(None, &sets).unwrap()
     };
-    let (strict, loose) = (config(&[]), config(&["mining.reliable.alpha=0.4"]));
+    let (strict, loose) = (config(&[]), config(&["mining.reliable.alpha=0.1"]));
     assert_eq!(
         (strict.mining.reliable.alpha, loose.mining.reliable.alpha),
-        (0.7, 0.4)
+        (0.7, 0.1)
     );
     let device = Default::default();
     // The same stage-1 model for both: only α differs.
@@ -64,7 +64,7 @@ fn set_reliable_alpha_changes_the_table() {
     assert_eq!(p_strict.seen(), p_loose.seen());
     assert!(
         p_loose.reliable() > p_strict.reliable(),
-        "α 0.4 must keep more pairs than α 0.7: {} vs {}",
+        "α 0.1 must keep more pairs than α 0.7: {} vs {}",
         p_loose.reliable(),
         p_strict.reliable()
     );
@@ -83,7 +83,7 @@ fn set_reliable_alpha_changes_the_table() {
     );
     assert!(r_loose.aligned_words >= r_strict.aligned_words);
     println!(
-        "α 0.7: {} reliable pairs, {} links; α 0.4: {} reliable pairs, {} links",
+        "α 0.7: {} reliable pairs, {} links; α 0.1: {} reliable pairs, {} links",
         r_strict.reliable_pairs, r_strict.links, r_loose.reliable_pairs, r_loose.links
     );
 }
