@@ -27,6 +27,7 @@ use burn::tensor::{Bool, Distribution, Int, Tensor, TensorData};
 use criterion::{Criterion, criterion_group, criterion_main};
 use san_data::pose::StepLayout;
 use san_models::bert::{BertConfig, BertTextEncoderConfig};
+use san_models::dropout::{DropoutMasks, set_dropout_masks};
 use san_models::feature_encoder::FeatureEncoderConfig;
 use san_models::frame_encoder::FrameEncoderConfig;
 use san_models::keypoint_encoder::{KeypointEncoderConfig, PartConfig};
@@ -249,6 +250,8 @@ fn bench_train_step<B: AutodiffBackend>(c: &mut Criterion, backend: &str, device
 
 fn benches(c: &mut Criterion) {
     let full = std::env::var("SAN_BENCH_FULL").is_ok_and(|v| v == "1");
+    // Dropout masks where `san train` draws them on each device (`DeviceChoice::dropout_masks`).
+    set_dropout_masks(DropoutMasks::Host);
     #[cfg(feature = "ndarray")]
     {
         type Cpu = Autodiff<burn::backend::NdArray<f32>>;
@@ -263,6 +266,7 @@ fn benches(c: &mut Criterion) {
         bench_bert::<Cpu>(c, "flex", &Default::default());
         bench_train_step::<Cpu>(c, "flex", &Default::default());
     }
+    set_dropout_masks(DropoutMasks::Backend);
     #[cfg(feature = "wgpu")]
     {
         type Gpu = Autodiff<burn::backend::Wgpu>;
