@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use burn::tensor::backend::Backend;
-use san_core::metrics::DuplicatePolicy;
+use san_core::metrics::{DuplicatePolicy, detail_line};
 use san_train::eval::evaluate;
 use san_train::model::clcl_config;
 use san_train::negatives::fine_grained_benchmark;
@@ -123,6 +123,14 @@ pub fn run<B: Backend>(args: &EvalArgs, device: &B::Device) -> Result<()> {
     }
     if let Some(m) = &report.fine_grained_t2v {
         row("FG-T2V", m);
+    }
+    for (name, detail) in [
+        ("FG-V2T", &report.fine_grained_detail),
+        ("FG-T2V", &report.fine_grained_t2v_detail),
+    ] {
+        if let Some(d) = detail {
+            println!("{}", detail_line(name, d));
+        }
     }
     if let Some(b) = &benchmark {
         println!(

@@ -251,5 +251,7 @@ pub fn evaluate<B: Backend>(
     );
     report.fine_grained = scores.v2t;
     report.fine_grained_t2v = scores.t2v;
+    report.fine_grained_detail = scores.v2t_detail;
+    report.fine_grained_t2v_detail = scores.t2v_detail;
     Ok(report)
 }

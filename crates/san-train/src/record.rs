@@ -80,6 +80,8 @@ mod tests {
             v2t: m(2),
             fine_grained: None,
             fine_grained_t2v: None,
+            fine_grained_detail: None,
+            fine_grained_t2v_detail: None,
         };
         let both = SelectionMetric::CoarseAndFineGrainedR1;
         assert_eq!(selection_score(&coarse, both), 50.0);

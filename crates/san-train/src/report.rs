@@ -217,12 +217,27 @@ fn metric_rows(r: &RetrievalReport, benchmark: bool) -> Vec<(&'static str, Optio
             ("FG-V2T R@5", m.map(|m| m.r5)),
             ("FG-V2T MRR", m.map(|m| 100.0 * m.mrr)),
         ]);
+        let d = r.fine_grained_detail.as_ref();
+        rows.extend([
+            ("FG-V2T pairwise %", d.map(|d| d.pairwise)),
+            ("FG-V2T pairwise, random", d.map(|_| 50.0)),
+            ("FG-V2T R@1, random", d.map(|d| d.random_r1)),
+            ("FG-V2T R@5, random", d.map(|d| d.random_r5)),
+            ("FG-V2T MRR, random", d.map(|d| 100.0 * d.random_mrr)),
+        ]);
     }
     if let Some(m) = &r.fine_grained_t2v {
         rows.extend([
             ("FG-T2V R@1", Some(m.r1)),
             ("FG-T2V MRR", Some(100.0 * m.mrr)),
         ]);
+        if let Some(d) = &r.fine_grained_t2v_detail {
+            rows.extend([
+                ("FG-T2V pairwise %", Some(d.pairwise)),
+                ("FG-T2V R@1, random", Some(d.random_r1)),
+                ("FG-T2V MRR, random", Some(100.0 * d.random_mrr)),
+            ]);
+        }
     }
     rows
 }
@@ -393,7 +408,7 @@ impl fmt::Display for RunReport {
         )?;
         writeln!(
             f,
-            "{:<14} {:>9} {:>9} {:>8}",
+            "{:<23} {:>9} {:>9} {:>8}",
             "metric", "stage 1", "stage 2", "change"
         )?;
         let mut row = |name: &str, a: Option<f64>, b: Option<f64>| {
@@ -401,7 +416,7 @@ impl fmt::Display for RunReport {
                 (Some(a), Some(b)) => format!("{:+.1}", b - a),
                 _ => "n/a".to_string(),
             };
-            writeln!(f, "{name:<14} {:>9} {:>9} {change:>8}", value(a), value(b))
+            writeln!(f, "{name:<23} {:>9} {:>9} {change:>8}", value(a), value(b))
         };
         // The rows both stages have, in `metric_rows` order.
         let fg = self.fine_grained.is_some();
@@ -482,6 +497,8 @@ mod tests {
             v2t: m,
             fine_grained,
             fine_grained_t2v: None,
+            fine_grained_detail: None,
+            fine_grained_t2v_detail: None,
         };
         StageReport {
             best_epoch: 1,
@@ -537,7 +554,8 @@ mod tests {
         // No query had a distractor: the FG rows say n/a, never 0.0.
         assert!(text.contains("FG-V2T R@1"), "{text}");
         let fg: Vec<&str> = text.lines().filter(|l| l.starts_with("FG-V2T")).collect();
-        assert_eq!(fg.len(), 3, "{text}");
+        // R@1, R@5, MRR, the pairwise accuracy and the three random levels.
+        assert_eq!(fg.len(), 8, "{text}");
         assert!(fg.iter().all(|l| l.matches("n/a").count() == 3), "{text}");
         assert!(text.contains("the San table is empty"), "{text}");
         assert!(text.contains("in-batch fallback"), "{text}");

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Int, Tensor, TensorData};
 
+use super::pairwise::FineGrainedDetail;
 use super::ranks::gallery_ranks;
 use super::report::RetrievalMetrics;
 use crate::host::to_vec_f32;
@@ -21,6 +22,10 @@ pub struct FineGrainedScores {
     pub v2t: Option<RetrievalMetrics>,
     /// FG-T2V over the queries with at least one distractor video in the gallery.
     pub t2v: Option<RetrievalMetrics>,
+    /// FG-V2T's pairwise accuracy and random-ranking levels.
+    pub v2t_detail: Option<FineGrainedDetail>,
+    /// FG-T2V's.
+    pub t2v_detail: Option<FineGrainedDetail>,
 }
 
 /// Scores `benchmark` against a gallery: `names[i]` names row `i` of the clip tokens
@@ -92,11 +97,20 @@ pub fn score_fine_grained<B: Backend>(
             t2v.push(to_vec_f32(scores.score()));
         }
     }
-    let metrics =
-        |g: &[Vec<f32>]| (!g.is_empty()).then(|| RetrievalMetrics::from_ranks(&gallery_ranks(g)));
+    let metrics = |g: &[Vec<f32>]| {
+        let ranks = gallery_ranks(g);
+        let sizes: Vec<usize> = g.iter().map(Vec::len).collect();
+        (
+            (!g.is_empty()).then(|| RetrievalMetrics::from_ranks(&ranks)),
+            FineGrainedDetail::from_ranks(&ranks, &sizes),
+        )
+    };
+    let ((v2t, v2t_detail), (t2v, t2v_detail)) = (metrics(&v2t), metrics(&t2v));
     FineGrainedScores {
-        v2t: metrics(&v2t),
-        t2v: metrics(&t2v),
+        v2t,
+        t2v,
+        v2t_detail,
+        t2v_detail,
     }
 }
 
@@ -156,6 +170,11 @@ mod tests {
         let s = score_fine_grained(&benchmark, &names, sign, text, encode, &ClclConfig::new());
         let v2t = s.v2t.unwrap();
         assert_eq!((v2t.queries, v2t.r1), (2, 100.0));
+        // Pairs: a's (x over z) and b's (y over z, y over x), all won: 3 of 3. Random R@1
+        // over galleries of 2 and 3: (1/2 + 1/3)/2 = 41.7% (hand arithmetic).
+        let d = s.v2t_detail.unwrap();
+        assert_eq!((d.pairwise, d.pairs), (100.0, 3));
+        assert!((d.random_r1 - 100.0 * 5.0 / 12.0).abs() < 1e-9);
         // T2V: caption x against videos a (1.0) and b (0.0): rank 1, one query.
         let t2v = s.t2v.unwrap();
         assert_eq!((t2v.queries, t2v.r1), (1, 100.0));
@@ -196,5 +215,10 @@ mod tests {
         let v2t = s.v2t.unwrap();
         assert_eq!((v2t.r1, v2t.medr), (0.0, 2.0));
         assert_eq!(s.t2v, None);
+        // One pair, lost: pairwise 0%; a random ranking of 2 has R@1 50%, MRR 75%.
+        let d = s.v2t_detail.unwrap();
+        assert_eq!((d.pairwise, d.pairs, d.random_r1), (0.0, 1, 50.0));
+        assert!((d.random_mrr - 0.75).abs() < 1e-12);
+        assert_eq!(s.t2v_detail, None);
     }
 }

@@ -2,13 +2,15 @@
 //! coarse reports over a gallery and fine-grained ones over a benchmark.
 
 mod fine_grained;
+mod pairwise;
 mod ranks;
 mod report;
 
 pub use fine_grained::{FineGrainedScores, score_fine_grained};
+pub use pairwise::FineGrainedDetail;
 
 pub use ranks::{DuplicatePolicy, gallery_ranks, ranks};
-pub use report::{RetrievalMetrics, RetrievalReport};
+pub use report::{RetrievalMetrics, RetrievalReport, detail_line};
 
 /// Coarse metrics in both directions from a `[video, text]` score matrix (row-major, `n×n`).
 pub fn coarse_report(
@@ -28,5 +30,7 @@ pub fn coarse_report(
         v2t: RetrievalMetrics::from_ranks(&ranks(scores_vt, n, text_ids, policy)),
         fine_grained: None,
         fine_grained_t2v: None,
+        fine_grained_detail: None,
+        fine_grained_t2v_detail: None,
     }
 }

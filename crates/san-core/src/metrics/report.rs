@@ -4,6 +4,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::pairwise::FineGrainedDetail;
+
 /// Recall at 1/5/10 (percent), median and mean rank, and mean reciprocal rank.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct RetrievalMetrics {
@@ -73,6 +75,12 @@ pub struct RetrievalReport {
     /// have such videos.
     #[serde(default)]
     pub fine_grained_t2v: Option<RetrievalMetrics>,
+    /// FG-V2T's pairwise accuracy and random-ranking levels (with `fine_grained`).
+    #[serde(default)]
+    pub fine_grained_detail: Option<FineGrainedDetail>,
+    /// FG-T2V's (with `fine_grained_t2v`).
+    #[serde(default)]
+    pub fine_grained_t2v_detail: Option<FineGrainedDetail>,
 }
 
 impl fmt::Display for RetrievalReport {
@@ -103,8 +111,32 @@ impl fmt::Display for RetrievalReport {
         if let Some(fg) = &self.fine_grained_t2v {
             row("FG-T2V", fg)?;
         }
+        for (name, detail) in [
+            ("FG-V2T", &self.fine_grained_detail),
+            ("FG-T2V", &self.fine_grained_t2v_detail),
+        ] {
+            if let Some(d) = detail {
+                writeln!(f, "{}", detail_line(name, d))?;
+            }
+        }
         Ok(())
     }
+}
+
+/// One line: a fine-grained direction's pairwise accuracy and what a random ranking of the
+/// same galleries scores.
+pub fn detail_line(name: &str, d: &FineGrainedDetail) -> String {
+    format!(
+        "{name}: pairwise accuracy {:.1}% of {} (true, distractor) pairs (chance 50.0); \
+         a random ranking scores R@1 {:.1}, R@5 {:.1}, R@10 {:.1}, MnR {:.1}, MRR {:.1} %",
+        d.pairwise,
+        d.pairs,
+        d.random_r1,
+        d.random_r5,
+        d.random_r10,
+        d.random_mnr,
+        100.0 * d.random_mrr
+    )
 }
 
 #[cfg(test)]
@@ -131,8 +163,16 @@ mod tests {
             v2t: m,
             fine_grained: Some(m),
             fine_grained_t2v: None,
+            fine_grained_detail: FineGrainedDetail::from_ranks(&[1], &[4]),
+            fine_grained_t2v_detail: None,
         };
         let s = r.to_string();
         assert!(s.contains("T2V") && s.contains("FG-V2T") && s.contains("100.0"));
+        // Rank 1 of 4: 3 of 3 pairs; random R@1 1/4, MRR (1 + 1/2 + 1/3 + 1/4)/4 = 52.1%.
+        assert!(
+            s.contains("FG-V2T: pairwise accuracy 100.0% of 3 (true, distractor) pairs"),
+            "{s}"
+        );
+        assert!(s.contains("R@1 25.0") && s.contains("MRR 52.1 %"), "{s}");
     }
 }
