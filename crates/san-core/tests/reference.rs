@@ -214,3 +214,86 @@ fn instance_mining_matches_pytorch() {
         }
     }
 }
+
+/// The research code's own CLCL (`cico_authors_clcl.json`: CiCo's
+/// `flip_similarity_softmax`, run in float64 by the authors' function): with padding, our
+/// default (padding outside the softmax, `DESIGN.md` §3.1) must differ from it and
+/// `TokenPadding::Include` must match it; without padding both must match. On the square
+/// cases our symmetric InfoNCE at logit scale 1/0.07 must give the authors' symmetric loss.
+#[test]
+fn research_code_padding_setting_matches_the_authors_clcl() {
+    use burn::tensor::{Tensor, TensorData};
+    use san_core::loss::coarse_info_nce;
+    use san_core::similarity::TokenPadding;
+    type A = Autodiff<F32>;
+    let Some(doc) = reference("cico_authors_clcl.json") else {
+        return;
+    };
+    let dims = |v: &serde_json::Value| -> [usize; 3] {
+        let a = v.as_array().unwrap();
+        let b = a[0].as_array().unwrap();
+        [a.len(), b.len(), b[0].as_array().unwrap().len()]
+    };
+    for (name, case) in doc["cases"].as_object().unwrap() {
+        let [nv, m, d] = dims(&case["sign"]);
+        let [nt, l, _] = dims(&case["words"]);
+        let padded = flat(&case["sign_mask"])
+            .into_iter()
+            .chain(flat(&case["word_mask"]))
+            .any(|x| x == 0.0);
+        for padding in [TokenPadding::Exclude, TokenPadding::Include] {
+            for kernel in [ClclKernel::Tensor, ClclKernel::Fused] {
+                let config = ClclConfig::new()
+                    .with_padding(padding)
+                    .with_kernel(kernel)
+                    .with_chunk(4);
+                let scores = clcl_gallery(
+                    float::<A, 3>(&case["sign"], [nv, m, d]).inner(),
+                    mask::<A, 2>(&case["sign_mask"], [nv, m]).inner(),
+                    float::<A, 3>(&case["words"], [nt, l, d]).inner(),
+                    mask::<A, 2>(&case["word_mask"], [nt, l]).inner(),
+                    &config,
+                );
+                let (v2t, t2v) = (
+                    to_vec_f32(scores.v2t.clone()),
+                    to_vec_f32(scores.t2v.clone()),
+                );
+                let worst = |got: &[f32], want: &[f64]| {
+                    got.iter()
+                        .zip(want)
+                        .map(|(g, w)| (f64::from(*g) - w).abs())
+                        .fold(0.0, f64::max)
+                };
+                let (want_v2t, want_t2v) = (flat(&case["v2t"]), flat(&case["t2v"]));
+                let err = worst(&v2t, &want_v2t).max(worst(&t2v, &want_t2v));
+                let what = format!("{name}, {padding:?}, {kernel:?}");
+                if padding == TokenPadding::Include || !padded {
+                    assert!(err < 1e-5, "{what}: off the authors' values by {err}");
+                } else {
+                    assert!(err > 1e-2, "{what}: padding must change the scores ({err})");
+                }
+                let score = to_vec_f32(scores.score());
+                if padding == TokenPadding::Include || !padded {
+                    close(
+                        &score,
+                        &flat(&case["score"]),
+                        &format!("{what} score"),
+                        1e-5,
+                    );
+                }
+                if let (Some(want), true) = (
+                    case.get("loss_symmetric")
+                        .and_then(serde_json::Value::as_f64),
+                    padding == TokenPadding::Include || !padded,
+                ) {
+                    let log_scale = Tensor::<F32, 1>::from_data(
+                        TensorData::new(vec![(1.0f32 / 0.07).ln()], [1]),
+                        &Default::default(),
+                    );
+                    let loss = coarse_info_nce(&scores, log_scale, None);
+                    close(&to_vec_f32(loss), &[want], &format!("{what} loss"), 1e-5);
+                }
+            }
+        }
+    }
+}

@@ -30,6 +30,22 @@ pub struct ClclConfig {
     /// Threads of the fused CPU kernel; 0 uses every core.
     #[config(default = 0)]
     pub threads: usize,
+    /// Whether padded tokens take part in the token softmax ([`TokenPadding`]).
+    #[config(default = "TokenPadding::Exclude")]
+    pub padding: TokenPadding,
+}
+
+/// Where padded clips and words go in [`clcl_gallery`]'s token softmax.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum TokenPadding {
+    /// Each softmax runs over the real tokens only (`DESIGN.md` §3.1).
+    #[default]
+    Exclude,
+    /// The research code's behaviour (CiCo's `flip_similarity_softmax`, FangyunWei/SLRT
+    /// 38a4f7b): padded tokens stay inside each softmax, and only the final mean skips
+    /// padded rows. The same as `Exclude` on unpadded inputs. Runs on the tensor path
+    /// (the fused kernel compacts padding away).
+    Include,
 }
 
 /// Implementation of gallery scoring, chosen by the caller. Both compute the same values
@@ -88,7 +104,12 @@ pub fn clcl_reduce<B: Backend>(
 ) -> ClclScores<B> {
     let [a, b, _, _] = e.dims();
     if !shared_exp_is_exact(tau_tok) {
-        return clcl_reduce_separate(e, clip_valid, word_valid, tau_tok);
+        return clcl_reduce_separate(
+            e,
+            (clip_valid.clone(), clip_valid),
+            (word_valid.clone(), word_valid),
+            tau_tok,
+        );
     }
     let bias = (clip_valid.clone() - 1.0 + word_valid.clone() - 1.0).mul_scalar(PAD_LOGIT.abs());
     let z = e.sub_scalar(1.0).div_scalar(tau_tok) + bias;
@@ -173,19 +194,23 @@ fn reduce_shifted<B: Backend>(
 
 /// [`clcl_reduce`] with a separate, individually shifted softmax per direction: for very
 /// small `τ_tok`, where one shared exponential could underflow.
+///
+/// Each mask comes as `(mean, softmax)`: the tokens the mean runs over, and those inside
+/// the softmax (the same unless padding stays inside it, [`TokenPadding::Include`]).
 fn clcl_reduce_separate<B: Backend>(
     e: Tensor<B, 4>,
-    clip_valid: Tensor<B, 4>,
-    word_valid: Tensor<B, 4>,
+    clip: (Tensor<B, 4>, Tensor<B, 4>),
+    word: (Tensor<B, 4>, Tensor<B, 4>),
     tau_tok: f64,
 ) -> ClclScores<B> {
     let [a, b, _, _] = e.dims();
+    let ((clip_valid, clip_soft), (word_valid, word_soft)) = (clip, word);
     let logits = e.clone().div_scalar(tau_tok);
-    let word_bias = word_valid.clone().sub_scalar(1.0).mul_scalar(-MASK_BIAS); // 0 or -1e9
+    let word_bias = word_soft.sub_scalar(1.0).mul_scalar(-MASK_BIAS); // 0 or -1e9
     let attn_w = softmax(logits.clone() + word_bias, 3); // [A, B, M, L]
     let per_clip = (attn_w * e.clone()).sum_dim(3); // [A, B, M, 1]
     let v2t = (per_clip * clip_valid.clone()).sum_dim(2) / clip_valid.clone().sum_dim(2);
-    let clip_bias = clip_valid.sub_scalar(1.0).mul_scalar(-MASK_BIAS);
+    let clip_bias = clip_soft.sub_scalar(1.0).mul_scalar(-MASK_BIAS);
     let attn_c = softmax(logits + clip_bias, 2); // [A, B, M, L]
     let per_word = (attn_c * e).sum_dim(2); // [A, B, 1, L]
     let t2v = (per_word * word_valid.clone()).sum_dim(3) / word_valid.sum_dim(3);
@@ -218,7 +243,8 @@ pub fn clcl_gallery<B: Backend>(
     assertions::same("videos in sign and sign_mask", nv, sign_mask.dims()[0]);
     assertions::same("texts in words and word_mask", nt, word_mask.dims()[0]);
     let device = sign.device();
-    if config.kernel.is_fused::<B>(&device) {
+    let include = config.padding == TokenPadding::Include;
+    if config.kernel.is_fused::<B>(&device) && !include {
         let (sv, sm) = (to_vec_f32(sign), to_vec_bool(sign_mask));
         let (wv, wm) = (to_vec_f32(words), to_vec_bool(word_mask));
         let (v2t, t2v) = clcl_gallery_fused(
@@ -247,14 +273,18 @@ pub fn clcl_gallery<B: Backend>(
     let chunk = config.chunk.max(1);
     let shared = shared_exp_is_exact(config.tau_tok);
     let word_valid = word_mask.float().reshape([nt, l, 1]);
+    // The tokens inside each softmax: the real ones, or every slot (`TokenPadding::Include`).
+    let in_softmax = |valid: Tensor<B, 3>| if include { valid.ones_like() } else { valid };
+    let word_soft = in_softmax(word_valid.clone());
     let words_t = if shared {
-        augment_words(words, word_valid.clone())
+        augment_words(words, word_soft.clone())
     } else {
         words
     };
     let k = words_t.dims()[2];
     let words_t = words_t.reshape([nt * l, k]).transpose(); // [K, Nt*L]
     let word_valid = word_valid.reshape([1, 1, nt, l]);
+    let word_soft = word_soft.reshape([1, nt, 1, l]);
     let mut v2t = Vec::new();
     let mut t2v = Vec::new();
     let mut start = 0;
@@ -269,7 +299,7 @@ pub fn clcl_gallery<B: Backend>(
         let s = sign.clone().narrow(0, start, c);
         if shared {
             // z in layout [c, M, Nt, L]: clips along dim 1, words along dim 3.
-            let z = augment_sign(s, clip_valid.clone(), config.tau_tok)
+            let z = augment_sign(s, in_softmax(clip_valid.clone()), config.tau_tok)
                 .reshape([c * m, k])
                 .matmul(words_t.clone())
                 .reshape([c, m, nt, l]);
@@ -289,10 +319,11 @@ pub fn clcl_gallery<B: Backend>(
                 .matmul(words_t.clone())
                 .reshape([c, m, nt, l])
                 .swap_dims(1, 2); // [c, Nt, M, L]
+            let clip_soft = in_softmax(clip_valid.clone()).reshape([c, 1, m, 1]);
             let scores = clcl_reduce_separate(
                 e,
-                clip_valid.reshape([c, 1, m, 1]),
-                word_valid.clone().reshape([1, nt, 1, l]),
+                (clip_valid.reshape([c, 1, m, 1]), clip_soft),
+                (word_valid.clone().reshape([1, nt, 1, l]), word_soft.clone()),
                 config.tau_tok,
             );
             v2t.push(scores.v2t);
@@ -331,10 +362,14 @@ pub fn clcl_candidates<B: Backend>(
             .unsqueeze_dim::<4>(1)
             .expand([n, k, m, d])
             .matmul(captions.swap_dims(2, 3)); // [N, K, M, L]
-        return clcl_reduce_separate(
-            e,
+        let (clip_valid, word_valid) = (
             clip_valid.reshape([n, 1, m, 1]),
             word_valid.reshape([n, k, 1, l]),
+        );
+        return clcl_reduce_separate(
+            e,
+            (clip_valid.clone(), clip_valid),
+            (word_valid.clone(), word_valid),
             tau_tok,
         );
     }
