@@ -106,3 +106,12 @@ fn the_shipped_config_is_the_main_jobs_setting() {
         serde_json::to_value(&main_job).unwrap()
     );
 }
+
+#[test]
+fn the_coarse_mix_is_a_setting() {
+    use san_core::loss::CoarseMix;
+    let default = load_config(None, &[]).unwrap();
+    assert_eq!(default.mining.coarse_mix, CoarseMix::Symmetric);
+    let research = load_config(None, &["mining.coarse_mix=Balance".to_string()]).unwrap();
+    assert_eq!(research.mining.coarse_mix, CoarseMix::Balance);
+}

@@ -219,11 +219,12 @@ fn instance_mining_matches_pytorch() {
 /// `flip_similarity_softmax`, run in float64 by the authors' function): with padding, our
 /// default (padding outside the softmax, `DESIGN.md` §3.1) must differ from it and
 /// `TokenPadding::Include` must match it; without padding both must match. On the square
-/// cases our symmetric InfoNCE at logit scale 1/0.07 must give the authors' symmetric loss.
+/// cases our symmetric InfoNCE at logit scale 1/0.07 must give the authors' symmetric loss,
+/// and `coarse_balance` their default "balance" loss.
 #[test]
 fn research_code_padding_setting_matches_the_authors_clcl() {
     use burn::tensor::{Tensor, TensorData};
-    use san_core::loss::coarse_info_nce;
+    use san_core::loss::{coarse_balance, coarse_info_nce};
     use san_core::similarity::TokenPadding;
     type A = Autodiff<F32>;
     let Some(doc) = reference("cico_authors_clcl.json") else {
@@ -290,8 +291,16 @@ fn research_code_padding_setting_matches_the_authors_clcl() {
                         TensorData::new(vec![(1.0f32 / 0.07).ln()], [1]),
                         &Default::default(),
                     );
-                    let loss = coarse_info_nce(&scores, log_scale, None);
+                    let loss = coarse_info_nce(&scores, log_scale.clone(), None);
                     close(&to_vec_f32(loss), &[want], &format!("{what} loss"), 1e-5);
+                    let balance = case["loss_balance"].as_f64().unwrap();
+                    let loss = coarse_balance(&scores, log_scale, None);
+                    close(
+                        &to_vec_f32(loss),
+                        &[balance],
+                        &format!("{what} balance"),
+                        1e-5,
+                    );
                 }
             }
         }

@@ -13,6 +13,7 @@
 //! ```
 
 use burn::config::Config;
+use san_core::loss::CoarseMix;
 use san_core::mining::TableConfig;
 use san_core::similarity::ClclKernel;
 use san_data::batch::BatcherConfig;
@@ -291,6 +292,10 @@ pub struct MiningConfig {
     /// Weight of the fine loss, `λ`.
     #[config(default = 0.4)]
     pub lambda_fine: f64,
+    /// The coarse loss of both stages: `Symmetric` (ours, `DESIGN.md` §3.2) or `Balance`
+    /// (CiCo's default mix of four cross-entropies).
+    #[config(default = "CoarseMix::Symmetric")]
+    pub coarse_mix: CoarseMix,
     /// Reliable pairs (`α`).
     #[config(default = "ReliableConfig::new()")]
     pub reliable: ReliableConfig,

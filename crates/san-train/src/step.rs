@@ -58,7 +58,9 @@ pub fn step_loss<B: Backend>(
         text.mask,
         &clcl_cfg,
     );
-    let mut loss = CoarseLossConfig::new().forward(&scores, model.log_scale(), &batch.text_ids);
+    let mut loss = CoarseLossConfig::new()
+        .with_mix(config.mining.coarse_mix)
+        .forward(&scores, model.log_scale(), &batch.text_ids);
     if let Some((ids, mask)) = batch.candidates {
         let [n, k1, l] = ids.dims();
         let caps = model.encode_text_tokens(ids.reshape([n * k1, l]), mask.reshape([n * k1, l]));

@@ -6,6 +6,8 @@ use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Int, Tensor, TensorData};
 
+use serde::{Deserialize, Serialize};
+
 use crate::similarity::ClclScores;
 
 /// Logit bias that removes a masked pair from the softmax.
@@ -17,6 +19,22 @@ pub struct CoarseLossConfig {
     /// Mask out off-diagonal pairs whose normalised texts are identical.
     #[config(default = true)]
     pub mask_duplicates: bool,
+    /// Which cross-entropy terms make the loss ([`CoarseMix`]).
+    #[config(default = "CoarseMix::Symmetric")]
+    pub mix: CoarseMix,
+}
+
+/// The terms of the coarse loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum CoarseMix {
+    /// `½ (CE over texts of Z_v2t + CE over videos of Z_t2v)` ([`coarse_info_nce`],
+    /// `DESIGN.md` §3.2).
+    #[default]
+    Symmetric,
+    /// CiCo's default (`mix_design = balance`, `dual_mix = 0.5`): the mean of four
+    /// cross-entropies, over texts and over videos of both `Z_v2t` and `Z_t2v`
+    /// ([`coarse_balance`]).
+    Balance,
 }
 
 impl CoarseLossConfig {
@@ -30,8 +48,40 @@ impl CoarseLossConfig {
         let mask = self
             .mask_duplicates
             .then(|| duplicate_mask::<B>(text_ids, &scores.v2t.device()));
-        coarse_info_nce(scores, log_scale, mask)
+        match self.mix {
+            CoarseMix::Symmetric => coarse_info_nce(scores, log_scale, mask),
+            CoarseMix::Balance => coarse_balance(scores, log_scale, mask),
+        }
     }
+}
+
+/// CiCo's "balance" loss: `¼ (CE_rows(s·Z_v2t) + CE_cols(s·Z_v2t) + CE_rows(s·Z_t2v) +
+/// CE_cols(s·Z_t2v))` with `s = exp(λ_s)`, where rows run over texts (one anchor per
+/// video) and columns over videos (one anchor per text), each averaged over its anchors.
+///
+/// # Shapes
+/// As [`coarse_info_nce`].
+pub fn coarse_balance<B: Backend>(
+    scores: &ClclScores<B>,
+    log_scale: Tensor<B, 1>,
+    duplicate_mask: Option<Tensor<B, 2, Bool>>,
+) -> Tensor<B, 1> {
+    let [nv, nt] = scores.v2t.dims();
+    assert!(nv == nt, "coarse loss needs a square batch, got {nv}×{nt}");
+    let scale = log_scale.exp().reshape([1, 1]);
+    let both = [scores.v2t.clone(), scores.t2v.clone()].map(|z| {
+        let z = z * scale.clone(); // [video, text]
+        match &duplicate_mask {
+            Some(mask) => z.mask_fill(mask.clone(), MASKED_LOGIT),
+            None => z,
+        }
+    });
+    let [v2t, t2v] = both;
+    (diagonal_ce(v2t.clone())
+        + diagonal_ce(v2t.transpose())
+        + diagonal_ce(t2v.clone())
+        + diagonal_ce(t2v.transpose()))
+    .div_scalar(4.0)
 }
 
 /// Symmetric InfoNCE:

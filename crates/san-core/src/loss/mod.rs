@@ -6,4 +6,6 @@ mod info_nce;
 
 pub use fine::san_fine_loss;
 pub use hinge::{HingeLossConfig, HingeReduction};
-pub use info_nce::{CoarseLossConfig, coarse_info_nce, diagonal_ce, duplicate_mask};
+pub use info_nce::{
+    CoarseLossConfig, CoarseMix, coarse_balance, coarse_info_nce, diagonal_ce, duplicate_mask,
+};
