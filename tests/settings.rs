@@ -115,3 +115,14 @@ fn the_coarse_mix_is_a_setting() {
     let research = load_config(None, &["mining.coarse_mix=Balance".to_string()]).unwrap();
     assert_eq!(research.mining.coarse_mix, CoarseMix::Balance);
 }
+
+#[test]
+fn token_padding_is_a_setting_that_reaches_evaluation() {
+    use san_core::similarity::TokenPadding;
+    let default = load_config(None, &[]).unwrap();
+    assert_eq!(default.model.token_padding, TokenPadding::Exclude);
+    let research = load_config(None, &["model.token_padding=Include".to_string()]).unwrap();
+    assert_eq!(research.model.token_padding, TokenPadding::Include);
+    let clcl = san_train::model::clcl_config(&research);
+    assert_eq!(clcl.padding, TokenPadding::Include);
+}

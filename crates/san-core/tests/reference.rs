@@ -225,7 +225,7 @@ fn instance_mining_matches_pytorch() {
 fn research_code_padding_setting_matches_the_authors_clcl() {
     use burn::tensor::{Tensor, TensorData};
     use san_core::loss::{coarse_balance, coarse_info_nce};
-    use san_core::similarity::TokenPadding;
+    use san_core::similarity::{TokenPadding, clcl_candidates_with};
     type A = Autodiff<F32>;
     let Some(doc) = reference("cico_authors_clcl.json") else {
         return;
@@ -272,6 +272,27 @@ fn research_code_padding_setting_matches_the_authors_clcl() {
                     assert!(err < 1e-5, "{what}: off the authors' values by {err}");
                 } else {
                     assert!(err > 1e-2, "{what}: padding must change the scores ({err})");
+                }
+                if kernel == ClclKernel::Tensor {
+                    // The candidates path (the fine loss and FG-V2T): every video against all
+                    // texts as its candidates gives the same matrix.
+                    let words = float::<A, 3>(&case["words"], [nt, l, d]).inner();
+                    let word_mask = mask::<A, 2>(&case["word_mask"], [nt, l]).inner();
+                    let cand = clcl_candidates_with(
+                        float::<A, 3>(&case["sign"], [nv, m, d]).inner(),
+                        mask::<A, 2>(&case["sign_mask"], [nv, m]).inner(),
+                        words.unsqueeze_dim::<4>(0).expand([nv, nt, l, d]),
+                        word_mask.unsqueeze_dim::<3>(0).expand([nv, nt, l]),
+                        &config,
+                    );
+                    let got = to_vec_f32(cand.v2t).into_iter().chain(to_vec_f32(cand.t2v));
+                    let want: Vec<f64> = want_v2t.iter().chain(&want_t2v).copied().collect();
+                    let err = worst(&got.collect::<Vec<_>>(), &want);
+                    if padding == TokenPadding::Include || !padded {
+                        assert!(err < 1e-5, "{what}: candidates off the authors' by {err}");
+                    } else {
+                        assert!(err > 1e-2, "{what}: candidates ignore padding ({err})");
+                    }
                 }
                 let score = to_vec_f32(scores.score());
                 if padding == TokenPadding::Include || !padded {

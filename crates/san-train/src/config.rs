@@ -15,7 +15,7 @@
 use burn::config::Config;
 use san_core::loss::CoarseMix;
 use san_core::mining::TableConfig;
-use san_core::similarity::ClclKernel;
+use san_core::similarity::{ClclKernel, TokenPadding};
 use san_data::batch::BatcherConfig;
 use san_data::frames::FrameConfig;
 use san_models::bert::TextPooling;
@@ -194,6 +194,10 @@ pub struct ModelConfig {
     /// reliable-pair softmax all score with it.
     #[config(default = 0.07)]
     pub tau_tok: f64,
+    /// Whether padded clips and words stay inside the CLCL token softmax: `Exclude` (ours,
+    /// `DESIGN.md` §3.1) or `Include` (the research code's); losses and evaluation alike.
+    #[config(default = "TokenPadding::Exclude")]
+    pub token_padding: TokenPadding,
 }
 
 /// The optimiser and its learning-rate schedule (each stage starts the schedule afresh).

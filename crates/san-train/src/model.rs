@@ -184,10 +184,12 @@ pub fn init_model<B: Backend>(
     Ok(model_config(config, corpus)?.init_pretrained(device)?)
 }
 
-/// The CLCL settings of evaluation (`model.tau_tok`, `eval.chunk`, `eval.kernel`).
+/// The CLCL settings of evaluation (`model.tau_tok`, `model.token_padding`, `eval.chunk`,
+/// `eval.kernel`).
 pub fn clcl_config(config: &TrainConfig) -> ClclConfig {
     ClclConfig::new()
         .with_tau_tok(config.model.tau_tok)
+        .with_padding(config.model.token_padding)
         .with_chunk(config.eval.chunk)
         .with_kernel(config.eval.kernel)
 }

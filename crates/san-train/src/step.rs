@@ -9,7 +9,7 @@ use burn::optim::{AdamW, AdamWConfig, GradientsParams, Optimizer, Sgd, SgdConfig
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Bool, ElementConversion, Int, Tensor};
 use san_core::loss::{CoarseLossConfig, san_fine_loss};
-use san_core::similarity::{ClclConfig, clcl_candidates, clcl_gallery};
+use san_core::similarity::{ClclConfig, clcl_candidates_with, clcl_gallery};
 use san_data::pose::StepLayout;
 use san_models::retrieval::RetrievalModel;
 
@@ -48,7 +48,9 @@ pub fn step_loss<B: Backend>(
 ) -> Result<Tensor<B, 1>> {
     // The default chunk (16 videos) keeps each temporary of the batch similarity small enough
     // for the allocator to reuse, which is faster than one batch-sized chunk on the CPU.
-    let clcl_cfg = ClclConfig::new().with_tau_tok(config.model.tau_tok);
+    let clcl_cfg = ClclConfig::new()
+        .with_tau_tok(config.model.tau_tok)
+        .with_padding(config.model.token_padding);
     let sign = clip_tokens(model, batch.clips, batch.clip_mask, batch.layout)?;
     let text = model.encode_text_tokens(batch.tokens, batch.token_mask);
     let scores = clcl_gallery(
@@ -65,12 +67,12 @@ pub fn step_loss<B: Backend>(
         let [n, k1, l] = ids.dims();
         let caps = model.encode_text_tokens(ids.reshape([n * k1, l]), mask.reshape([n * k1, l]));
         let d = caps.tokens.dims()[2];
-        let cand = clcl_candidates(
+        let cand = clcl_candidates_with(
             sign.tokens,
             sign.mask,
             caps.tokens.reshape([n, k1, l, d]),
             caps.mask.reshape([n, k1, l]),
-            config.model.tau_tok,
+            &clcl_cfg,
         );
         loss =
             loss + san_fine_loss(cand.v2t, model.log_scale()).mul_scalar(config.mining.lambda_fine);

@@ -12,7 +12,7 @@ use super::ranks::gallery_ranks;
 use super::report::RetrievalMetrics;
 use crate::host::to_vec_f32;
 use crate::mining::FineGrainedBenchmark;
-use crate::similarity::{ClclConfig, clcl_candidates, clcl_gallery};
+use crate::similarity::{ClclConfig, clcl_candidates_with, clcl_gallery};
 
 /// Fine-grained metrics of a benchmark; `None` for a direction with no query (a metric
 /// over zero items is not a number).
@@ -67,12 +67,12 @@ pub fn score_fine_grained<B: Backend>(
                 .collect();
             let (tokens, mask) = encode(&captions);
             let [k, l, _] = tokens.dims();
-            let cand = clcl_candidates(
+            let cand = clcl_candidates_with(
                 sign.clone().narrow(0, i, 1),
                 sign_mask.clone().narrow(0, i, 1).reshape([1, m]),
                 tokens.reshape([1, k, l, d]),
                 mask.reshape([1, k, l]),
-                clcl.tau_tok,
+                clcl,
             );
             v2t.push(to_vec_f32(cand.score()));
         }

@@ -351,30 +351,56 @@ pub fn clcl_candidates<B: Backend>(
     caption_mask: Tensor<B, 3, Bool>,
     tau_tok: f64,
 ) -> ClclScores<B> {
+    let config = ClclConfig::new().with_tau_tok(tau_tok);
+    clcl_candidates_with(sign, sign_mask, captions, caption_mask, &config)
+}
+
+/// [`clcl_candidates`] with the temperature and [`TokenPadding`] of `config` (its kernel,
+/// chunk and threads do not apply: candidates always take the tensor path).
+///
+/// # Shapes
+/// As [`clcl_candidates`].
+pub fn clcl_candidates_with<B: Backend>(
+    sign: Tensor<B, 3>,
+    sign_mask: Tensor<B, 2, Bool>,
+    captions: Tensor<B, 4>,
+    caption_mask: Tensor<B, 3, Bool>,
+    config: &ClclConfig,
+) -> ClclScores<B> {
+    let tau_tok = config.tau_tok;
     let [n, m, d] = sign.dims();
     let [n2, k, l, d2] = captions.dims();
     assertions::same("videos in sign and captions", n, n2);
     assertions::same("token dim of sign and captions", d, d2);
     let clip_valid = sign_mask.float().reshape([n, m, 1]);
     let word_valid = caption_mask.float().reshape([n, k, l, 1]);
+    // The tokens inside each softmax: the real ones, or every slot (`TokenPadding::Include`).
+    let include = config.padding == TokenPadding::Include;
+    let (clip_soft, word_soft) = if include {
+        (clip_valid.ones_like(), word_valid.ones_like())
+    } else {
+        (clip_valid.clone(), word_valid.clone())
+    };
     if !shared_exp_is_exact(tau_tok) {
         let e = sign
             .unsqueeze_dim::<4>(1)
             .expand([n, k, m, d])
             .matmul(captions.swap_dims(2, 3)); // [N, K, M, L]
-        let (clip_valid, word_valid) = (
-            clip_valid.reshape([n, 1, m, 1]),
-            word_valid.reshape([n, k, 1, l]),
-        );
         return clcl_reduce_separate(
             e,
-            (clip_valid.clone(), clip_valid),
-            (word_valid.clone(), word_valid),
+            (
+                clip_valid.reshape([n, 1, m, 1]),
+                clip_soft.reshape([n, 1, m, 1]),
+            ),
+            (
+                word_valid.reshape([n, k, 1, l]),
+                word_soft.reshape([n, k, 1, l]),
+            ),
             tau_tok,
         );
     }
-    let s = augment_sign(sign, clip_valid.clone(), tau_tok); // [N, M, D+2]
-    let w = augment_words(captions, word_valid.clone()) // [N, K, L, D+2]
+    let s = augment_sign(sign, clip_soft, tau_tok); // [N, M, D+2]
+    let w = augment_words(captions, word_soft) // [N, K, L, D+2]
         .reshape([n, k * l, d + 2])
         .swap_dims(1, 2); // [N, D+2, K*L]
     // One [M, D+2] × [D+2, K·L] product per video (no broadcast copy of the sign tokens),
