@@ -124,6 +124,10 @@ pub fn run<B: Backend>(args: &EvalArgs, device: &B::Device) -> Result<()> {
     if let Some(m) = &report.fine_grained_t2v {
         row("FG-T2V", m);
     }
+    if let Some(m) = &report.fine_grained_v2t_only {
+        row("FG-V2T*", m);
+        println!("FG-V2T*: ranked by the video→text score alone (the research code's)");
+    }
     for (name, detail) in [
         ("FG-V2T", &report.fine_grained_detail),
         ("FG-T2V", &report.fine_grained_t2v_detail),

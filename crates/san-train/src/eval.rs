@@ -253,5 +253,6 @@ pub fn evaluate<B: Backend>(
     report.fine_grained_t2v = scores.t2v;
     report.fine_grained_detail = scores.v2t_detail;
     report.fine_grained_t2v_detail = scores.t2v_detail;
+    report.fine_grained_v2t_only = scores.v2t_by_v2t;
     Ok(report)
 }

@@ -82,6 +82,7 @@ mod tests {
             fine_grained_t2v: None,
             fine_grained_detail: None,
             fine_grained_t2v_detail: None,
+            fine_grained_v2t_only: None,
         };
         let both = SelectionMetric::CoarseAndFineGrainedR1;
         assert_eq!(selection_score(&coarse, both), 50.0);

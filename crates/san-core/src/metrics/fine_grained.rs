@@ -24,6 +24,9 @@ pub struct FineGrainedScores {
     pub t2v: Option<RetrievalMetrics>,
     /// FG-V2T's pairwise accuracy and random-ranking levels.
     pub v2t_detail: Option<FineGrainedDetail>,
+    /// FG-V2T ranked by the video→text score `z_v2t` alone, as the SAN research code
+    /// ranks it (ours ranks by the mean of both directions).
+    pub v2t_by_v2t: Option<RetrievalMetrics>,
     /// FG-T2V's.
     pub t2v_detail: Option<FineGrainedDetail>,
 }
@@ -55,7 +58,7 @@ pub fn score_fine_grained<B: Backend>(
     let [_, m, d] = sign.dims();
     let [_, l_text, _] = text.dims();
     let device = sign.device();
-    let (mut v2t, mut t2v) = (Vec::new(), Vec::new());
+    let (mut v2t, mut t2v, mut v2t_only) = (Vec::new(), Vec::new(), Vec::new());
     for item in &benchmark.items {
         let Some(&i) = index.get(item.name.as_str()) else {
             continue;
@@ -75,6 +78,7 @@ pub fn score_fine_grained<B: Backend>(
                 clcl,
             );
             v2t.push(to_vec_f32(cand.score()));
+            v2t_only.push(to_vec_f32(cand.v2t));
         }
         let videos: Vec<i64> = std::iter::once(i)
             .chain(
@@ -111,6 +115,7 @@ pub fn score_fine_grained<B: Backend>(
         t2v,
         v2t_detail,
         t2v_detail,
+        v2t_by_v2t: metrics(&v2t_only).0,
     }
 }
 
@@ -220,5 +225,42 @@ mod tests {
         assert_eq!((d.pairwise, d.pairs, d.random_r1), (0.0, 1, 50.0));
         assert!((d.random_mrr - 0.75).abs() < 1e-12);
         assert_eq!(s.t2v_detail, None);
+        // One token each: z_v2t = z_t2v = the dot product, so both rankings agree.
+        assert_eq!(s.v2t_by_v2t, s.v2t);
+    }
+
+    #[test]
+    fn the_research_codes_ranking_by_z_v2t_alone_can_disagree() {
+        // Video clips (1, 0) and (0, 1); true caption one word t = (0.6, 0.8), distractor
+        // d = (1, 0); τ = 0.07. Hand arithmetic:
+        //   z_v2t(t) = (0.6 + 0.8)/2 = 0.7; z_t2v(t) = softmax((0.6, 0.8)/τ)·(0.6, 0.8)
+        //     = 0.6·0.0543 + 0.8·0.9457 = 0.789 (weights 1/(1 + e^{±2.857}));
+        //   z_v2t(d) = (1 + 0)/2 = 0.5;   z_t2v(d) ≈ 1.0 (weights 1/(1 + e^{±14.29})).
+        // Mean of both: t 0.745 < d 0.750, so the truth ranks 2nd; by z_v2t alone it ranks 1st.
+        let names = vec!["a".to_string()];
+        let sign = (tensor3(vec![1.0, 0.0, 0.0, 1.0], [1, 2, 2]), ones([1, 2]));
+        let text = (tensor3(vec![0.6, 0.8], [1, 1, 2]), ones([1, 1]));
+        let encode = |captions: &[Vec<String>]| {
+            assert_eq!(captions.len(), 2);
+            (tensor3(vec![0.6, 0.8, 1.0, 0.0], [2, 1, 2]), ones([2, 1]))
+        };
+        let benchmark = FineGrainedBenchmark {
+            source: "hand".into(),
+            max_distractors: 1,
+            seed: 0,
+            items: vec![FineGrainedItem {
+                name: "a".into(),
+                caption: vec!["t".into()],
+                distractors: vec![vec!["d".into()]],
+                distractor_videos: Vec::new(),
+            }],
+        };
+        let s = score_fine_grained(&benchmark, &names, sign, text, encode, &ClclConfig::new());
+        assert_eq!(
+            s.v2t.unwrap().r1,
+            0.0,
+            "the mean of both directions ranks d first"
+        );
+        assert_eq!(s.v2t_by_v2t.unwrap().r1, 100.0, "z_v2t alone ranks t first");
     }
 }

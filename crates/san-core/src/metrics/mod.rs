@@ -32,5 +32,6 @@ pub fn coarse_report(
         fine_grained_t2v: None,
         fine_grained_detail: None,
         fine_grained_t2v_detail: None,
+        fine_grained_v2t_only: None,
     }
 }

@@ -81,6 +81,10 @@ pub struct RetrievalReport {
     /// FG-T2V's (with `fine_grained_t2v`).
     #[serde(default)]
     pub fine_grained_t2v_detail: Option<FineGrainedDetail>,
+    /// FG-V2T ranked by `z_v2t` alone, as the SAN research code ranks it (`fine_grained`
+    /// ranks by the mean of both directions).
+    #[serde(default)]
+    pub fine_grained_v2t_only: Option<RetrievalMetrics>,
 }
 
 impl fmt::Display for RetrievalReport {
@@ -110,6 +114,13 @@ impl fmt::Display for RetrievalReport {
         }
         if let Some(fg) = &self.fine_grained_t2v {
             row("FG-T2V", fg)?;
+        }
+        if let Some(fg) = &self.fine_grained_v2t_only {
+            row("FG-V2T*", fg)?;
+            writeln!(
+                f,
+                "FG-V2T*: ranked by the video→text score alone (the research code's)"
+            )?;
         }
         for (name, detail) in [
             ("FG-V2T", &self.fine_grained_detail),
@@ -165,6 +176,7 @@ mod tests {
             fine_grained_t2v: None,
             fine_grained_detail: FineGrainedDetail::from_ranks(&[1], &[4]),
             fine_grained_t2v_detail: None,
+            fine_grained_v2t_only: None,
         };
         let s = r.to_string();
         assert!(s.contains("T2V") && s.contains("FG-V2T") && s.contains("100.0"));
