@@ -66,17 +66,7 @@ pub fn coarse_balance<B: Backend>(
     log_scale: Tensor<B, 1>,
     duplicate_mask: Option<Tensor<B, 2, Bool>>,
 ) -> Tensor<B, 1> {
-    let [nv, nt] = scores.v2t.dims();
-    assert!(nv == nt, "coarse loss needs a square batch, got {nv}×{nt}");
-    let scale = log_scale.exp().reshape([1, 1]);
-    let both = [scores.v2t.clone(), scores.t2v.clone()].map(|z| {
-        let z = z * scale.clone(); // [video, text]
-        match &duplicate_mask {
-            Some(mask) => z.mask_fill(mask.clone(), MASKED_LOGIT),
-            None => z,
-        }
-    });
-    let [v2t, t2v] = both;
+    let [v2t, t2v] = scaled_logits(scores, log_scale, duplicate_mask);
     (diagonal_ce(v2t.clone())
         + diagonal_ce(v2t.transpose())
         + diagonal_ce(t2v.clone())
@@ -100,22 +90,31 @@ pub fn coarse_info_nce<B: Backend>(
     log_scale: Tensor<B, 1>,
     duplicate_mask: Option<Tensor<B, 2, Bool>>,
 ) -> Tensor<B, 1> {
+    let [v2t, t2v] = scaled_logits(scores, log_scale, duplicate_mask);
+    // T2V: one row per text, softmax over videos.
+    (diagonal_ce(v2t) + diagonal_ce(t2v.transpose())).div_scalar(2.0)
+}
+
+/// `exp(λ_s)·Z_v2t` and `exp(λ_s)·Z_t2v`, both `[video, text]`, with the duplicate pairs
+/// removed from every softmax.
+///
+/// # Panics
+/// If the batch is not square (a contract between our components).
+fn scaled_logits<B: Backend>(
+    scores: &ClclScores<B>,
+    log_scale: Tensor<B, 1>,
+    duplicate_mask: Option<Tensor<B, 2, Bool>>,
+) -> [Tensor<B, 2>; 2] {
     let [nv, nt] = scores.v2t.dims();
-    assert!(
-        nv == nt,
-        "coarse InfoNCE needs a square batch, got {nv}×{nt}"
-    );
+    assert!(nv == nt, "coarse loss needs a square batch, got {nv}×{nt}");
     let scale = log_scale.exp().reshape([1, 1]);
-    let v2t = scores.v2t.clone() * scale.clone(); // [video, text]
-    let t2v = scores.t2v.clone().transpose() * scale; // [text, video]
-    let (v2t, t2v) = match duplicate_mask {
-        Some(mask) => (
-            v2t.mask_fill(mask.clone(), MASKED_LOGIT),
-            t2v.mask_fill(mask.transpose(), MASKED_LOGIT),
-        ),
-        None => (v2t, t2v),
-    };
-    (diagonal_ce(v2t) + diagonal_ce(t2v)).div_scalar(2.0)
+    [scores.v2t.clone(), scores.t2v.clone()].map(|z| {
+        let z = z * scale.clone();
+        match &duplicate_mask {
+            Some(mask) => z.mask_fill(mask.clone(), MASKED_LOGIT),
+            None => z,
+        }
+    })
 }
 
 /// Mean cross-entropy of each row against its diagonal entry.

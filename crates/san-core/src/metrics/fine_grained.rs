@@ -195,11 +195,11 @@ mod tests {
         assert_eq!((s.v2t, s.t2v), (None, None));
     }
 
-    #[test]
-    fn a_distractor_scoring_above_the_truth_ranks_it_second() {
-        // Video (1, 0); true caption (0.6, 0.8) scores 0.6, distractor (1, 0) scores 1.
+    /// Video "a" with `m` clip tokens `clips` (dimension 2) scored against its
+    /// true caption "t" = one word (0.6, 0.8) and one distractor "d" = one word (1, 0).
+    fn truth_and_one_distractor(clips: Vec<f32>, m: usize) -> FineGrainedScores {
         let names = vec!["a".to_string()];
-        let sign = (tensor3(vec![1.0, 0.0], [1, 1, 2]), ones([1, 1]));
+        let sign = (tensor3(clips, [1, m, 2]), ones([1, m]));
         let text = (tensor3(vec![0.6, 0.8], [1, 1, 2]), ones([1, 1]));
         let encode = |captions: &[Vec<String>]| {
             assert_eq!(captions.len(), 2);
@@ -216,7 +216,13 @@ mod tests {
                 distractor_videos: Vec::new(),
             }],
         };
-        let s = score_fine_grained(&benchmark, &names, sign, text, encode, &ClclConfig::new());
+        score_fine_grained(&benchmark, &names, sign, text, encode, &ClclConfig::new())
+    }
+
+    #[test]
+    fn a_distractor_scoring_above_the_truth_ranks_it_second() {
+        // Video (1, 0); true caption (0.6, 0.8) scores 0.6, distractor (1, 0) scores 1.
+        let s = truth_and_one_distractor(vec![1.0, 0.0], 1);
         let v2t = s.v2t.unwrap();
         assert_eq!((v2t.r1, v2t.medr), (0.0, 2.0));
         assert_eq!(s.t2v, None);
@@ -237,25 +243,7 @@ mod tests {
         //     = 0.6·0.0543 + 0.8·0.9457 = 0.789 (weights 1/(1 + e^{±2.857}));
         //   z_v2t(d) = (1 + 0)/2 = 0.5;   z_t2v(d) ≈ 1.0 (weights 1/(1 + e^{±14.29})).
         // Mean of both: t 0.745 < d 0.750, so the truth ranks 2nd; by z_v2t alone it ranks 1st.
-        let names = vec!["a".to_string()];
-        let sign = (tensor3(vec![1.0, 0.0, 0.0, 1.0], [1, 2, 2]), ones([1, 2]));
-        let text = (tensor3(vec![0.6, 0.8], [1, 1, 2]), ones([1, 1]));
-        let encode = |captions: &[Vec<String>]| {
-            assert_eq!(captions.len(), 2);
-            (tensor3(vec![0.6, 0.8, 1.0, 0.0], [2, 1, 2]), ones([2, 1]))
-        };
-        let benchmark = FineGrainedBenchmark {
-            source: "hand".into(),
-            max_distractors: 1,
-            seed: 0,
-            items: vec![FineGrainedItem {
-                name: "a".into(),
-                caption: vec!["t".into()],
-                distractors: vec![vec!["d".into()]],
-                distractor_videos: Vec::new(),
-            }],
-        };
-        let s = score_fine_grained(&benchmark, &names, sign, text, encode, &ClclConfig::new());
+        let s = truth_and_one_distractor(vec![1.0, 0.0, 0.0, 1.0], 2);
         assert_eq!(
             s.v2t.unwrap().r1,
             0.0,

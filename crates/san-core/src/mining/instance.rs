@@ -173,18 +173,13 @@ pub fn mine_instances(
                     let i = start + a;
                     let text_i = &emb.text[i * d..(i + 1) * d];
                     let filtered = |j: usize, s: f32| {
-                        config.tau_sem.is_some_and(|t| {
-                            let sem = match config.space {
-                                // The ranking score already is s(t_i, t_j).
-                                MiningSpace::Semantic => s,
-                                MiningSpace::SignAware => {
-                                    dot(text_i, &emb.text[j * d..(j + 1) * d])
-                                }
-                            };
-                            sem >= t
-                        }) || config.beta_pos.is_some_and(|b| {
-                            dot(text_i, &emb.video[j * d..(j + 1) * d]) > b * positive[i]
-                        })
+                        filtered_out(
+                            config,
+                            s,
+                            positive[i],
+                            || dot(text_i, &emb.text[j * d..(j + 1) * d]),
+                            || dot(text_i, &emb.video[j * d..(j + 1) * d]),
+                        )
                     };
                     nearest.clear();
                     for (j, &s) in rank[a * n..(a + 1) * n].iter().enumerate() {
@@ -226,12 +221,13 @@ pub fn mine_instances(
                     let i = start + a;
                     let row = q * n..(q + 1) * n;
                     let filtered = |j: usize, s: f32| {
-                        config
-                            .tau_sem
-                            .is_some_and(|t| (if need_sem { sem[row.start + j] } else { s }) >= t)
-                            || config
-                                .beta_pos
-                                .is_some_and(|b| pos[row.start + j] > b * positive[i])
+                        filtered_out(
+                            config,
+                            s,
+                            positive[i],
+                            || sem[row.start + j],
+                            || pos[row.start + j],
+                        )
                     };
                     eager.clear();
                     for (j, &s) in rank[a * n..(a + 1) * n].iter().enumerate() {
@@ -257,11 +253,32 @@ pub fn mine_instances(
     MinedNeighbours { indices, scores }
 }
 
+/// Whether candidate `j` of anchor `i` is excluded by τ_sem or β_pos, given its ranking
+/// score `s`, `s(t_i, v_i)` and where its `s(t_i, t_j)` and `s(t_i, v_j)` come from (each
+/// evaluated only when its filter is on; semantic ranking already scores `s(t_i, t_j)`).
+fn filtered_out(
+    config: &InstanceMinerConfig,
+    s: f32,
+    positive: f32,
+    sem: impl FnOnce() -> f32,
+    pos: impl FnOnce() -> f32,
+) -> bool {
+    config.tau_sem.is_some_and(|t| {
+        let sem = match config.space {
+            MiningSpace::Semantic => s,
+            MiningSpace::SignAware => sem(),
+        };
+        sem >= t
+    }) || config.beta_pos.is_some_and(|b| pos() > b * positive)
+}
+
 /// The `keep` best (score, index) pairs seen so far, in a buffer of `4·keep` that is cut
 /// back to them whenever it fills: a candidate below the `keep`-th best score so far can no
 /// longer be among the `keep` best, so it is refused with one comparison.
 struct TopWindow {
     keep: usize,
+    /// The buffer's length at which it is cut back to `keep`: `4·keep`.
+    limit: usize,
     buf: Vec<(f32, usize)>,
     /// The `keep`-th best score after the last cut (−∞ before the first).
     threshold: f32,
@@ -269,9 +286,11 @@ struct TopWindow {
 
 impl TopWindow {
     fn new(keep: usize) -> Self {
+        let limit = 4 * keep.max(1);
         Self {
             keep,
-            buf: Vec::with_capacity(4 * keep.max(1)),
+            limit,
+            buf: Vec::with_capacity(limit),
             threshold: f32::NEG_INFINITY,
         }
     }
@@ -290,7 +309,7 @@ impl TopWindow {
 
     fn push(&mut self, s: f32, j: usize) {
         self.buf.push((s, j));
-        if self.buf.len() == self.buf.capacity() {
+        if self.buf.len() == self.limit {
             self.buf.select_nth_unstable_by(self.keep - 1, better);
             self.threshold = self.buf[self.keep - 1].0;
             self.buf.truncate(self.keep);

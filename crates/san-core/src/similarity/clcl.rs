@@ -48,6 +48,17 @@ pub enum TokenPadding {
     Include,
 }
 
+impl TokenPadding {
+    /// The tokens inside each softmax, from the validity mask `valid` (1.0 = real token):
+    /// the real ones, or every slot.
+    fn in_softmax<B: Backend, const D: usize>(self, valid: Tensor<B, D>) -> Tensor<B, D> {
+        match self {
+            Self::Exclude => valid,
+            Self::Include => valid.ones_like(),
+        }
+    }
+}
+
 /// Implementation of gallery scoring, chosen by the caller. Both compute the same values
 /// (up to float rounding).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -243,8 +254,7 @@ pub fn clcl_gallery<B: Backend>(
     assertions::same("videos in sign and sign_mask", nv, sign_mask.dims()[0]);
     assertions::same("texts in words and word_mask", nt, word_mask.dims()[0]);
     let device = sign.device();
-    let include = config.padding == TokenPadding::Include;
-    if config.kernel.is_fused::<B>(&device) && !include {
+    if config.kernel.is_fused::<B>(&device) && config.padding == TokenPadding::Exclude {
         let (sv, sm) = (to_vec_f32(sign), to_vec_bool(sign_mask));
         let (wv, wm) = (to_vec_f32(words), to_vec_bool(word_mask));
         let (v2t, t2v) = clcl_gallery_fused(
@@ -273,8 +283,7 @@ pub fn clcl_gallery<B: Backend>(
     let chunk = config.chunk.max(1);
     let shared = shared_exp_is_exact(config.tau_tok);
     let word_valid = word_mask.float().reshape([nt, l, 1]);
-    // The tokens inside each softmax: the real ones, or every slot (`TokenPadding::Include`).
-    let in_softmax = |valid: Tensor<B, 3>| if include { valid.ones_like() } else { valid };
+    let in_softmax = |valid: Tensor<B, 3>| config.padding.in_softmax(valid);
     let word_soft = in_softmax(word_valid.clone());
     let words_t = if shared {
         augment_words(words, word_soft.clone())
@@ -374,13 +383,8 @@ pub fn clcl_candidates_with<B: Backend>(
     assertions::same("token dim of sign and captions", d, d2);
     let clip_valid = sign_mask.float().reshape([n, m, 1]);
     let word_valid = caption_mask.float().reshape([n, k, l, 1]);
-    // The tokens inside each softmax: the real ones, or every slot (`TokenPadding::Include`).
-    let include = config.padding == TokenPadding::Include;
-    let (clip_soft, word_soft) = if include {
-        (clip_valid.ones_like(), word_valid.ones_like())
-    } else {
-        (clip_valid.clone(), word_valid.clone())
-    };
+    let clip_soft = config.padding.in_softmax(clip_valid.clone());
+    let word_soft = config.padding.in_softmax(word_valid.clone());
     if !shared_exp_is_exact(tau_tok) {
         let e = sign
             .unsqueeze_dim::<4>(1)
