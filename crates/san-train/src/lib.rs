@@ -46,6 +46,7 @@ pub mod error;
 pub mod eval;
 pub mod experiment;
 pub mod groups;
+mod metric_rows;
 pub mod model;
 pub mod negatives;
 pub mod output;
