@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use burn::tensor::backend::AutodiffBackend;
 use san_core::similarity::ClclKernel;
-use san_models::dropout::{DropoutMasks, set_dropout_masks};
+use san_models::dropout::{DropoutMasks, with_dropout_masks};
 use san_train::config::TrainConfig;
 
 use crate::error::CliError;
@@ -124,9 +124,14 @@ pub trait BackendJob {
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output;
 }
 
-/// Runs `job` on the chosen device; an error says which cargo feature is missing.
+/// Runs `job` on the chosen device, with dropout masks drawn where
+/// [`DeviceChoice::dropout_masks`] says (the previous choice is restored afterwards); an
+/// error says which cargo feature is missing.
 pub fn dispatch<J: BackendJob>(choice: DeviceChoice, job: J) -> Result<J::Output, CliError> {
-    set_dropout_masks(choice.dropout_masks());
+    with_dropout_masks(choice.dropout_masks(), || run_on(choice, job))
+}
+
+fn run_on<J: BackendJob>(choice: DeviceChoice, job: J) -> Result<J::Output, CliError> {
     match choice.resolved() {
         #[cfg(feature = "ndarray")]
         DeviceChoice::Ndarray => {

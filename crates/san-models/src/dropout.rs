@@ -39,6 +39,21 @@ pub fn set_dropout_masks(masks: DropoutMasks) {
     MASKS.store(masks as u8, Ordering::Relaxed);
 }
 
+/// Runs `job` with `masks` as the process-wide choice, then restores the previous choice
+/// (also when `job` panics), so a job run inside a larger process (a test, a notebook
+/// binding) leaves no setting behind.
+pub fn with_dropout_masks<R>(masks: DropoutMasks, job: impl FnOnce() -> R) -> R {
+    struct Restore(DropoutMasks);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            set_dropout_masks(self.0);
+        }
+    }
+    let _restore = Restore(dropout_masks());
+    set_dropout_masks(masks);
+    job()
+}
+
 /// The current choice of [`set_dropout_masks`] (`Backend` unless set).
 pub fn dropout_masks() -> DropoutMasks {
     match MASKS.load(Ordering::Relaxed) {
