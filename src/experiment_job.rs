@@ -1,6 +1,7 @@
-//! The signsim experiment behind `cargo run --release --example signsim_experiment`: four
+//! The signsim experiment behind `cargo run --release --example signsim_experiment`: six
 //! stage-2 arms (coarse only, SemanticTable negatives, SAN table negatives, SAN with the
-//! synonym filter) from a common stage-1 model, over several seeds, as a markdown table.
+//! synonym filter, SAN with a refreshed table, sign-aware instance neighbours) from a
+//! common stage-1 model, over several seeds, as a markdown table.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -9,8 +10,7 @@ use burn::tensor::backend::AutodiffBackend;
 use san_data::corpus::Corpus;
 use san_data::signsim::{SignsimConfig, ensure_corpus};
 use san_train::config::TrainConfig;
-use san_train::experiment::{ARMS, ExperimentConfig, ExperimentReport, run_experiment};
-use san_train::record::Stage;
+use san_train::experiment::{Arm, ExperimentConfig, ExperimentReport, run_experiment};
 
 use crate::backend::{BackendJob, DeviceChoice, dispatch};
 use crate::error::{CliError, Result, pretty};
@@ -19,7 +19,7 @@ use crate::error::{CliError, Result, pretty};
 #[derive(Debug, Clone, clap::Parser)]
 #[command(
     name = "signsim_experiment",
-    about = "Which hard negatives teach fine-grained retrieval? Four arms on signsim, mean ± std over seeds."
+    about = "Which hard negatives teach fine-grained retrieval? Six arms on signsim, mean ± std over seeds."
 )]
 pub struct Args {
     /// Output folder (the generated corpus, experiment.json, experiment.md).
@@ -58,6 +58,15 @@ pub struct Args {
     /// Table β: two words are linked above this cosine (SAN and semantic tables alike).
     #[arg(long)]
     pub beta: Option<f64>,
+    /// The arms to run, by letter (comma-separated): a coarse only, b semantic table, c SAN
+    /// table, d SAN + synonym filter, e SAN table refreshed, f sign-aware instance
+    /// neighbours.
+    #[arg(long, value_delimiter = ',', default_value = "a,b,c,d,e,f")]
+    pub arms: Vec<Arm>,
+    /// Arm (e) rebuilds its SAN table from the current model every this many stage-2
+    /// epochs.
+    #[arg(long, default_value_t = 3)]
+    pub refresh_every: usize,
     /// Text cosine at or above which arm (d) drops a link as a near-synonym.
     #[arg(long, default_value_t = 0.95)]
     pub tau_syn: f64,
@@ -82,12 +91,14 @@ struct Job {
     corpus: Corpus,
     config: TrainConfig,
     experiment: ExperimentConfig,
+    arms: Vec<Arm>,
 }
 
 impl BackendJob for Job {
     type Output = san_train::Result<ExperimentReport>;
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
-        let mut hook = |stage: Stage,
+        let mut hook = |seed: u64,
+                        arm: Option<Arm>,
                         epoch: usize,
                         loss: f64,
                         dev: &san_core::metrics::RetrievalReport| {
@@ -95,8 +106,9 @@ impl BackendJob for Job {
                 .fine_grained
                 .map(|m| format!(" FG R@1 {:5.1}", m.r1))
                 .unwrap_or_default();
+            let who = arm.map_or_else(|| "stage 1".to_string(), |a| format!("arm {a}  "));
             println!(
-                "  {stage:?} epoch {epoch:>2}: loss {loss:.4}  dev T2V R@1 {:5.1}  V2T R@1 {:5.1}{fg}",
+                "  seed {seed} {who} epoch {epoch:>2}: loss {loss:.4}  dev T2V R@1 {:5.1}  V2T R@1 {:5.1}{fg}",
                 dev.t2v.r1, dev.v2t.r1
             );
         };
@@ -104,7 +116,7 @@ impl BackendJob for Job {
             &self.corpus,
             &self.config,
             &self.experiment,
-            &ARMS,
+            &self.arms,
             &device,
             &mut hook,
         )
@@ -153,7 +165,13 @@ pub fn experiment_job(args: Args) -> Result<ExperimentReport> {
         .seeds
         .clone()
         .unwrap_or_else(|| if quick { vec![1] } else { vec![1, 2, 3] });
-    let experiment = ExperimentConfig { seeds };
+    let experiment = ExperimentConfig {
+        seeds,
+        refresh_every: args.refresh_every,
+    };
+    let mut arms = args.arms.clone();
+    arms.sort();
+    arms.dedup();
     println!(
         "signsim {train}/{eval}/{eval} at {}; seeds {:?}; stage 1 {} epochs, stage 2 {} epochs per arm; α {} β {}; device {}",
         root.display(),
@@ -170,6 +188,7 @@ pub fn experiment_job(args: Args) -> Result<ExperimentReport> {
             corpus,
             config,
             experiment,
+            arms,
         },
     )??;
     let markdown = report.markdown();

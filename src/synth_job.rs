@@ -50,6 +50,10 @@ pub struct Args {
     /// the share of videos with a repeated translation; PHOENIX-2014-T train: 4.0%).
     #[arg(long, default_value_t = 0.035)]
     pub duplicate_rate: f64,
+    /// Probability that a dev/test sentence is followed by its minimal pair (one family
+    /// word swapped, same signer), for fine-grained T2V.
+    #[arg(long, default_value_t = 0.2)]
+    pub minimal_pairs: f64,
     /// Most fine-grained distractors per dev/test item.
     #[arg(long, default_value_t = 40)]
     pub distractors: usize,
@@ -73,6 +77,7 @@ impl Args {
             .with_hand_dropout(self.hand_dropout)
             .with_duplicate_rate(self.duplicate_rate)
             .with_distractors(self.distractors)
+            .with_minimal_pairs(self.minimal_pairs)
             .with_frames(self.frames)
     }
 }

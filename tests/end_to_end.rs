@@ -209,8 +209,7 @@ fn reads_the_official_phoenix_csvs_when_present() {
 #[test]
 fn signsim_experiment_runs_every_arm_and_writes_its_table() {
     use san::experiment_job::{Args as ExperimentArgs, experiment_job};
-    use san_train::config::Miner;
-    use san_train::experiment::{ARMS, ExperimentReport};
+    use san_train::experiment::{ALL_ARMS, Arm, ExperimentReport};
     let _turn = training_turn();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().to_str().unwrap();
@@ -228,6 +227,8 @@ fn signsim_experiment_runs_every_arm_and_writes_its_table() {
             "--stage1-epochs",
             "2",
             "--stage2-epochs",
+            "2",
+            "--refresh-every",
             "1",
             "--alpha",
             "0.3",
@@ -236,12 +237,13 @@ fn signsim_experiment_runs_every_arm_and_writes_its_table() {
         experiment_job(args).unwrap()
     };
     let report = run();
-    assert_eq!(report.runs.len(), 4, "one run per arm");
-    for (run, arm) in report.runs.iter().zip(ARMS) {
+    assert_eq!(report.runs.len(), 6, "one run per arm");
+    for (run, arm) in report.runs.iter().zip(ALL_ARMS) {
         assert_eq!((run.arm, run.seed), (arm, 5));
         let fg = run.test.fine_grained.expect("ground-truth distractors");
         assert_eq!(fg.queries, 12);
-        assert_eq!(run.table.is_none(), arm == Miner::None, "{arm:?}");
+        let tableless = matches!(arm, Arm::None | Arm::Instance);
+        assert_eq!(run.table.is_none(), tableless, "{arm:?}");
     }
     // signsim's families cross semantic classes, so the semantic table's links are not
     // family pairs (by construction, DESIGN §3.7).
@@ -252,7 +254,7 @@ fn signsim_experiment_runs_every_arm_and_writes_its_table() {
     );
     let md = std::fs::read_to_string(dir.path().join("experiment.md")).unwrap();
     assert_eq!(md, report.markdown());
-    assert_eq!(md.lines().filter(|l| l.starts_with("| (")).count(), 4);
+    assert_eq!(md.lines().filter(|l| l.starts_with("| (")).count(), 6);
     let saved: ExperimentReport =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("experiment.json")).unwrap())
             .unwrap();

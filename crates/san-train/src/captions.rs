@@ -6,7 +6,7 @@
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
-use san_core::mining::{ConfusabilityTable, NeighbourBatches, substitute};
+use san_core::mining::{ConfusabilityTable, NeighbourBatches, draw_hard};
 use san_data::sample::Sample;
 
 use crate::config::TrainConfig;
@@ -35,7 +35,14 @@ pub fn hard_captions(
             .cloned()
             .collect();
         out.push(corpus.text.encode_ids(&words, usize::MAX)?);
-        let mut hard = substitute(&words, table, config.mining.n_swap, k, rng);
+        let mut hard = draw_hard(
+            &words,
+            table,
+            config.mining.n_swap,
+            k,
+            config.mining.hard_draw,
+            rng,
+        );
         // Fallback (DESIGN §3.3 step 4): other captions of the batch fill what the table
         // cannot (all of it when no word of the caption is in the table).
         let others: Vec<usize> = (0..items.len())

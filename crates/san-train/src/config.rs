@@ -14,7 +14,7 @@
 
 use burn::config::Config;
 use san_core::loss::CoarseMix;
-use san_core::mining::TableConfig;
+use san_core::mining::{HardDraw, TableConfig};
 use san_core::similarity::{ClclKernel, TokenPadding};
 use san_data::batch::BatcherConfig;
 use san_data::frames::FrameConfig;
@@ -79,19 +79,6 @@ pub enum Miner {
     /// (after the §3.4 exclusions) share its batch, and their captions are its hard
     /// captions.
     Instance,
-}
-
-impl Miner {
-    /// The row label of the experiment's results table.
-    pub fn label(self) -> &'static str {
-        match self {
-            Miner::None => "(a) coarse only",
-            Miner::Semantic => "(b) + SemanticTable negatives",
-            Miner::San => "(c) + SAN table negatives",
-            Miner::SanSynonymFilter => "(d) (c) + synonym filter",
-            Miner::Instance => "(e) + instance neighbours",
-        }
-    }
 }
 
 /// How the corpus is read and batched.
@@ -255,6 +242,11 @@ pub struct Stage2Config {
     /// Rebuild the negatives every this many epochs (`None`: never).
     #[config(default = "None")]
     pub refresh_every: Option<usize>,
+    /// Stage 2's own optimiser and schedule (`None`: the `optimizer` section, as in stage
+    /// 1). The SAN research code's stage 2 is SGD with a cosine schedule:
+    /// `[stage2.optimizer] kind = "Sgd"`, `schedule = "Cosine"`.
+    #[config(default = "None")]
+    pub optimizer: Option<OptimConfig>,
 }
 
 /// Reliable sign–word pairs (SAN step 2, `DESIGN.md` §3.3).
@@ -300,6 +292,11 @@ pub struct MiningConfig {
     /// (CiCo's default mix of four cross-entropies).
     #[config(default = "CoarseMix::Symmetric")]
     pub coarse_mix: CoarseMix,
+    /// How each caption's `N_hard` hard captions are drawn from the table: `Distinct`
+    /// (ours: distinct negatives, the batch fills the rest) or `Repeats` (the SAN research
+    /// code: `N_hard` independent draws, repeats kept).
+    #[config(default = "HardDraw::Distinct")]
+    pub hard_draw: HardDraw,
     /// Reliable pairs (`α`).
     #[config(default = "ReliableConfig::new()")]
     pub reliable: ReliableConfig,
@@ -362,6 +359,18 @@ impl TrainConfig {
     /// The SAN table settings of the plain SAN table (no synonym filter).
     pub fn san_table(&self) -> TableConfig {
         self.mining.table.clone().with_tau_syn(None)
+    }
+
+    /// The settings a stage trains with: for stage 2 with its own optimiser
+    /// (`stage2.optimizer`), this config with that optimiser in `optimizer`; else a copy.
+    pub fn for_stage(&self, stage: u8) -> TrainConfig {
+        let mut c = self.clone();
+        if stage == 2
+            && let Some(o) = &self.stage2.optimizer
+        {
+            c.optimizer = o.clone();
+        }
+        c
     }
 
     /// Sets both stages' epochs.

@@ -1,16 +1,17 @@
 //! The signsim experiment: which hard negatives teach fine-grained retrieval?
 //!
 //! For each seed, one stage-1 model (coarse loss) is trained and selected on dev. From it,
-//! one stage-2 arm per [`Miner`] trains for the same number of epochs with the same data
-//! order ([`ARMS`] by default):
+//! one stage-2 run per [`Arm`] trains for the same number of epochs with the same epoch
+//! seeds ([`ALL_ARMS`] by default):
 //!
 //! | arm | stage-2 loss | hard captions from |
 //! |---|---|---|
-//! | (a) [`Miner::None`] | coarse only | – |
-//! | (b) [`Miner::Semantic`] | coarse + λ·fine | a semantic table (word vectors, same β) |
-//! | (c) [`Miner::San`] | coarse + λ·fine | the SAN table of the stage-1 model |
-//! | (d) [`Miner::SanSynonymFilter`] | coarse + λ·fine | (c) less links whose words are near-synonyms in the text space (`mining.table.tau_syn`) |
-//! | (e) [`Miner::Instance`] | coarse + λ·fine | the captions of mined neighbour clips |
+//! | (a) [`Arm::None`] | coarse only | – |
+//! | (b) [`Arm::Semantic`] | coarse + λ·fine | a semantic table (word vectors, same β) |
+//! | (c) [`Arm::San`] | coarse + λ·fine | the SAN table of the stage-1 model |
+//! | (d) [`Arm::SanSynonymFilter`] | coarse + λ·fine | (c) less links whose words are near-synonyms in the text space (`mining.table.tau_syn`) |
+//! | (e) [`Arm::SanRefreshed`] | coarse + λ·fine | the SAN table of the current model, rebuilt every [`ExperimentConfig::refresh_every`] epochs |
+//! | (f) [`Arm::Instance`] | coarse + λ·fine | the captions of each clip's nearest clips in sign space |
 //!
 //! Each arm selects its epoch on dev (coarse R@1 and fine-grained R@1 against the
 //! ground-truth distractors) and is evaluated once on test. Tables are scored against
@@ -26,22 +27,15 @@ use san_data::phoenix::Split;
 use san_models::retrieval::RetrievalModel;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Miner, TrainConfig};
+pub use crate::arm::{ALL_ARMS, Arm};
+use crate::config::TrainConfig;
 use crate::error::{Result, TrainError};
 use crate::eval::evaluate;
 use crate::model::{clcl_config, init_model};
 use crate::negatives::{Negatives, build_negatives, fine_grained_benchmark, reliable_pairs};
-use crate::record::EpochHook;
+use crate::record::Stage;
 use crate::stage::train_stage;
 use san_data::corpus::Corpus;
-
-/// The experiment's four arms, in the order of its results table.
-pub const ARMS: [Miner; 4] = [
-    Miner::None,
-    Miner::Semantic,
-    Miner::San,
-    Miner::SanSynonymFilter,
-];
 
 /// Settings beyond the training configuration (the synonym filter of arm (d) is the
 /// training config's `mining.table.tau_syn`).
@@ -49,15 +43,28 @@ pub const ARMS: [Miner; 4] = [
 pub struct ExperimentConfig {
     /// Seeds; each trains its own stage-1 model and every arm.
     pub seeds: Vec<u64>,
+    /// Arm (e) rebuilds its SAN table from the current model every this many stage-2
+    /// epochs (before epochs 1 + k, 1 + 2k, …).
+    #[serde(default = "default_refresh_every")]
+    pub refresh_every: usize,
+}
+
+fn default_refresh_every() -> usize {
+    3
 }
 
 impl Default for ExperimentConfig {
     fn default() -> Self {
         Self {
             seeds: vec![1, 2, 3],
+            refresh_every: default_refresh_every(),
         }
     }
 }
+
+/// Called after each epoch with the seed, the arm (`None` for stage 1), the epoch, its
+/// mean training loss and its dev metrics.
+pub type ArmHook<'a> = &'a mut dyn FnMut(u64, Option<Arm>, usize, f64, &RetrievalReport);
 
 /// A table's size and its agreement with the true families.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -73,15 +80,15 @@ pub struct TableScore {
 /// One arm trained with one seed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ArmResult {
-    /// The arm: the stage-2 miner.
-    pub arm: Miner,
+    /// The arm.
+    pub arm: Arm,
     /// The seed.
     pub seed: u64,
     /// Stage-2 epoch selected on dev.
     pub best_epoch: usize,
     /// Test metrics of the selected model (coarse both ways, fine-grained V2T).
     pub test: RetrievalReport,
-    /// The table the arm drew hard captions from.
+    /// The table the arm drew hard captions from (for (e), the last one it built).
     pub table: Option<TableScore>,
     /// Stage-2 training time, seconds.
     pub seconds: f64,
@@ -113,16 +120,17 @@ fn score(table: &ConfusabilityTable, corpus: &Corpus) -> Option<TableScore> {
     })
 }
 
-/// Runs the arms for every seed. `config.seed` is replaced by each seed in turn, and
-/// `config.mining.miner` by each arm. An arm whose negatives need word vectors the corpus
-/// does not have is skipped.
+/// Runs the arms for every seed. `config.seed` is replaced by each seed in turn,
+/// `config.mining.miner` by each arm's miner, and `config.stage2.refresh_every` by the
+/// arm's (`experiment.refresh_every` for (e), none otherwise). An arm whose negatives
+/// need word vectors the corpus does not have is skipped.
 pub fn run_experiment<B: AutodiffBackend>(
     corpus: &Corpus,
     config: &TrainConfig,
     experiment: &ExperimentConfig,
-    arms: &[Miner],
+    arms: &[Arm],
     device: &B::Device,
-    hook: EpochHook<'_>,
+    hook: ArmHook<'_>,
 ) -> Result<ExperimentReport> {
     let t0 = Instant::now();
     let inner = device.clone();
@@ -166,28 +174,27 @@ pub fn run_experiment<B: AutodiffBackend>(
             Negatives::None,
             dev_fg.as_ref(),
             device,
-            hook,
+            &mut |_: Stage, epoch, loss, dev: &RetrievalReport| hook(seed, None, epoch, loss, dev),
         )?;
         stage1.push((seed, test_of(&base)?));
 
         // One pass over the training split serves every table arm.
         let pairs = reliable_pairs(&base.valid(), corpus, &cfg, &inner)?;
         for &arm in arms {
-            let needs_vectors = matches!(arm, Miner::Semantic | Miner::SanSynonymFilter);
-            if needs_vectors && !has_vectors {
+            if arm.needs_vectors() && !has_vectors {
                 continue;
             }
             let arm_cfg = {
                 let mut c = cfg.clone();
-                c.mining.miner = arm;
+                c.mining.miner = arm.miner();
+                c.stage2.refresh_every = arm.refreshes().then_some(experiment.refresh_every);
                 c
             };
             let negatives = build_negatives(&base.valid(), corpus, &arm_cfg, Some(&pairs), &inner)?;
-            let table = negatives.table().cloned();
             // Every arm sees the same dropout stream and data order: the stage-2 epoch
             // seeds of `seed`.
             let t = Instant::now();
-            let (model, best_epoch, _, _) = train_stage(
+            let (model, best_epoch, _, last) = train_stage(
                 base.clone(),
                 2,
                 corpus,
@@ -195,7 +202,9 @@ pub fn run_experiment<B: AutodiffBackend>(
                 negatives,
                 dev_fg.as_ref(),
                 device,
-                hook,
+                &mut |_: Stage, epoch, loss, dev: &RetrievalReport| {
+                    hook(seed, Some(arm), epoch, loss, dev)
+                },
             )?;
             let seconds = t.elapsed().as_secs_f64();
             runs.push(ArmResult {
@@ -203,7 +212,7 @@ pub fn run_experiment<B: AutodiffBackend>(
                 seed,
                 best_epoch,
                 test: test_of(&model)?,
-                table: table.as_ref().and_then(|t| score(t, corpus)),
+                table: last.table().and_then(|t| score(t, corpus)),
                 seconds,
             });
         }
@@ -233,12 +242,12 @@ pub fn mean_std(values: &[f64]) -> (f64, f64) {
 
 impl ExperimentReport {
     /// The runs of one arm.
-    pub fn arm(&self, arm: Miner) -> Vec<&ArmResult> {
+    pub fn arm(&self, arm: Arm) -> Vec<&ArmResult> {
         self.runs.iter().filter(|r| r.arm == arm).collect()
     }
 
     /// Mean and std over seeds of (T2V R@1, V2T R@1, FG-V2T R@1) for one arm.
-    pub fn summary(&self, arm: Miner) -> [(f64, f64); 3] {
+    pub fn summary(&self, arm: Arm) -> [(f64, f64); 3] {
         let runs = self.arm(arm);
         let pick = |f: &dyn Fn(&ArmResult) -> f64| -> (f64, f64) {
             mean_std(&runs.iter().map(|r| f(r)).collect::<Vec<_>>())
@@ -267,35 +276,67 @@ impl ExperimentReport {
             .0
         };
         direction_check(
-            fine_grained.then(|| [fg(Miner::None), fg(Miner::Semantic), fg(Miner::San)]),
+            fine_grained.then(|| [fg(Arm::None), fg(Arm::Semantic), fg(Arm::San)]),
             [
-                table(Miner::Semantic, |t| t.precision),
-                table(Miner::San, |t| t.precision),
+                table(Arm::Semantic, |t| t.precision),
+                table(Arm::San, |t| t.precision),
             ],
-            table(Miner::San, |t| t.recall),
+            table(Arm::San, |t| t.recall),
         )
     }
 
-    /// The results as a markdown table (mean ± std over seeds), with the tables'
-    /// precision and recall against the true families.
+    /// One FG-V2T R@1 per seed of `arm`, in seed order (NaN where the arm did not run).
+    pub fn per_seed_fg(&self, arm: Arm) -> Vec<f64> {
+        self.config
+            .seeds
+            .iter()
+            .map(|&seed| {
+                self.runs
+                    .iter()
+                    .find(|r| r.arm == arm && r.seed == seed)
+                    .and_then(|r| r.test.fine_grained.as_ref())
+                    .map_or(f64::NAN, |m| m.r1)
+            })
+            .collect()
+    }
+
+    /// The results as markdown: a table of mean ± std over seeds (coarse R@1, FG-V2T R@1
+    /// with its per-seed values, FG pairwise accuracy, FG-T2V R@1, and the tables'
+    /// precision and recall against the true families), then each arm's per-seed FG-V2T
+    /// gain over (a) and (b), and stage 1.
     pub fn markdown(&self) -> String {
-        let pm = |(m, s): (f64, f64)| format!("{m:.1} ± {s:.1}");
+        let pm = |(m, s): (f64, f64)| {
+            if m.is_nan() {
+                "n/a".to_string()
+            } else {
+                format!("{m:.1} ± {s:.1}")
+            }
+        };
+        let list = |v: &[f64], signed: bool| {
+            v.iter()
+                .map(|x| match (x.is_nan(), signed) {
+                    (true, _) => "n/a".to_string(),
+                    (false, true) => format!("{x:+.1}"),
+                    (false, false) => format!("{x:.1}"),
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         let mut out = String::from(
-            "| arm | T2V R@1 | V2T R@1 | FG-V2T R@1 | table links | table P | table R |\n\
-             |---|---:|---:|---:|---:|---:|---:|\n",
+            "| arm | T2V R@1 | V2T R@1 | FG-V2T R@1 | per seed | FG pairwise % | FG-T2V R@1 | table links | table P | table R |\n\
+             |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         );
-        for arm in [
-            Miner::None,
-            Miner::Semantic,
-            Miner::San,
-            Miner::SanSynonymFilter,
-            Miner::Instance,
-        ] {
+        for arm in ALL_ARMS {
             let runs = self.arm(arm);
             if runs.is_empty() {
                 continue;
             }
             let [t2v, v2t, fg] = self.summary(arm);
+            let col = |f: &dyn Fn(&ArmResult) -> Option<f64>| {
+                mean_std(&runs.iter().filter_map(|r| f(r)).collect::<Vec<_>>())
+            };
+            let pairwise = col(&|r| r.test.fine_grained_detail.as_ref().map(|d| d.pairwise));
+            let fg_t2v = col(&|r| r.test.fine_grained_t2v.as_ref().map(|m| m.r1));
             let tables: Vec<&TableScore> = runs.iter().filter_map(|r| r.table.as_ref()).collect();
             let (links, p, r) = if tables.is_empty() {
                 ("–".to_string(), "–".to_string(), "–".to_string())
@@ -311,11 +352,40 @@ impl ExperimentReport {
                 )
             };
             out.push_str(&format!(
-                "| {} | {} | {} | {} | {links} | {p} | {r} |\n",
+                "| {} | {} | {} | {} | {} | {} | {} | {links} | {p} | {r} |\n",
                 arm.label(),
                 pm(t2v),
                 pm(v2t),
-                pm(fg)
+                pm(fg),
+                list(&self.per_seed_fg(arm), false),
+                pm(pairwise),
+                pm(fg_t2v),
+            ));
+        }
+        let (a, b) = (self.per_seed_fg(Arm::None), self.per_seed_fg(Arm::Semantic));
+        let mut gains = String::new();
+        for arm in [
+            Arm::San,
+            Arm::SanSynonymFilter,
+            Arm::SanRefreshed,
+            Arm::Instance,
+        ] {
+            let x = self.per_seed_fg(arm);
+            if x.iter().all(|v| v.is_nan()) {
+                continue;
+            }
+            let minus = |y: &[f64]| x.iter().zip(y).map(|(x, y)| x - y).collect::<Vec<_>>();
+            gains.push_str(&format!(
+                "- {}: over (a) {}; over (b) {}\n",
+                arm,
+                list(&minus(&a), true),
+                list(&minus(&b), true)
+            ));
+        }
+        if !gains.is_empty() {
+            out.push_str(&format!(
+                "\nFG-V2T R@1 gain per seed ({:?}):\n{gains}",
+                self.config.seeds
             ));
         }
         let s1 = |f: &dyn Fn(&RetrievalReport) -> f64| {
@@ -324,12 +394,13 @@ impl ExperimentReport {
             ))
         };
         out.push_str(&format!(
-            "\nStage 1 (common start): T2V R@1 {}, V2T R@1 {}, FG-V2T R@1 {}. FG-V2T R@1 of a random ranking: {:.1}. Seeds {:?}; {:.0} s in all.\n",
+            "\nStage 1 (common start): T2V R@1 {}, V2T R@1 {}, FG-V2T R@1 {}. FG-V2T R@1 of a random ranking: {:.1}. Seeds {:?}; (e) refreshes every {} epochs; {:.0} s in all.\n",
             s1(&|r| r.t2v.r1),
             s1(&|r| r.v2t.r1),
             s1(&|r| r.fine_grained.as_ref().map_or(f64::NAN, |m| m.r1)),
             self.fine_grained_chance,
             self.config.seeds,
+            self.config.refresh_every,
             self.seconds
         ));
         out

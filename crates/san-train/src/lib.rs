@@ -39,6 +39,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod arm;
 pub mod captions;
 pub mod checkpoint;
 pub mod config;

@@ -113,10 +113,30 @@ pub fn load_config_over(
         }
         merge(&mut value, &patch, &defaults, "", &at)?;
     }
+    inherit_stage2_optimizer(&mut value, &origin)?;
     serde_json::from_value(value).map_err(|e| TrainError::BadSetting {
         origin,
         problem: format!("invalid setting: {e}"),
     })
+}
+
+/// `stage2.optimizer`, when set, takes the `optimizer` section's value for every key it
+/// does not set; a key the `optimizer` section does not have is unknown.
+fn inherit_stage2_optimizer(value: &mut Value, origin: &str) -> Result<()> {
+    let Some(base) = value.get("optimizer").and_then(Value::as_object).cloned() else {
+        return Ok(());
+    };
+    let Some(Value::Object(own)) = value.get_mut("stage2").and_then(|s| s.get_mut("optimizer"))
+    else {
+        return Ok(());
+    };
+    if let Some(key) = own.keys().find(|k| !base.contains_key(*k)) {
+        return Err(unknown(format!("stage2.optimizer.{key}"), origin));
+    }
+    for (k, v) in base {
+        own.entry(k).or_insert(v);
+    }
+    Ok(())
 }
 
 fn to_json<T: serde::Serialize>(value: T, origin: &str) -> Result<Value> {
@@ -255,6 +275,46 @@ mod tests {
         assert_eq!(c.mining.table.beta, 0.7, "siblings keep their defaults");
         assert_eq!(c.optimizer.kind, crate::schedule::OptimizerKind::Sgd);
         assert_eq!(c.stage2.refresh_every, Some(3));
+    }
+
+    #[test]
+    fn stage2_gets_its_own_optimiser_from_a_file_section_or_dotted_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s2.toml");
+        std::fs::write(
+            &path,
+            "[stage2.optimizer]\nkind = \"Sgd\"\nschedule = \"Cosine\"\nlearning_rate = 0.01\n\n[mining]\nhard_draw = \"Repeats\"\n",
+        )
+        .unwrap();
+        let c = load_config(Some(&path), &[]).unwrap_or_else(|e| panic!("{e}"));
+        let o = c.stage2.optimizer.clone().expect("stage 2 optimiser");
+        assert_eq!(o.kind, crate::schedule::OptimizerKind::Sgd);
+        assert_eq!(o.schedule, crate::schedule::LrSchedule::Cosine);
+        assert_eq!(o.learning_rate, 0.01);
+        assert_eq!(
+            o.momentum, 0.9,
+            "unset keys of the section keep their defaults"
+        );
+        assert_eq!(c.mining.hard_draw, san_core::mining::HardDraw::Repeats);
+        // Stage 1 keeps the optimizer section; stage 2 trains with its own.
+        assert_eq!(
+            c.for_stage(1).optimizer.kind,
+            crate::schedule::OptimizerKind::AdamW
+        );
+        assert_eq!(
+            c.for_stage(2).optimizer.kind,
+            crate::schedule::OptimizerKind::Sgd
+        );
+        let c = load_config(None, &["stage2.optimizer.kind=Sgd".into()])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            c.for_stage(2).optimizer.kind,
+            crate::schedule::OptimizerKind::Sgd
+        );
+        assert_eq!(
+            TrainConfig::new().for_stage(2).optimizer.kind,
+            crate::schedule::OptimizerKind::AdamW
+        );
     }
 
     #[test]

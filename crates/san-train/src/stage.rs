@@ -138,8 +138,9 @@ pub struct StageRun<'a, 'h> {
 pub type StageOutcome<B> = (RetrievalModel<B>, usize, RetrievalReport, Negatives);
 
 /// Trains one stage in memory (no checkpoints), selecting the epoch with the best dev
-/// score. `stage` (1 or 2) picks the settings (`config.stage1`, `config.stage2`, without
-/// refreshes) and the epoch seeds; `negatives` add the fine loss.
+/// score. `stage` (1 or 2) picks the settings (`config.stage1`, `config.stage2`, whose
+/// `refresh_every` rebuilds the negatives from the current model) and the epoch seeds;
+/// `negatives` add the fine loss.
 #[allow(clippy::too_many_arguments)]
 pub fn train_stage<B: AutodiffBackend>(
     model: RetrievalModel<B>,
@@ -158,7 +159,7 @@ pub fn train_stage<B: AutodiffBackend>(
         corpus,
         config,
         dev_fg,
-        refresh: false,
+        refresh: true,
         hook,
         checkpoint: None,
         progress: EpochProgress::hidden(),
@@ -174,12 +175,17 @@ pub(crate) fn run_stage<B: AutodiffBackend>(
     run: StageRun<'_, '_>,
     device: &B::Device,
 ) -> Result<StageOutcome<B>> {
-    let config = run.config;
-    match config.optimizer.kind {
+    // Stage 2 may have its own optimiser (`stage2.optimizer`).
+    let staged = run.config.for_stage(run.stage);
+    let run = StageRun {
+        config: &staged,
+        ..run
+    };
+    match staged.optimizer.kind {
         OptimizerKind::AdamW => {
-            run_stage_with(adamw(config), model, best_model, state, run, device)
+            run_stage_with(adamw(&staged), model, best_model, state, run, device)
         }
-        OptimizerKind::Sgd => run_stage_with(sgd(config), model, best_model, state, run, device),
+        OptimizerKind::Sgd => run_stage_with(sgd(&staged), model, best_model, state, run, device),
     }
 }
 

@@ -15,6 +15,8 @@ pub use instance::{
 };
 pub use reliable::{ReliablePairs, WordFeatures, WordPieces};
 pub use sampler::NeighbourBatches;
-pub use substitute::{single_word_substitutions, substitute};
+pub use substitute::{
+    HardDraw, draw_hard, single_word_substitutions, substitute, substitute_with_repeats,
+};
 pub use table::{Aggregation, ConfusabilityTable, TableConfig, TextSimilarity, cosine, ordered};
 pub use table_stats::{TableDiagnostics, TableSummary, family_pairs};

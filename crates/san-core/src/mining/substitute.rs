@@ -3,6 +3,7 @@
 
 use rand::seq::SliceRandom;
 use rand::{Rng, RngExt};
+use serde::{Deserialize, Serialize};
 
 use super::table::ConfusabilityTable;
 
@@ -23,21 +24,7 @@ pub fn substitute<R: Rng + ?Sized>(
     n_hard: usize,
     rng: &mut R,
 ) -> Vec<Vec<String>> {
-    // Per position: the distinct replacement words other than the word itself.
-    let mut slots: Vec<(usize, Vec<&str>)> = Vec::new();
-    for (i, word) in caption.iter().enumerate() {
-        let mut options: Vec<&str> = table
-            .confusable(word)
-            .iter()
-            .map(|(w, _)| w.as_str())
-            .filter(|w| *w != word)
-            .collect();
-        options.sort_unstable();
-        options.dedup();
-        if !options.is_empty() {
-            slots.push((i, options));
-        }
-    }
+    let slots = slots(caption, table);
     let swaps = n_swap.min(slots.len());
     if swaps == 0 || n_hard == 0 {
         return Vec::new();
@@ -74,6 +61,84 @@ pub fn substitute<R: Rng + ?Sized>(
         }
     }
     out
+}
+
+/// How a caption's hard negatives are drawn (`mining.hard_draw`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum HardDraw {
+    /// Distinct negatives ([`substitute`]); a caption that admits fewer than `n_hard`
+    /// gets fewer, and the trainer fills the rest with other captions of the batch.
+    #[default]
+    Distinct,
+    /// `n_hard` independent draws, repeats allowed ([`substitute_with_repeats`]), as the
+    /// SAN research code draws them: a caption with one linked word and one option sees
+    /// that one negative `n_hard` times.
+    Repeats,
+}
+
+/// [`substitute`] or [`substitute_with_repeats`], as `draw` says.
+pub fn draw_hard<R: Rng + ?Sized>(
+    caption: &[String],
+    table: &ConfusabilityTable,
+    n_swap: usize,
+    n_hard: usize,
+    draw: HardDraw,
+    rng: &mut R,
+) -> Vec<Vec<String>> {
+    match draw {
+        HardDraw::Distinct => substitute(caption, table, n_swap, n_hard, rng),
+        HardDraw::Repeats => substitute_with_repeats(caption, table, n_swap, n_hard, rng),
+    }
+}
+
+/// Returns `n_hard` negative captions of `caption`, each drawn independently: the same
+/// `min(n_swap, t)` positions rule as [`substitute`], but repeats are kept, so the list
+/// is always `n_hard` long unless no word of the caption is in the table (or `n_swap` or
+/// `n_hard` is 0), when it is empty (the same fallback as [`substitute`]).
+pub fn substitute_with_repeats<R: Rng + ?Sized>(
+    caption: &[String],
+    table: &ConfusabilityTable,
+    n_swap: usize,
+    n_hard: usize,
+    rng: &mut R,
+) -> Vec<Vec<String>> {
+    let slots = slots(caption, table);
+    let swaps = n_swap.min(slots.len());
+    if swaps == 0 {
+        return Vec::new();
+    }
+    let mut order: Vec<usize> = (0..slots.len()).collect();
+    (0..n_hard)
+        .map(|_| {
+            order.shuffle(rng);
+            let mut negative = caption.to_vec();
+            for &s in order.iter().take(swaps) {
+                let (i, options) = &slots[s];
+                negative[*i] = options[rng.random_range(0..options.len())].to_string();
+            }
+            negative
+        })
+        .collect()
+}
+
+/// Per position of `caption` that the table links: the distinct replacement words other
+/// than the word itself, sorted.
+fn slots<'t>(caption: &[String], table: &'t ConfusabilityTable) -> Vec<(usize, Vec<&'t str>)> {
+    let mut slots = Vec::new();
+    for (i, word) in caption.iter().enumerate() {
+        let mut options: Vec<&str> = table
+            .confusable(word)
+            .iter()
+            .map(|(w, _)| w.as_str())
+            .filter(|w| *w != word)
+            .collect();
+        options.sort_unstable();
+        options.dedup();
+        if !options.is_empty() {
+            slots.push((i, options));
+        }
+    }
+    slots
 }
 
 /// Every negative that changes exactly `left` more slots from `from` on, in order.
@@ -178,6 +243,35 @@ mod tests {
         let mut negs = substitute(&words("regen"), &table(), 2, 5, &mut rng);
         negs.sort();
         assert_eq!(negs, vec![words("sonne"), words("wind")]);
+    }
+
+    #[test]
+    fn repeats_draw_n_hard_times_even_from_one_option() {
+        // "nord" is the only linked word and has one option (sued): Distinct gives the
+        // one negative, Repeats gives it n_hard = 4 times (hand count).
+        let cap = words("im nord morgen");
+        let mut rng = StdRng::seed_from_u64(3);
+        let one = draw_hard(&cap, &table(), 2, 4, HardDraw::Distinct, &mut rng);
+        assert_eq!(one, vec![words("im sued morgen")]);
+        let four = draw_hard(&cap, &table(), 2, 4, HardDraw::Repeats, &mut rng);
+        assert_eq!(four, vec![words("im sued morgen"); 4]);
+        // Two linked words, n_swap 1: every draw changes exactly one of positions 1, 2.
+        let cap = words("im nord regen");
+        let many = substitute_with_repeats(&cap, &table(), 1, 50, &mut rng);
+        assert_eq!(many.len(), 50);
+        for n in &many {
+            let changed: Vec<usize> = (0..3).filter(|&i| n[i] != cap[i]).collect();
+            assert_eq!(changed.len(), 1, "{n:?}");
+        }
+        // 3 distinct negatives exist (sued; sonne; wind): 50 draws repeat them.
+        let mut distinct = many.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(distinct.len(), 3);
+        // no linked word: empty, so the trainer's batch fallback applies
+        assert!(
+            substitute_with_repeats(&words("guten abend"), &table(), 2, 5, &mut rng).is_empty()
+        );
     }
 
     #[test]

@@ -281,6 +281,46 @@ impl Lexicon {
         (glosses, text.to_string())
     }
 
+    /// A minimal pair of a sentence: the same sentence with one gloss replaced by a
+    /// family mate that is not its synonym, in the glosses and in the text alike. Only a
+    /// gloss whose word occurs once in the text and that occurs once in the sentence is
+    /// replaced, so the two captions differ in exactly one word. `None` when no gloss
+    /// qualifies.
+    pub fn minimal_pair<R: Rng + ?Sized>(
+        &self,
+        glosses: &[usize],
+        text: &str,
+        rng: &mut R,
+    ) -> Option<(Vec<usize>, String)> {
+        let words: Vec<&str> = text.split(' ').collect();
+        let mut options: Vec<(usize, usize)> = Vec::new();
+        for (k, &g) in glosses.iter().enumerate() {
+            let word = self.glosses[g].word.as_str();
+            let once = words.iter().filter(|w| **w == word).count() == 1
+                && glosses.iter().filter(|&&o| o == g).count() == 1;
+            if !once {
+                continue;
+            }
+            for &mate in &self.families[self.glosses[g].family] {
+                let theirs = self.glosses[mate].word.as_str();
+                if mate != g && !self.are_synonyms(word, theirs) && !words.contains(&theirs) {
+                    options.push((k, mate));
+                }
+            }
+        }
+        let &(k, mate) = options.choose(rng)?;
+        let old = self.glosses[glosses[k]].word.as_str();
+        let new = self.glosses[mate].word.as_str();
+        let mut twin = glosses.to_vec();
+        twin[k] = mate;
+        let text = words
+            .iter()
+            .map(|w| if *w == old { new } else { w })
+            .collect::<Vec<_>>()
+            .join(" ");
+        Some((twin, text))
+    }
+
     fn clause<R: Rng + ?Sized>(&self, rng: &mut R) -> (Vec<usize>, String) {
         // (gloss classes in signing order, German templates; {k} = k-th gloss's word)
         const TEMPLATES: &[(&[&str], &[&str])] = &[
@@ -373,6 +413,46 @@ mod tests {
     use super::*;
     use rand::SeedableRng;
     use rand::rngs::StdRng;
+
+    #[test]
+    fn minimal_pairs_change_one_gloss_and_its_one_word() {
+        let lex = Lexicon::new(3, &mut StdRng::seed_from_u64(4));
+        let mut rng = StdRng::seed_from_u64(9);
+        let mut made = 0;
+        for _ in 0..200 {
+            let (glosses, text) = lex.sentence(&mut rng);
+            let Some((twin, twin_text)) = lex.minimal_pair(&glosses, &text, &mut rng) else {
+                continue;
+            };
+            made += 1;
+            let changed: Vec<usize> = (0..glosses.len())
+                .filter(|&k| glosses[k] != twin[k])
+                .collect();
+            assert_eq!(changed.len(), 1, "{text} / {twin_text}");
+            let (a, b) = (glosses[changed[0]], twin[changed[0]]);
+            assert_eq!(lex.glosses[a].family, lex.glosses[b].family);
+            let (wa, wb) = (&lex.glosses[a].word, &lex.glosses[b].word);
+            assert!(!lex.are_synonyms(wa, wb));
+            let (x, y): (Vec<&str>, Vec<&str>) =
+                (text.split(' ').collect(), twin_text.split(' ').collect());
+            assert_eq!(x.len(), y.len());
+            let diff: Vec<(&str, &str)> = x
+                .iter()
+                .zip(&y)
+                .filter(|(p, q)| p != q)
+                .map(|(p, q)| (*p, *q))
+                .collect();
+            assert_eq!(
+                diff,
+                vec![(wa.as_str(), wb.as_str())],
+                "{text} / {twin_text}"
+            );
+        }
+        assert!(
+            made > 150,
+            "most sentences have a family word to swap: {made}"
+        );
+    }
 
     #[test]
     fn families_cross_classes_and_keep_synonyms_together() {

@@ -71,6 +71,12 @@ pub struct SignsimConfig {
     /// fewer single-word substitutions).
     #[config(default = 40)]
     pub distractors: usize,
+    /// Probability that a dev or test sentence is followed by its minimal pair: the same
+    /// sentence with one gloss replaced by a (non-synonym) family mate, signed by the same
+    /// signer. The two videos are each other's fine-grained T2V distractors, so FG-T2V is
+    /// measured too. The twin counts towards the split's size; training is unchanged.
+    #[config(default = 0.2)]
+    pub minimal_pairs: f64,
     /// Word-vector dimension of `wordvecs.vec`.
     #[config(default = 16)]
     pub vector_dim: usize,
@@ -83,7 +89,7 @@ pub struct SignsimConfig {
 
 /// Version of the generator's output. It changes whenever the same config would give
 /// different files, so that [`ensure_corpus`] regenerates a corpus left by an older build.
-pub const GENERATOR_VERSION: u32 = 2;
+pub const GENERATOR_VERSION: u32 = 3;
 
 /// The contents of `signsim.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -231,13 +237,31 @@ pub fn generate(root: &Path, config: &SignsimConfig) -> crate::Result<()> {
         }
         let mut rows = Vec::with_capacity(n);
         let mut split_distractors = BTreeMap::new();
+        // The minimal pair of the previous sentence, and its signer.
+        let mut twin: Option<((Vec<usize>, String), usize)> = None;
         for i in 0..n {
-            let (glosses, text) = if rng.random_bool(config.duplicate_rate) {
-                lex.stock(&mut rng)
-            } else {
-                lex.sentence(&mut rng)
+            let is_twin = twin.is_some();
+            let ((glosses, text), speaker) = match twin.take() {
+                Some(t) => t,
+                None => {
+                    let sentence = if rng.random_bool(config.duplicate_rate) {
+                        lex.stock(&mut rng)
+                    } else {
+                        lex.sentence(&mut rng)
+                    };
+                    (sentence, rng.random_range(0..signers.len()))
+                }
             };
-            let speaker = rng.random_range(0..signers.len());
+            if split != Split::Train
+                && !is_twin
+                && i + 1 < n
+                && config.minimal_pairs > 0.0
+                && rng.random_bool(config.minimal_pairs.min(1.0))
+            {
+                twin = lex
+                    .minimal_pair(&glosses, &text, &mut rng)
+                    .map(|pair| (pair, speaker));
+            }
             let signer = &signers[speaker];
             let signs: Vec<(&Motion, Handshape)> = glosses
                 .iter()
@@ -311,6 +335,82 @@ mod tests {
 
     fn small() -> SignsimConfig {
         SignsimConfig::new().with_train(12).with_dev(4).with_test(5)
+    }
+
+    #[test]
+    fn minimal_pairs_follow_their_sentence_in_dev_and_test_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let (with, without) = (dir.path().join("with"), dir.path().join("without"));
+        let config = SignsimConfig::new()
+            .with_train(6)
+            .with_dev(30)
+            .with_test(30);
+        generate(&with, &config.clone().with_minimal_pairs(0.5)).unwrap();
+        generate(&without, &config.clone().with_minimal_pairs(0.0)).unwrap();
+        let csv = |root: &Path, split: &str| {
+            crate::phoenix::read_corpus_csv(
+                &root
+                    .join("annotations/manual")
+                    .join(format!("PHOENIX-2014-T.{split}.corpus.csv")),
+            )
+            .unwrap()
+        };
+        assert_eq!(
+            csv(&with, "train"),
+            csv(&without, "train"),
+            "training unchanged"
+        );
+        let meta = SignsimMeta::load(&with).unwrap();
+        let truth = meta.truth();
+        for split in ["dev", "test"] {
+            let rows = csv(&with, split);
+            assert_eq!(rows.len(), 30);
+            let mut pairs = 0;
+            let mut i = 0;
+            while i + 1 < rows.len() {
+                let (a, b) = (&rows[i], &rows[i + 1]);
+                let (x, y): (Vec<&str>, Vec<&str>) = (
+                    a.translation.split(' ').collect(),
+                    b.translation.split(' ').collect(),
+                );
+                let diff: Vec<(&str, &str)> = x
+                    .iter()
+                    .zip(&y)
+                    .filter(|(p, q)| p != q)
+                    .map(|(p, q)| (*p, *q))
+                    .collect();
+                if x.len() == y.len() && diff.len() == 1 {
+                    // A twin: one family swap, the same signer, and each caption among
+                    // the other's ground-truth distractors.
+                    let (p, q) = diff[0];
+                    let key = if p < q { (p, q) } else { (q, p) };
+                    assert!(truth.contains(&(key.0.to_string(), key.1.to_string())));
+                    assert_eq!(a.speaker, b.speaker);
+                    let d = &meta.distractors[split];
+                    assert!(d[&a.name].contains(&b.translation));
+                    assert!(d[&b.name].contains(&a.translation));
+                    pairs += 1;
+                    i += 2;
+                } else {
+                    i += 1;
+                }
+            }
+            // 30 sentences at rate 0.5: about 10 pairs (each pair uses two rows).
+            assert!((4..=15).contains(&pairs), "{split}: {pairs} pairs");
+        }
+        let plain = csv(&without, "test");
+        assert!(
+            plain.windows(2).all(|w| w[0].translation.split(' ').count()
+                != w[1].translation.split(' ').count()
+                || w[0]
+                    .translation
+                    .split(' ')
+                    .zip(w[1].translation.split(' '))
+                    .filter(|(p, q)| p != q)
+                    .count()
+                    != 1),
+            "no minimal pairs at rate 0"
+        );
     }
 
     #[test]
