@@ -9,8 +9,9 @@ use std::time::Instant;
 use burn::tensor::backend::AutodiffBackend;
 use san_data::corpus::Corpus;
 use san_data::signsim::{SignsimConfig, ensure_corpus};
-use san_train::config::TrainConfig;
+use san_train::config::{SelectionMetric, TrainConfig};
 use san_train::experiment::{Arm, ExperimentConfig, ExperimentReport, run_experiment};
+use san_train::settings::load_config_over;
 
 use crate::backend::{BackendJob, DeviceChoice, dispatch};
 use crate::error::{CliError, Result, pretty};
@@ -28,36 +29,17 @@ pub struct Args {
     /// Backend device.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
     pub device: DeviceChoice,
-    /// A small size: 1 seed, 400/100/100 sentences, 8 + 4 epochs (about 2.5 minutes on 2
-    /// cores). Its tables are already clear (SAN precise, semantic not); its FG-V2T
+    /// A small size: 1 seed, 400/100/100 sentences, 8 + 4 epochs (about half a minute
+    /// on 2 cores). Its tables are already clear (SAN precise, semantic not); its FG-V2T
     /// differences are within noise. Explicit size options below override it.
     #[arg(long)]
     pub quick: bool,
-    /// Seeds (comma-separated).
+    /// Seeds (comma-separated; default 1,2,3, quick 1).
     #[arg(long, value_delimiter = ',')]
     pub seeds: Option<Vec<u64>>,
-    /// Stage-1 epochs (default 12, quick 8).
-    #[arg(long)]
-    pub stage1_epochs: Option<usize>,
-    /// Stage-2 epochs of every arm (default 6, quick 4; 10 gives a much larger FG effect,
-    /// see the README, in about 42 instead of 31 minutes).
-    #[arg(long)]
-    pub stage2_epochs: Option<usize>,
-    /// signsim training sentences (default 1200, quick 400).
-    #[arg(long)]
-    pub signsim_train: Option<usize>,
-    /// signsim dev and test sentences each (default 200, quick 100).
-    #[arg(long)]
-    pub signsim_eval: Option<usize>,
-    /// signsim handshape difference within a family (default 0.05).
-    #[arg(long)]
-    pub signsim_delta: Option<f32>,
-    /// SAN table α: a word's most-attended clip is reliable above this softmax weight.
-    #[arg(long)]
-    pub alpha: Option<f64>,
-    /// Table β: two words are linked above this cosine (SAN and semantic tables alike).
-    #[arg(long)]
-    pub beta: Option<f64>,
+    /// Corpus, epochs and table thresholds.
+    #[command(flatten)]
+    pub setup: SignsimSetup,
     /// The arms to run, by letter (comma-separated): a coarse only, b semantic table, c SAN
     /// table, d SAN + synonym filter, e SAN table refreshed, f sign-aware instance
     /// neighbours.
@@ -76,6 +58,86 @@ pub struct Args {
     /// the default size (at `--quick` size the FG differences are within noise).
     #[arg(long, value_enum)]
     pub check: Option<Check>,
+}
+
+/// The corpus, epochs and table thresholds that the experiment and the sweep share.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SignsimSetup {
+    /// Stage-1 epochs (default 12, quick 8).
+    #[arg(long)]
+    pub stage1_epochs: Option<usize>,
+    /// Stage-2 epochs (default 12, quick 4).
+    #[arg(long)]
+    pub stage2_epochs: Option<usize>,
+    /// signsim training sentences (default 1200, quick 400).
+    #[arg(long)]
+    pub signsim_train: Option<usize>,
+    /// signsim dev and test sentences each (default 200, quick 100).
+    #[arg(long)]
+    pub signsim_eval: Option<usize>,
+    /// signsim handshape difference within a family (default 0.05).
+    #[arg(long)]
+    pub signsim_delta: Option<f32>,
+    /// SAN table α: a word's most-attended clip is reliable above this softmax weight.
+    #[arg(long, default_value_t = DEFAULT_ALPHA)]
+    pub alpha: f64,
+    /// Table β: two words are linked above this cosine (SAN and semantic tables alike).
+    #[arg(long, default_value_t = DEFAULT_BETA)]
+    pub beta: f64,
+    /// Any other training setting, as `san train --set` takes it (repeatable), applied
+    /// last: e.g. --set mining.hard_draw=Repeats --set stage2.init=Scratch.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+}
+
+/// The experiment's α (the library's default is the paper's 0.7).
+pub const DEFAULT_ALPHA: f64 = 0.4;
+/// The experiment's β (the paper's 0.7).
+pub const DEFAULT_BETA: f64 = 0.7;
+
+impl SignsimSetup {
+    /// Generates (or reuses) the corpus under `out` and returns it with the training
+    /// settings for `device`: full size, or the quick size where `quick` and no explicit
+    /// size is given. Stage 2 selects its epoch on coarse and fine-grained dev R@1.
+    pub fn prepare(
+        &self,
+        out: &std::path::Path,
+        quick: bool,
+        device: DeviceChoice,
+    ) -> Result<(PathBuf, Corpus, TrainConfig)> {
+        let pick = |given: Option<usize>, full: usize, small: usize| {
+            given.unwrap_or(if quick { small } else { full })
+        };
+        let (train, eval) = (
+            pick(self.signsim_train, 1200, 400),
+            pick(self.signsim_eval, 200, 100),
+        );
+        let root = out.join(format!("signsim-{train}-{eval}"));
+        let mut signsim = SignsimConfig::new()
+            .with_train(train)
+            .with_dev(eval)
+            .with_test(eval);
+        if let Some(delta) = self.signsim_delta {
+            signsim.delta = delta;
+        }
+        ensure_corpus(&root, &signsim)?;
+        let corpus = Corpus::load(&root)?;
+        if corpus.signsim.is_none() {
+            return Err(CliError::arg(
+                root.display().to_string(),
+                "not a signsim corpus",
+            ));
+        }
+        let mut config = device.train_config().with_epochs(
+            pick(self.stage1_epochs, 12, 8),
+            pick(self.stage2_epochs, 12, 4),
+        );
+        config.mining.reliable.alpha = self.alpha;
+        config.mining.table.beta = self.beta;
+        config.stage2.selection = SelectionMetric::CoarseAndFineGrainedR1;
+        let config = load_config_over(config, None, &self.set)?;
+        Ok((root, corpus, config))
+    }
 }
 
 /// What `--check` asserts.
@@ -127,39 +189,7 @@ impl BackendJob for Job {
 pub fn experiment_job(args: Args) -> Result<ExperimentReport> {
     let started = Instant::now();
     let quick = args.quick;
-    let pick = |given: Option<usize>, full: usize, small: usize| {
-        given.unwrap_or(if quick { small } else { full })
-    };
-    let (train, eval) = (
-        pick(args.signsim_train, 1200, 400),
-        pick(args.signsim_eval, 200, 100),
-    );
-    let root = args.out.join(format!("signsim-{train}-{eval}"));
-    let mut signsim = SignsimConfig::new()
-        .with_train(train)
-        .with_dev(eval)
-        .with_test(eval);
-    if let Some(delta) = args.signsim_delta {
-        signsim.delta = delta;
-    }
-    ensure_corpus(&root, &signsim)?;
-    let corpus = Corpus::load(&root)?;
-    if corpus.signsim.is_none() {
-        return Err(CliError::arg(
-            root.display().to_string(),
-            "not a signsim corpus",
-        ));
-    }
-    let mut config = args.device.train_config().with_epochs(
-        pick(args.stage1_epochs, 12, 8),
-        pick(args.stage2_epochs, 6, 4),
-    );
-    if let Some(alpha) = args.alpha {
-        config.mining.reliable.alpha = alpha;
-    }
-    if let Some(beta) = args.beta {
-        config.mining.table.beta = beta;
-    }
+    let (root, corpus, mut config) = args.setup.prepare(&args.out, quick, args.device)?;
     config.mining.table.tau_syn = Some(args.tau_syn);
     let seeds = args
         .seeds
@@ -173,7 +203,10 @@ pub fn experiment_job(args: Args) -> Result<ExperimentReport> {
     arms.sort();
     arms.dedup();
     println!(
-        "signsim {train}/{eval}/{eval} at {}; seeds {:?}; stage 1 {} epochs, stage 2 {} epochs per arm; α {} β {}; device {}",
+        "signsim {}/{}/{} at {}; seeds {:?}; stage 1 {} epochs, stage 2 {} epochs per arm; α {} β {}; device {}",
+        corpus.train.len(),
+        corpus.dev.len(),
+        corpus.test.len(),
         root.display(),
         experiment.seeds,
         config.stage1.epochs,

@@ -25,4 +25,5 @@ pub mod cli;
 pub mod error;
 pub mod experiment_job;
 pub mod main_job;
+pub mod sweep_job;
 pub mod synth_job;

@@ -22,13 +22,13 @@ use std::time::Instant;
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 use san_core::metrics::{DuplicatePolicy, RetrievalReport};
-use san_core::mining::ConfusabilityTable;
+use san_core::mining::{ConfusabilityTable, FineGrainedBenchmark};
 use san_data::phoenix::Split;
 use san_models::retrieval::RetrievalModel;
 use serde::{Deserialize, Serialize};
 
 pub use crate::arm::{ALL_ARMS, Arm};
-use crate::config::TrainConfig;
+use crate::config::{Stage2Init, TrainConfig};
 use crate::error::{Result, TrainError};
 use crate::eval::evaluate;
 use crate::model::{clcl_config, init_model};
@@ -110,16 +110,6 @@ pub struct ExperimentReport {
     pub seconds: f64,
 }
 
-fn score(table: &ConfusabilityTable, corpus: &Corpus) -> Option<TableScore> {
-    let truth = corpus.signsim.as_ref()?.truth();
-    let (precision, recall) = table.precision_recall(&truth);
-    Some(TableScore {
-        links: table.pairs().len(),
-        precision,
-        recall,
-    })
-}
-
 /// Runs the arms for every seed. `config.seed` is replaced by each seed in turn,
 /// `config.mining.miner` by each arm's miner, and `config.stage2.refresh_every` by the
 /// arm's (`experiment.refresh_every` for (e), none otherwise). An arm whose negatives
@@ -140,14 +130,7 @@ pub fn run_experiment<B: AutodiffBackend>(
     // signsim's ground-truth benchmarks: the same for every seed.
     let dev_fg = fine_grained_benchmark(corpus, Split::Dev, None, config);
     let test_fg = fine_grained_benchmark(corpus, Split::Test, None, config);
-    let fine_grained_chance = test_fg.as_ref().map_or(f64::NAN, |b| {
-        100.0
-            * b.items
-                .iter()
-                .map(|i| 1.0 / (1.0 + i.distractors.len() as f64))
-                .sum::<f64>()
-            / b.items.len().max(1) as f64
-    });
+    let fine_grained_chance = fine_grained_chance(test_fg.as_ref());
     for &seed in &experiment.seeds {
         let cfg = config.clone().with_seed(seed);
         let clcl_cfg = clcl_config(&cfg);
@@ -164,18 +147,9 @@ pub fn run_experiment<B: AutodiffBackend>(
             )
         };
 
-        B::seed(device, seed);
-        let model = init_model::<B>(&cfg, corpus, device)?;
-        let (base, _, _, _) = train_stage(
-            model,
-            1,
-            corpus,
-            &cfg,
-            Negatives::None,
-            dev_fg.as_ref(),
-            device,
-            &mut |_: Stage, epoch, loss, dev: &RetrievalReport| hook(seed, None, epoch, loss, dev),
-        )?;
+        let base = stage1_model::<B>(corpus, &cfg, dev_fg.as_ref(), device, &mut |e, l, d| {
+            hook(seed, None, e, l, d)
+        })?;
         stage1.push((seed, test_of(&base)?));
 
         // One pass over the training split serves every table arm.
@@ -194,8 +168,18 @@ pub fn run_experiment<B: AutodiffBackend>(
             // Every arm sees the same dropout stream and data order: the stage-2 epoch
             // seeds of `seed`.
             let t = Instant::now();
+            // Stage 2 continues from the stage-1 model, or starts afresh
+            // (`stage2.init = Scratch`, as the SAN research code starts it from the
+            // pretrained encoders); the table comes from the stage-1 model either way.
+            let start = match arm_cfg.stage2.init {
+                Stage2Init::Continue => base.clone(),
+                Stage2Init::Scratch => {
+                    B::seed(device, seed);
+                    init_model::<B>(&arm_cfg, corpus, device)?
+                }
+            };
             let (model, best_epoch, _, last) = train_stage(
-                base.clone(),
+                start,
                 2,
                 corpus,
                 &arm_cfg,
@@ -223,6 +207,55 @@ pub fn run_experiment<B: AutodiffBackend>(
         runs,
         fine_grained_chance,
         seconds: t0.elapsed().as_secs_f64(),
+    })
+}
+
+/// The stage-1 model of `config.seed`: a fresh model trained with the coarse loss and
+/// selected on dev. `hook` sees each epoch, its loss and its dev metrics.
+pub fn stage1_model<B: AutodiffBackend>(
+    corpus: &Corpus,
+    config: &TrainConfig,
+    dev_fg: Option<&FineGrainedBenchmark>,
+    device: &B::Device,
+    hook: &mut dyn FnMut(usize, f64, &RetrievalReport),
+) -> Result<RetrievalModel<B>> {
+    B::seed(device, config.seed);
+    let model = init_model::<B>(config, corpus, device)?;
+    let (base, _, _, _) = train_stage(
+        model,
+        1,
+        corpus,
+        config,
+        Negatives::None,
+        dev_fg,
+        device,
+        &mut |_: Stage, epoch, loss, dev: &RetrievalReport| hook(epoch, loss, dev),
+    )?;
+    Ok(base)
+}
+
+/// A table's size and its precision and recall against signsim's true families (`None`
+/// for a corpus without them).
+pub fn score(table: &ConfusabilityTable, corpus: &Corpus) -> Option<TableScore> {
+    let truth = corpus.signsim.as_ref()?.truth();
+    let (precision, recall) = table.precision_recall(&truth);
+    Some(TableScore {
+        links: table.pairs().len(),
+        precision,
+        recall,
+    })
+}
+
+/// FG-V2T R@1 of a random ranking (%) on `benchmark`: the mean over queries of
+/// 1 / (1 + distractor captions); NaN without a benchmark.
+pub fn fine_grained_chance(benchmark: Option<&FineGrainedBenchmark>) -> f64 {
+    benchmark.map_or(f64::NAN, |b| {
+        100.0
+            * b.items
+                .iter()
+                .map(|i| 1.0 / (1.0 + i.distractors.len() as f64))
+                .sum::<f64>()
+            / b.items.len().max(1) as f64
     })
 }
 
@@ -323,8 +356,8 @@ impl ExperimentReport {
                 .join(", ")
         };
         let mut out = String::from(
-            "| arm | T2V R@1 | V2T R@1 | FG-V2T R@1 | per seed | FG pairwise % | FG-T2V R@1 | table links | table P | table R |\n\
-             |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+            "| arm | T2V R@1 | V2T R@1 | FG-V2T R@1 | per seed | FG-V2T R@1, z_v2t only | FG pairwise % | FG-T2V R@1 | table links | table P | table R |\n\
+             |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         );
         for arm in ALL_ARMS {
             let runs = self.arm(arm);
@@ -337,6 +370,7 @@ impl ExperimentReport {
             };
             let pairwise = col(&|r| r.test.fine_grained_detail.as_ref().map(|d| d.pairwise));
             let fg_t2v = col(&|r| r.test.fine_grained_t2v.as_ref().map(|m| m.r1));
+            let fg_v2t_only = col(&|r| r.test.fine_grained_v2t_only.as_ref().map(|m| m.r1));
             let tables: Vec<&TableScore> = runs.iter().filter_map(|r| r.table.as_ref()).collect();
             let (links, p, r) = if tables.is_empty() {
                 ("–".to_string(), "–".to_string(), "–".to_string())
@@ -352,12 +386,13 @@ impl ExperimentReport {
                 )
             };
             out.push_str(&format!(
-                "| {} | {} | {} | {} | {} | {} | {} | {links} | {p} | {r} |\n",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {links} | {p} | {r} |\n",
                 arm.label(),
                 pm(t2v),
                 pm(v2t),
                 pm(fg),
                 list(&self.per_seed_fg(arm), false),
+                pm(fg_v2t_only),
                 pm(pairwise),
                 pm(fg_t2v),
             ));
@@ -449,6 +484,7 @@ pub fn direction_check(fg: Option<[f64; 3]>, precision: [f64; 2], recall: f64) -
 #[cfg(test)]
 mod tests {
     use super::*;
+    use san_core::metrics::RetrievalMetrics;
 
     #[test]
     fn direction_check_compares_each_pair_and_fails_on_missing_values() {
@@ -473,6 +509,71 @@ mod tests {
         assert!(direction_check(None, [0.0, 0.94], 0.67).is_ok());
         assert!(direction_check(None, [0.0, f64::NAN], f64::NAN).is_err());
         assert!(direction_check(None, [0.0, 1.0], 0.0).is_err());
+    }
+
+    fn report(fg: f64) -> RetrievalReport {
+        let m = |r1: f64| RetrievalMetrics {
+            r1,
+            r5: 0.0,
+            r10: 0.0,
+            medr: 1.0,
+            mnr: 1.0,
+            mrr: 0.0,
+            queries: 10,
+        };
+        RetrievalReport {
+            t2v: m(90.0),
+            v2t: m(80.0),
+            fine_grained: Some(m(fg)),
+            fine_grained_t2v: None,
+            fine_grained_detail: None,
+            fine_grained_t2v_detail: None,
+            fine_grained_v2t_only: None,
+        }
+    }
+
+    #[test]
+    fn markdown_lists_per_seed_values_and_gains_by_hand() {
+        let run = |arm, seed, fg| ArmResult {
+            arm,
+            seed,
+            best_epoch: 1,
+            test: report(fg),
+            table: None,
+            seconds: 1.0,
+        };
+        let r = ExperimentReport {
+            config: ExperimentConfig {
+                seeds: vec![1, 2],
+                refresh_every: 3,
+            },
+            stage1: vec![(1, report(2.0)), (2, report(4.0))],
+            runs: vec![
+                run(Arm::None, 1, 5.0),
+                run(Arm::None, 2, 7.0),
+                run(Arm::Semantic, 1, 4.0),
+                run(Arm::Semantic, 2, 6.0),
+                run(Arm::San, 1, 25.0),
+                run(Arm::San, 2, 20.0),
+            ],
+            fine_grained_chance: 7.5,
+            seconds: 9.0,
+        };
+        assert_eq!(r.per_seed_fg(Arm::San), vec![25.0, 20.0]);
+        assert!(r.per_seed_fg(Arm::Instance).iter().all(|v| v.is_nan()));
+        let md = r.markdown();
+        // (c): mean 22.5, sample std √((2.5² + 2.5²) / 1) = 3.5355 → "3.5".
+        assert!(md.contains("| (c) + SAN table negatives | 90.0 ± 0.0 | 80.0 ± 0.0 | 22.5 ± 3.5 | 25.0, 20.0 | n/a | n/a | n/a |"), "{md}");
+        // Gains by hand: 25 − 5 = +20, 20 − 7 = +13; over (b): +21, +14.
+        assert!(
+            md.contains("- (c): over (a) +20.0, +13.0; over (b) +21.0, +14.0"),
+            "{md}"
+        );
+        assert!(
+            !md.contains("- (d)"),
+            "arms that did not run have no gain line"
+        );
+        assert_eq!(md.lines().filter(|l| l.starts_with("| (")).count(), 3);
     }
 
     #[test]

@@ -47,6 +47,7 @@ pub mod error;
 pub mod eval;
 pub mod experiment;
 pub mod groups;
+pub mod heatmap;
 mod metric_rows;
 pub mod model;
 pub mod negatives;
@@ -60,5 +61,6 @@ pub mod schedule;
 pub mod settings;
 pub mod stage;
 pub mod step;
+pub mod sweep;
 
 pub use error::{Result, TrainError};

@@ -31,7 +31,7 @@ pub enum Style {
     Points,
 }
 
-fn register_font() {
+pub(crate) fn register_font() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         let _ = plotters::style::register_font(
@@ -122,14 +122,21 @@ pub fn chart(
             .map_err(|e| draw_err(&e))?;
         root.present().map_err(|e| draw_err(&e))?;
     }
-    let image = image::RgbImage::from_raw(w, h, buffer).ok_or_else(|| TrainError::Plot {
+    write_png(path, (w, h), buffer)
+}
+
+/// Encodes an RGB buffer of `size` as a PNG at `path` (temporary name, then renamed).
+pub(crate) fn write_png(path: &Path, (w, h): (u32, u32), buffer: Vec<u8>) -> Result<()> {
+    let err = |problem: String| TrainError::Plot {
         path: path.to_path_buf(),
-        problem: "plot buffer of the wrong size".into(),
-    })?;
+        problem,
+    };
+    let image = image::RgbImage::from_raw(w, h, buffer)
+        .ok_or_else(|| err("plot buffer of the wrong size".into()))?;
     let mut png = Vec::new();
     image
         .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
-        .map_err(|e| draw_err(&e))?;
+        .map_err(|e| err(e.to_string()))?;
     Ok(san_data::io::write_atomic(path, &png)?)
 }
 
