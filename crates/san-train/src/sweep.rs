@@ -102,6 +102,10 @@ pub struct SweepReport {
     pub seconds: f64,
 }
 
+/// Called after each epoch with the seed, `(K, λ)` of a stage-2 run (`None` for stage
+/// 1), the epoch, its mean training loss and its dev metrics.
+pub type SweepHook<'a> = &'a mut dyn FnMut(u64, Option<(usize, f64)>, usize, f64, &RetrievalReport);
+
 /// Runs both sweeps. `config` gives everything else (epochs, sizes, the table's other
 /// settings); `hook` sees each epoch as (seed, (K, λ) for stage 2 or `None` for stage 1,
 /// epoch, loss, dev metrics).
@@ -110,7 +114,7 @@ pub fn run_sweep<B: AutodiffBackend>(
     config: &TrainConfig,
     sweep: &SweepConfig,
     device: &B::Device,
-    hook: &mut dyn FnMut(u64, Option<(usize, f64)>, usize, f64, &RetrievalReport),
+    hook: SweepHook<'_>,
 ) -> Result<SweepReport> {
     let t0 = Instant::now();
     let inner = device.clone();
