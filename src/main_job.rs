@@ -126,6 +126,34 @@ impl BackendJob for Job {
     }
 }
 
+/// The main job's training settings for `args` and the input kind: the device's
+/// defaults, the seed and epochs of the flags, and stage 2 selected on coarse and
+/// fine-grained dev R@1; on signsim (no `--data`) the signsim experiment's α and β unless
+/// given.
+pub fn train_config(args: &Args, input: InputKind) -> TrainConfig {
+    let mut config = args
+        .device
+        .train_config()
+        .with_seed(args.seed)
+        .with_epochs(args.stage1_epochs, args.stage2_epochs);
+    config.data.input = input;
+    // Stage 2 exists to teach fine-grained retrieval, so its epoch is selected on coarse
+    // and fine-grained dev R@1 (stage 1 on coarse R@1 alone).
+    config.stage2.selection = SelectionMetric::CoarseAndFineGrainedR1;
+    let signsim = args.data.is_none();
+    config.mining.reliable.alpha = args.alpha.unwrap_or(if signsim {
+        DEFAULT_ALPHA
+    } else {
+        config.mining.reliable.alpha
+    });
+    config.mining.table.beta = args.beta.unwrap_or(if signsim {
+        DEFAULT_BETA
+    } else {
+        config.mining.table.beta
+    });
+    config
+}
+
 /// Runs the main job.
 pub fn main_job(args: Args) -> Result<RunReport> {
     let started = Instant::now();
@@ -163,26 +191,7 @@ pub fn main_job(args: Args) -> Result<RunReport> {
         (true, Input::Features) => InputKind::Features,
         (true, Input::Frames) => InputKind::Frames,
     };
-    let mut config = args
-        .device
-        .train_config()
-        .with_seed(args.seed)
-        .with_epochs(args.stage1_epochs, args.stage2_epochs);
-    config.data.input = input;
-    // Stage 2 exists to teach fine-grained retrieval, so its epoch is selected on coarse
-    // and fine-grained dev R@1 (stage 1 on coarse R@1 alone).
-    config.stage2.selection = SelectionMetric::CoarseAndFineGrainedR1;
-    let signsim = args.data.is_none();
-    config.mining.reliable.alpha = args.alpha.unwrap_or(if signsim {
-        DEFAULT_ALPHA
-    } else {
-        config.mining.reliable.alpha
-    });
-    config.mining.table.beta = args.beta.unwrap_or(if signsim {
-        DEFAULT_BETA
-    } else {
-        config.mining.table.beta
-    });
+    let config = train_config(&args, input);
     let corpus = Corpus::load_input(&root, input, &config.data.frames)?;
     println!(
         "corpus {}: {} train / {} dev / {} test, {} words; device {}; {} + {} epochs, α {} β {}",

@@ -95,12 +95,9 @@ fn the_shipped_config_is_the_main_jobs_setting() {
     // CARGO_MANIFEST_DIR is the repository root (the `san` package).
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/signsim.toml");
     let shipped = load_config_over(DeviceChoice::Cpu.train_config(), Some(&path), &[]).unwrap();
-    // The main job's config at its default flags (src/main_job.rs: seed 7, 12 + 8 epochs,
-    // pose input).
-    let main_job = DeviceChoice::Cpu
-        .train_config()
-        .with_seed(7)
-        .with_epochs(12, 8);
+    // The main job's config at its default flags (no --data: signsim, pose input).
+    let args = <san::main_job::Args as clap::Parser>::try_parse_from(["phoenix_train"]).unwrap();
+    let main_job = san::main_job::train_config(&args, san_train::config::InputKind::Pose);
     assert_eq!(
         serde_json::to_value(&shipped).unwrap(),
         serde_json::to_value(&main_job).unwrap()
