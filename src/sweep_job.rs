@@ -12,7 +12,7 @@ use san_train::heatmap::heat_map;
 use san_train::sweep::{SweepConfig, SweepReport, run_sweep};
 
 use crate::backend::{BackendJob, DeviceChoice, dispatch};
-use crate::error::{Result, pretty};
+use crate::error::{CliError, Result, pretty};
 use crate::experiment_job::SignsimSetup;
 
 /// Command-line arguments of the sweep.
@@ -51,6 +51,9 @@ pub struct Args {
     /// λ values (fine-loss weight) of the stage-2 grid.
     #[arg(long, value_delimiter = ',', default_value = "0.2,0.4,0.8")]
     pub lambdas: Vec<f64>,
+    /// Redraw the CSVs and heat maps from a saved sweep.json (no training).
+    #[arg(long, value_name = "SWEEP_JSON")]
+    pub replot: Option<PathBuf>,
     /// A small size (400/100/100 sentences, 8 + 4 epochs) unless sizes are given.
     #[arg(long)]
     pub quick: bool,
@@ -91,6 +94,18 @@ impl BackendJob for Job {
 /// heat maps under `--out`.
 pub fn sweep_job(args: Args) -> Result<SweepReport> {
     let started = Instant::now();
+    if let Some(path) = &args.replot {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| CliError::arg(path.display().to_string(), e.to_string()))?;
+        let report: SweepReport = serde_json::from_str(&text).map_err(|e| {
+            CliError::arg(
+                path.display().to_string(),
+                format!("expected a sweep.json: {e}"),
+            )
+        })?;
+        write_outputs(&args.out, &report)?;
+        return Ok(report);
+    }
     let (root, corpus, config) = args.setup.prepare(&args.out, args.quick, args.device)?;
     let sweep = SweepConfig {
         seeds: args.seeds.clone(),
@@ -121,17 +136,7 @@ pub fn sweep_job(args: Args) -> Result<SweepReport> {
             sweep,
         },
     )??;
-    let save = |name: &str, text: String| {
-        san_data::io::write_atomic(&args.out.join(name), text.as_bytes())
-    };
-    save("sweep.json", pretty(&report))?;
-    save("sweep_table.csv", report.table_csv())?;
-    save("sweep_hard.csv", report.hard_csv())?;
-    let mut written = Vec::new();
-    for (name, grid) in report.grids() {
-        heat_map(&args.out.join(name), &grid)?;
-        written.push(name);
-    }
+    let written = write_outputs(&args.out, &report)?;
     println!("\n{}", report.table_csv());
     println!("{}", report.hard_csv());
     println!(
@@ -141,4 +146,19 @@ pub fn sweep_job(args: Args) -> Result<SweepReport> {
         args.out.display()
     );
     Ok(report)
+}
+
+/// Writes `sweep.json`, the two CSVs and the heat maps into `out`; returns the PNG names.
+fn write_outputs(out: &std::path::Path, report: &SweepReport) -> Result<Vec<&'static str>> {
+    let save =
+        |name: &str, text: String| san_data::io::write_atomic(&out.join(name), text.as_bytes());
+    save("sweep.json", pretty(report))?;
+    save("sweep_table.csv", report.table_csv())?;
+    save("sweep_hard.csv", report.hard_csv())?;
+    let mut written = Vec::new();
+    for (name, grid) in report.grids() {
+        heat_map(&out.join(name), &grid)?;
+        written.push(name);
+    }
+    Ok(written)
 }

@@ -21,7 +21,8 @@ pub struct Grid {
     pub y: (String, Vec<String>),
     /// One row per y label, one value per x label (NaN: missing).
     pub values: Vec<Vec<f64>>,
-    /// The values the colour scale spans (low → pale, high → dark).
+    /// The values the colour scale spans (low → dark purple, high → yellow);
+    /// [`value_range`] gives the data's own.
     pub range: (f64, f64),
     /// Decimals printed in each cell.
     pub decimals: usize,
@@ -29,16 +30,43 @@ pub struct Grid {
 
 const CELL: (u32, u32) = (84, 44);
 const MARGIN: (u32, u32) = (110, 110);
+/// The top of the first row of cells.
+const TOP: i32 = 56;
 
-/// The fill of a value in `range`: from pale yellow to dark blue (viridis-like ends).
-fn colour(v: f64, (lo, hi): (f64, f64)) -> RGBColor {
-    let t = if hi > lo {
+/// Viridis at five stops, low to high.
+const VIRIDIS: [(f64, f64, f64); 5] = [
+    (68.0, 1.0, 84.0),
+    (59.0, 82.0, 139.0),
+    (33.0, 145.0, 140.0),
+    (94.0, 201.0, 98.0),
+    (253.0, 231.0, 37.0),
+];
+
+/// Where `v` lies in `range`, clamped to 0..=1 (0.5 for an empty range).
+fn position(v: f64, (lo, hi): (f64, f64)) -> f64 {
+    if hi > lo {
         ((v - lo) / (hi - lo)).clamp(0.0, 1.0)
     } else {
         0.5
-    };
-    let mix = |a: u8, b: u8| (a as f64 + (b as f64 - a as f64) * t).round() as u8;
-    RGBColor(mix(253, 38), mix(231, 60), mix(37, 134))
+    }
+}
+
+/// The fill of a value in `range`: viridis, dark purple (low) to yellow (high).
+fn colour(v: f64, range: (f64, f64)) -> RGBColor {
+    let t = position(v, range) * (VIRIDIS.len() - 1) as f64;
+    let i = (t.floor() as usize).min(VIRIDIS.len() - 2);
+    let f = t - i as f64;
+    let (a, b) = (VIRIDIS[i], VIRIDIS[i + 1]);
+    let mix = |x: f64, y: f64| (x + (y - x) * f).round() as u8;
+    RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
+}
+
+/// The colour range of `values`: their finite minimum and maximum, or `fallback` when
+/// there are none.
+pub fn value_range(values: &[Vec<f64>], fallback: (f64, f64)) -> (f64, f64) {
+    let finite = values.iter().flatten().copied().filter(|v| v.is_finite());
+    let (lo, hi) = finite.fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    if lo > hi { fallback } else { (lo, hi) }
 }
 
 /// Draws `grid` to a PNG at `path`; its size follows the grid (one 84×44 cell per value).
@@ -70,7 +98,7 @@ pub fn heat_map(path: &Path, grid: &Grid) -> Result<()> {
             )
         };
         let left = MARGIN.0 as i32;
-        let top = 50i32;
+        let top = TOP;
         root.draw(&text(&grid.title, (size.0 as i32 / 2, 20), 20, BLACK))
             .map_err(|e| draw_err(&e))?;
         for (r, row) in grid.values.iter().enumerate().take(rows as usize) {
@@ -93,12 +121,11 @@ pub fn heat_map(path: &Path, grid: &Grid) -> Result<()> {
                     RGBColor(200, 200, 200).stroke_width(1),
                 ))
                 .map_err(|e| draw_err(&e))?;
-                let t = if grid.range.1 > grid.range.0 {
-                    (v - grid.range.0) / (grid.range.1 - grid.range.0)
+                let ink = if position(v, grid.range) < 0.5 {
+                    WHITE
                 } else {
-                    0.5
+                    BLACK
                 };
-                let ink = if t > 0.55 { WHITE } else { BLACK };
                 let label = if v.is_finite() {
                     format!("{v:.*}", grid.decimals)
                 } else {
@@ -121,8 +148,9 @@ pub fn heat_map(path: &Path, grid: &Grid) -> Result<()> {
         let mid_x = left + (cols as i32 * CELL.0 as i32) / 2;
         root.draw(&text(&grid.x.0, (mid_x, bottom + 38), 16, BLACK))
             .map_err(|e| draw_err(&e))?;
-        let mid_y = top + (rows as i32 * CELL.1 as i32) / 2;
-        root.draw(&text(&grid.y.0, (left - 80, mid_y), 16, BLACK))
+        // The y axis's name stands over its labels, where no cell is.
+        let name_x = (grid.y.0.chars().count() as i32 * 4).max(left - 30);
+        root.draw(&text(&grid.y.0, (name_x, top - 14), 16, BLACK))
             .map_err(|e| draw_err(&e))?;
         root.present().map_err(|e| draw_err(&e))?;
     }
@@ -134,11 +162,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn colours_run_from_pale_to_dark_and_clamp() {
-        assert_eq!(colour(0.0, (0.0, 1.0)), RGBColor(253, 231, 37));
-        assert_eq!(colour(1.0, (0.0, 1.0)), RGBColor(38, 60, 134));
+    fn colours_follow_viridis_and_clamp() {
+        assert_eq!(colour(0.0, (0.0, 1.0)), RGBColor(68, 1, 84));
+        assert_eq!(colour(1.0, (0.0, 1.0)), RGBColor(253, 231, 37));
+        assert_eq!(colour(0.5, (0.0, 1.0)), RGBColor(33, 145, 140));
+        // Halfway between the first two stops: (68+59)/2 = 63.5 → 64, 41.5 → 42, 111.5 → 112.
+        assert_eq!(colour(0.125, (0.0, 1.0)), RGBColor(64, 42, 112));
         assert_eq!(colour(7.0, (0.0, 1.0)), colour(1.0, (0.0, 1.0)));
         assert_eq!(colour(0.5, (0.5, 0.5)), colour(0.5, (0.0, 1.0)));
+        assert_eq!(
+            value_range(&[vec![0.3, f64::NAN], vec![0.9]], (0.0, 1.0)),
+            (0.3, 0.9)
+        );
+        assert_eq!(value_range(&[vec![f64::NAN]], (0.0, 1.0)), (0.0, 1.0));
     }
 
     #[test]
@@ -156,13 +192,14 @@ mod tests {
         heat_map(&path, &grid).unwrap();
         let img = image::open(&path).unwrap().to_rgb8();
         assert_eq!(img.dimensions(), (110 + 3 * 84 + 20, 110 + 2 * 44 + 10));
-        // Row 0 (α 0.3) is drawn at the bottom: its first cell (value 0) is pale yellow;
+        // Row 0 (α 0.3) is drawn at the bottom: its first cell (value 0) is dark purple;
         // sample near the cell's corner, away from the printed number.
-        let (x, y) = (110 + 4, 50 + 44 + 4);
-        assert_eq!(img.get_pixel(x, y).0, [253, 231, 37]);
-        // Its third cell (value 1) is dark blue.
-        assert_eq!(img.get_pixel(x + 2 * 84, y).0, [38, 60, 134]);
+        let top = TOP as u32;
+        let (x, y) = (110 + 4, top + 44 + 4);
+        assert_eq!(img.get_pixel(x, y).0, [68, 1, 84]);
+        // Its third cell (value 1) is yellow.
+        assert_eq!(img.get_pixel(x + 2 * 84, y).0, [253, 231, 37]);
         // The missing value (row 1, column 0, top row) is white.
-        assert_eq!(img.get_pixel(x, 50 + 4).0, [255, 255, 255]);
+        assert_eq!(img.get_pixel(x, top + 4).0, [255, 255, 255]);
     }
 }

@@ -20,7 +20,7 @@ use crate::config::{Miner, TrainConfig};
 use crate::error::Result;
 use crate::eval::evaluate;
 use crate::experiment::{mean_std, score, stage1_model};
-use crate::heatmap::Grid;
+use crate::heatmap::{Grid, value_range};
 use crate::model::clcl_config;
 use crate::negatives::{Negatives, fine_grained_benchmark, reliable_pairs, sign_aware_table};
 use crate::record::Stage;
@@ -287,31 +287,30 @@ impl SweepReport {
             c.seeds.len(),
             if c.seeds.len() == 1 { "" } else { "s" }
         );
-        let table = |title: &str, f: fn(&TablePoint) -> f64, range, decimals| Grid {
-            title: format!("SAN table {title} ({seeds}, mean)"),
-            x: ("β (table link cosine)".into(), labels(&c.betas)),
-            y: ("α (reliable)".into(), labels(&c.alphas)),
-            values: self.table_grid(f),
-            range,
-            decimals,
+        let table = |title: &str, f: fn(&TablePoint) -> f64, decimals| {
+            let values = self.table_grid(f);
+            Grid {
+                title: format!("SAN table {title} ({seeds}, mean)"),
+                x: ("β (table link cosine)".into(), labels(&c.betas)),
+                y: ("α (reliable)".into(), labels(&c.alphas)),
+                range: value_range(&values, (0.0, 1.0)),
+                values,
+                decimals,
+            }
         };
-        let max_links = self.table.iter().map(|p| p.links).max().unwrap_or(1) as f64;
         let mut out = vec![
             (
                 "sweep_table_precision.png",
-                table("precision", |p| p.precision, (0.0, 1.0), 2),
+                table("precision", |p| p.precision, 2),
             ),
-            (
-                "sweep_table_recall.png",
-                table("recall", |p| p.recall, (0.0, 1.0), 2),
-            ),
+            ("sweep_table_recall.png", table("recall", |p| p.recall, 2)),
             (
                 "sweep_table_links.png",
-                table("links", |p| p.links as f64, (0.0, max_links), 0),
+                table("links", |p| p.links as f64, 0),
             ),
         ];
         if !self.hard.is_empty() {
-            let values = c
+            let values: Vec<Vec<f64>> = c
                 .lambdas
                 .iter()
                 .map(|&l| {
@@ -338,8 +337,8 @@ impl SweepReport {
                         c.n_hards.iter().map(|k| k.to_string()).collect(),
                     ),
                     y: ("λ (fine-loss weight)".into(), labels(&c.lambdas)),
+                    range: value_range(&values, (0.0, 100.0)),
                     values,
-                    range: (0.0, 100.0),
                     decimals: 1,
                 },
             ));
