@@ -445,26 +445,41 @@ macro_rules! backend_tests {
 
         #[test]
         fn every_encoder_pair_gives_unit_tokens_and_pooled_of_dim_d() {
+            // Model init draws from the backend's process-wide generator, which the
+            // training tests' determinism checks share: take turns with them.
+            let _turn = crate::end_to_end::training_turn();
             super::shapes::<B>(&Default::default());
         }
 
         #[test]
         fn padding_does_not_change_real_tokens_or_pooled() {
+            // Model init draws from the backend's process-wide generator, which the
+            // training tests' determinism checks share: take turns with them.
+            let _turn = crate::end_to_end::training_turn();
             super::padding_invariance::<B>(&Default::default());
         }
 
         #[test]
         fn gradients_reach_every_parameter() {
+            // Model init draws from the backend's process-wide generator, which the
+            // training tests' determinism checks share: take turns with them.
+            let _turn = crate::end_to_end::training_turn();
             super::gradients_reach_every_parameter::<AD>(&Default::default());
         }
 
         #[test]
         fn a_saved_model_reloads_with_identical_outputs() {
+            // Model init draws from the backend's process-wide generator, which the
+            // training tests' determinism checks share: take turns with them.
+            let _turn = crate::end_to_end::training_turn();
             super::record_round_trip::<B>(&Default::default());
         }
 
         #[test]
         fn bad_configs_and_inputs_are_errors() {
+            // Model init draws from the backend's process-wide generator, which the
+            // training tests' determinism checks share: take turns with them.
+            let _turn = crate::end_to_end::training_turn();
             super::bad_configs_and_inputs_are_errors::<B>(&Default::default());
         }
     };
