@@ -51,7 +51,8 @@ pub struct TableBuildArgs {
     /// Reliability threshold α (default: the model's config).
     #[arg(long)]
     pub alpha: Option<f64>,
-    /// Link threshold β (default: the model's config, or 0.8 without a model).
+    /// Link threshold β (default: the model's config, or the library's 0.7 without a
+    /// model).
     #[arg(long)]
     pub beta: Option<f64>,
     /// Output JSON file.

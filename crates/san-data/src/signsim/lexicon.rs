@@ -401,6 +401,14 @@ impl Lexicon {
     }
 }
 
+/// The word pairs at which two equally long sentences differ, in order; `None` when their
+/// lengths differ (for the minimal-pair tests).
+#[cfg(test)]
+pub(crate) fn word_diff<'a>(a: &'a str, b: &'a str) -> Option<Vec<(&'a str, &'a str)>> {
+    let (x, y): (Vec<&str>, Vec<&str>) = (a.split(' ').collect(), b.split(' ').collect());
+    (x.len() == y.len()).then(|| x.into_iter().zip(y).filter(|(p, q)| p != q).collect())
+}
+
 /// A standard normal draw (Box–Muller).
 pub(crate) fn normal<R: Rng + ?Sized>(rng: &mut R) -> f32 {
     let u1: f64 = rng.random::<f64>().max(1e-12);
@@ -433,17 +441,8 @@ mod tests {
             assert_eq!(lex.glosses[a].family, lex.glosses[b].family);
             let (wa, wb) = (&lex.glosses[a].word, &lex.glosses[b].word);
             assert!(!lex.are_synonyms(wa, wb));
-            let (x, y): (Vec<&str>, Vec<&str>) =
-                (text.split(' ').collect(), twin_text.split(' ').collect());
-            assert_eq!(x.len(), y.len());
-            let diff: Vec<(&str, &str)> = x
-                .iter()
-                .zip(&y)
-                .filter(|(p, q)| p != q)
-                .map(|(p, q)| (*p, *q))
-                .collect();
             assert_eq!(
-                diff,
+                word_diff(&text, &twin_text).unwrap_or_default(),
                 vec![(wa.as_str(), wb.as_str())],
                 "{text} / {twin_text}"
             );

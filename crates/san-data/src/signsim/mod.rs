@@ -332,6 +332,7 @@ pub fn generate(root: &Path, config: &SignsimConfig) -> crate::Result<()> {
 mod tests {
     use super::*;
     use crate::sample::load_split;
+    use crate::signsim::lexicon::word_diff;
 
     fn small() -> SignsimConfig {
         SignsimConfig::new().with_train(12).with_dev(4).with_test(5)
@@ -369,17 +370,8 @@ mod tests {
             let mut i = 0;
             while i + 1 < rows.len() {
                 let (a, b) = (&rows[i], &rows[i + 1]);
-                let (x, y): (Vec<&str>, Vec<&str>) = (
-                    a.translation.split(' ').collect(),
-                    b.translation.split(' ').collect(),
-                );
-                let diff: Vec<(&str, &str)> = x
-                    .iter()
-                    .zip(&y)
-                    .filter(|(p, q)| p != q)
-                    .map(|(p, q)| (*p, *q))
-                    .collect();
-                if x.len() == y.len() && diff.len() == 1 {
+                let diff = word_diff(&a.translation, &b.translation).unwrap_or_default();
+                if diff.len() == 1 {
                     // A twin: one family swap, the same signer, and each caption among
                     // the other's ground-truth distractors.
                     let (p, q) = diff[0];
@@ -400,15 +392,10 @@ mod tests {
         }
         let plain = csv(&without, "test");
         assert!(
-            plain.windows(2).all(|w| w[0].translation.split(' ').count()
-                != w[1].translation.split(' ').count()
-                || w[0]
-                    .translation
-                    .split(' ')
-                    .zip(w[1].translation.split(' '))
-                    .filter(|(p, q)| p != q)
-                    .count()
-                    != 1),
+            plain
+                .windows(2)
+                .all(|w| word_diff(&w[0].translation, &w[1].translation)
+                    .is_none_or(|d| d.len() != 1)),
             "no minimal pairs at rate 0"
         );
     }
