@@ -321,6 +321,53 @@ fn train_survives_kill_9_and_resumes_to_the_same_metrics() {
 }
 
 #[test]
+fn a_closed_stdout_ends_a_command_quietly() {
+    // `san synth … | head -0` and `san table show … | head -0`: the reader is gone before
+    // the first line is written. The command must not panic (exit 101) or print to
+    // stderr; it ends as other Unix tools do.
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = synth(dir.path());
+    let table = dir.path().join("semantic.json");
+    ok(&[
+        "table",
+        "build",
+        "--kind",
+        "semantic",
+        "--data",
+        p(&corpus),
+        "--out",
+        p(&table),
+    ]);
+    let again = dir.path().join("again");
+    for args in [
+        vec!["table", "show", p(&table), "--top", "5"],
+        vec![
+            "synth",
+            "--out",
+            p(&again),
+            "--train",
+            "8",
+            "--dev",
+            "2",
+            "--test",
+            "2",
+        ],
+    ] {
+        let mut child = Command::new(SAN)
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("wait");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.is_empty(), "san {args:?} wrote to stderr: {stderr}");
+        assert_ne!(out.status.code(), Some(101), "san {args:?} panicked");
+    }
+}
+
+#[test]
 fn errors_are_one_line_with_a_nonzero_exit() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();

@@ -1,7 +1,7 @@
 //! The `san` command line: `synth`, `train`, `eval`, `table build|show`, `finegrained`,
 //! `search` and `embed`, one file per command. Each command parses its arguments, calls
 //! the library crates and prints; every failure is a [`CliError`], printed as one line on
-//! stderr with exit code 1.
+//! stderr with exit code 1 (argument errors are clap's, exit code 2).
 
 mod common;
 pub mod embed;
