@@ -505,4 +505,19 @@ fn help_texts_name_every_command() {
         assert!(train.contains(flag), "train --help lacks {flag}");
     }
     assert!(ok(&["table", "--help"]).contains("build"));
+    // The defaults `table build --help` states are the ones it uses: β without a model is
+    // the library's (TrainConfig's) β; --model is required for the SAN table (the default
+    // kind), which help says and a one-line error enforces.
+    let build = ok(&["table", "build", "--help"]);
+    let beta = san_train::config::TrainConfig::new().mining.table.beta;
+    assert!(
+        build.contains(&format!("or the library's {beta} without a")),
+        "{build}"
+    );
+    assert!(build.contains("required with --kind san"), "{build}");
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = synth(dir.path());
+    let out = p(&dir.path().join("t.json")).to_string();
+    let e = fails(&["table", "build", "--data", p(&corpus), "--out", &out]);
+    assert!(e.contains("needs --model"), "{e}");
 }

@@ -41,8 +41,10 @@ pub struct TableBuildArgs {
     /// Which table.
     #[arg(long, value_enum, default_value_t = TableKind::San)]
     pub kind: TableKind,
-    /// A model folder written by `san train` (needed for --kind san; its config supplies
-    /// α (mining.reliable.alpha), β (mining.table.beta) and the input kind).
+    /// A model folder written by `san train` (required with --kind san, the default; its
+    /// config supplies α (mining.reliable.alpha), β (mining.table.beta) and the input
+    /// kind). A run's saved model is its stage-2 model, so its table differs from the
+    /// run's san_table.json, which stage 2 trained with (built from the stage-1 model).
     #[arg(long)]
     pub model: Option<PathBuf>,
     /// Corpus root.
