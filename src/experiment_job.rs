@@ -47,7 +47,7 @@ pub struct Args {
     pub arms: Vec<Arm>,
     /// Arm (e) rebuilds its SAN table from the current model every this many stage-2
     /// epochs.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = ExperimentConfig::default().refresh_every)]
     pub refresh_every: usize,
     /// Text cosine at or above which arm (d) drops a link as a near-synonym.
     #[arg(long, default_value_t = 0.95)]
@@ -90,6 +90,35 @@ pub struct SignsimSetup {
     pub set: Vec<String>,
 }
 
+/// A size of the experiment and the sweep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Size {
+    /// Stage-1 epochs.
+    pub stage1: usize,
+    /// Stage-2 epochs.
+    pub stage2: usize,
+    /// signsim training sentences.
+    pub train: usize,
+    /// signsim dev and test sentences each.
+    pub eval: usize,
+}
+
+/// The default size (what `--help` states as "default").
+pub const FULL: Size = Size {
+    stage1: 12,
+    stage2: 12,
+    train: 1200,
+    eval: 200,
+};
+
+/// The `--quick` size (what `--help` states as "quick").
+pub const QUICK: Size = Size {
+    stage1: 8,
+    stage2: 4,
+    train: 400,
+    eval: 100,
+};
+
 /// The experiment's α (the library's default is the paper's 0.7).
 pub const DEFAULT_ALPHA: f64 = 0.4;
 /// The experiment's β (the paper's is 0.7; chosen from the α × β sweep of the training
@@ -110,8 +139,8 @@ impl SignsimSetup {
             given.unwrap_or(if quick { small } else { full })
         };
         let (train, eval) = (
-            pick(self.signsim_train, 1200, 400),
-            pick(self.signsim_eval, 200, 100),
+            pick(self.signsim_train, FULL.train, QUICK.train),
+            pick(self.signsim_eval, FULL.eval, QUICK.eval),
         );
         let root = out.join(format!("signsim-{train}-{eval}"));
         let mut signsim = SignsimConfig::new()
@@ -130,8 +159,8 @@ impl SignsimSetup {
             ));
         }
         let mut config = device.train_config().with_epochs(
-            pick(self.stage1_epochs, 12, 8),
-            pick(self.stage2_epochs, 12, 4),
+            pick(self.stage1_epochs, FULL.stage1, QUICK.stage1),
+            pick(self.stage2_epochs, FULL.stage2, QUICK.stage2),
         );
         config.mining.reliable.alpha = self.alpha;
         config.mining.table.beta = self.beta;
@@ -241,4 +270,43 @@ pub fn experiment_job(args: Args) -> Result<ExperimentReport> {
         println!("{}", report.direction(check == Check::All)?);
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn help_states_the_sizes_the_code_uses() {
+        let help = Args::command().render_long_help().to_string();
+        let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+        for (flag, full, quick) in [
+            ("Stage-1 epochs", FULL.stage1, QUICK.stage1),
+            ("Stage-2 epochs", FULL.stage2, QUICK.stage2),
+            ("signsim training sentences", FULL.train, QUICK.train),
+            ("signsim dev and test sentences each", FULL.eval, QUICK.eval),
+        ] {
+            let said = format!("{flag} (default {full}, quick {quick})");
+            assert!(help.contains(&said), "--help lacks {said:?}");
+        }
+        let delta = SignsimConfig::new().delta;
+        assert!(help.contains(&format!("(default {delta})")), "δ {delta}");
+        for (flag, value) in [("--alpha", DEFAULT_ALPHA), ("--beta", DEFAULT_BETA)] {
+            assert!(
+                help.contains(&format!("{flag} <ALPHA>"))
+                    || help.contains(&format!("{flag} <BETA>")),
+                "{flag}"
+            );
+            assert!(
+                help.contains(&format!("[default: {value}]")),
+                "{flag} {value}"
+            );
+        }
+        let refresh = ExperimentConfig::default().refresh_every;
+        assert!(
+            help.contains(&format!("[default: {refresh}]")),
+            "--refresh-every"
+        );
+    }
 }
