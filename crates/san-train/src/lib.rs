@@ -22,10 +22,11 @@
 //! | [`progress`] | progress bars |
 //! | [`report`] | the run's report and outputs |
 //! | [`checkpoint`] | checkpoints that survive `kill -9`, and exact resumption |
-//! | [`plots`], [`output`] | PNG plots; the output folder and the saved model |
+//! | [`plots`], [`heatmap`], [`output`] | PNG plots and heat maps; the output folder and the saved model |
 //! | [`stage`] | the epoch and stage loops |
 //! | [`protocol`] | the two-stage run |
-//! | [`experiment`] | the signsim experiment: one stage-2 arm per miner |
+//! | [`arm`], [`experiment`] | the signsim experiment: six stage-2 arms from one stage-1 model per seed |
+//! | [`sweep`] | the sweeps: the SAN table over α × β, stage 2 over K × λ |
 //!
 //! ```
 //! use san_train::config::TrainConfig;
