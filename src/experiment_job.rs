@@ -170,6 +170,25 @@ impl SignsimSetup {
     }
 }
 
+/// One line of the experiment's or the sweep's per-epoch log: the seed, which run
+/// (`who`), the epoch, its mean loss and its dev R@1.
+pub(crate) fn print_epoch(
+    seed: u64,
+    who: &str,
+    epoch: usize,
+    loss: f64,
+    dev: &san_core::metrics::RetrievalReport,
+) {
+    let fg = dev
+        .fine_grained
+        .map(|m| format!(" FG R@1 {:5.1}", m.r1))
+        .unwrap_or_default();
+    println!(
+        "  seed {seed} {who} epoch {epoch:>2}: loss {loss:.4}  dev T2V R@1 {:5.1}  V2T R@1 {:5.1}{fg}",
+        dev.t2v.r1, dev.v2t.r1
+    );
+}
+
 /// What `--check` asserts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Check {
@@ -194,15 +213,8 @@ impl BackendJob for Job {
                         epoch: usize,
                         loss: f64,
                         dev: &san_core::metrics::RetrievalReport| {
-            let fg = dev
-                .fine_grained
-                .map(|m| format!(" FG R@1 {:5.1}", m.r1))
-                .unwrap_or_default();
             let who = arm.map_or_else(|| "stage 1".to_string(), |a| format!("arm {a}  "));
-            println!(
-                "  seed {seed} {who} epoch {epoch:>2}: loss {loss:.4}  dev T2V R@1 {:5.1}  V2T R@1 {:5.1}{fg}",
-                dev.t2v.r1, dev.v2t.r1
-            );
+            print_epoch(seed, &who, epoch, loss, dev);
         };
         run_experiment::<B>(
             &self.corpus,

@@ -13,7 +13,7 @@ use san_train::sweep::{SweepConfig, SweepReport, run_sweep};
 
 use crate::backend::{BackendJob, DeviceChoice, dispatch};
 use crate::error::{CliError, Result, pretty};
-use crate::experiment_job::SignsimSetup;
+use crate::experiment_job::{SignsimSetup, print_epoch};
 
 /// Command-line arguments of the sweep.
 #[derive(Debug, Clone, clap::Parser)]
@@ -76,15 +76,8 @@ impl BackendJob for Job {
                         epoch: usize,
                         loss: f64,
                         dev: &san_core::metrics::RetrievalReport| {
-            let fg = dev
-                .fine_grained
-                .map(|m| format!(" FG R@1 {:5.1}", m.r1))
-                .unwrap_or_default();
             let who = grid.map_or_else(|| "stage 1".to_string(), |(k, l)| format!("K {k} λ {l}"));
-            println!(
-                "  seed {seed} {who} epoch {epoch:>2}: loss {loss:.4}  dev T2V R@1 {:5.1}  V2T R@1 {:5.1}{fg}",
-                dev.t2v.r1, dev.v2t.r1
-            );
+            print_epoch(seed, &who, epoch, loss, dev);
         };
         run_sweep::<B>(&self.corpus, &self.config, &self.sweep, &device, &mut hook)
     }

@@ -128,6 +128,9 @@ pub fn run_sweep<B: AutodiffBackend>(
             hook(seed, None, e, l, d)
         })?;
         let valid = base.valid();
+        // The reliable pairs at the config's α, which the hard sweep's table needs: kept
+        // from the grid when it holds that α, so the training split is not read twice.
+        let mut config_pairs = None;
         for &alpha in &sweep.alphas {
             let mut c = cfg.clone();
             c.mining.reliable.alpha = alpha;
@@ -145,12 +148,18 @@ pub fn run_sweep<B: AutodiffBackend>(
                     recall: s.as_ref().map_or(f64::NAN, |s| s.recall),
                 });
             }
+            if alpha == cfg.mining.reliable.alpha {
+                config_pairs = Some(pairs);
+            }
         }
         if i > 0 || sweep.n_hards.is_empty() {
             continue;
         }
         // The hard sweep: arm (c) from this seed's stage-1 model and SAN table.
-        let pairs = reliable_pairs(&valid, corpus, &cfg, &inner)?;
+        let pairs = match config_pairs {
+            Some(p) => p,
+            None => reliable_pairs(&valid, corpus, &cfg, &inner)?,
+        };
         let san = sign_aware_table(&pairs, corpus, &cfg.san_table());
         for &n_hard in &sweep.n_hards {
             for &lambda in &sweep.lambdas {
