@@ -156,17 +156,16 @@ mod tests {
     }
 
     #[test]
-    fn host_masks_follow_the_backend_seed_and_keep_inference_exact() {
+    fn host_masks_change_per_call_and_keep_inference_exact() {
+        // That `B::seed` decides the host mask is checked in `tests/dropout_seed.rs`, a
+        // binary of its own: here, other tests draw from the process-wide generator
+        // between a seed and a draw.
         let device = Default::default();
         let module = DropoutConfig::new(0.25).init();
         let x = Tensor::<AD, 2>::ones([64, 64], &device);
         let host = |x| dropout_with(&module, x, DropoutMasks::Host).into_data();
-        AD::seed(&device, 11);
-        let a = host(x.clone());
-        AD::seed(&device, 11);
         let b = host(x.clone());
         let c = host(x.clone());
-        assert_eq!(a, b, "B::seed decides the host mask");
         assert_ne!(b, c, "each call draws a new mask");
         // Without autodiff (inference) dropout is the identity.
         let y = Tensor::<B, 2>::ones([4, 4], &device);
