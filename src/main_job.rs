@@ -45,6 +45,9 @@ pub struct Args {
     /// Backend device.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
     pub device: DeviceChoice,
+    /// Several devices or machines (as `san train`).
+    #[command(flatten)]
+    pub peers: crate::cli::peers::PeerArgs,
     /// Random seed of training.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
@@ -210,7 +213,9 @@ pub fn main_job(args: Args) -> Result<RunReport> {
         out: Some(args.out.clone()),
         resume: args.resume,
         progress: true,
+        parallel: args.peers.options(args.device)?,
     };
+    let writes = options.parallel.writes();
     let output = dispatch(
         args.device,
         Job {
@@ -219,7 +224,9 @@ pub fn main_job(args: Args) -> Result<RunReport> {
             options,
         },
     )??;
-    write_run_outputs(&args.out, &config, &output)?;
+    if writes {
+        write_run_outputs(&args.out, &config, &output)?;
+    }
     let report = output.report;
     println!("\n{report}");
     println!(

@@ -9,4 +9,5 @@ mod cli;
 mod end_to_end;
 mod models;
 mod paper_setting;
+mod parallel;
 mod settings;

@@ -7,6 +7,7 @@ mod common;
 pub mod embed;
 pub mod eval;
 pub mod finegrained;
+pub mod peers;
 pub mod search;
 pub mod table;
 pub mod train;
@@ -51,6 +52,9 @@ pub enum Command {
     /// Export a split's clip and text embeddings (safetensors, which `search` reads as a
     /// gallery index, or .npy).
     Embed(embed::EmbedArgs),
+    /// Coordinate training on several machines (Burn's global collective orchestrator):
+    /// start it once, then `san train --nodes … --orchestrator ws://HOST:PORT` on each.
+    Orchestrator(peers::OrchestratorArgs),
 }
 
 /// Runs a command.
@@ -60,6 +64,7 @@ pub fn run_cli(cli: Cli) -> Result<()> {
         Command::Synth(args) => return crate::synth_job::synth_job(args).map(|_| ()),
         Command::Table(table::TableCommand::Show(args)) => return table::show(&args),
         Command::Finegrained(args) => return finegrained::run(&args),
+        Command::Orchestrator(args) => return peers::orchestrator(&args),
         Command::Train(args) => (args.device, Job::Train(args)),
         Command::Eval(args) => (args.device, Job::Eval(args)),
         Command::Table(table::TableCommand::Build(args)) => (args.device, Job::Table(args)),

@@ -14,6 +14,7 @@ use san_train::record::Stage;
 use san_train::settings::load_config_over;
 
 use crate::backend::DeviceChoice;
+use crate::cli::peers::PeerArgs;
 use crate::error::{CliError, Result};
 
 /// `san train`.
@@ -42,11 +43,15 @@ pub struct TrainArgs {
     /// Backend device.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
     pub device: DeviceChoice,
+    /// Several devices or machines.
+    #[command(flatten)]
+    pub peers: PeerArgs,
 }
 
 /// `san train`: both stages with checkpoints, then the reports and the selected model.
 pub fn run<B: AutodiffBackend>(args: &TrainArgs, device: &B::Device) -> Result<()> {
     let started = Instant::now();
+    let parallel = args.peers.options(args.device)?;
     let config = load_config_over(
         args.device.train_config(),
         args.config.as_deref(),
@@ -84,7 +89,16 @@ pub fn run<B: AutodiffBackend>(args: &TrainArgs, device: &B::Device) -> Result<(
         out: Some(args.out.clone()),
         resume: args.resume,
         progress: true,
+        parallel: parallel.clone(),
     };
+    if parallel.is_parallel() {
+        println!(
+            "{} peers ({} on this machine); each batch of {} is split over them",
+            parallel.world(),
+            parallel.local_peers(),
+            config.data.batch_size
+        );
+    }
     if args.resume {
         match existing_checkpoint(&args.out) {
             None => println!("no checkpoint in {}: starting afresh", args.out.display()),
@@ -115,6 +129,14 @@ pub fn run<B: AutodiffBackend>(args: &TrainArgs, device: &B::Device) -> Result<(
         );
     };
     let output = run_with::<B>(&corpus, &config, device, &options, &mut print)?;
+    if !parallel.writes() {
+        println!(
+            "\n{}\nmachine {:?} done; machine 0 writes the outputs",
+            output.report,
+            parallel.global.as_ref().map(|g| g.node_rank)
+        );
+        return Ok(());
+    }
     write_run_outputs(&args.out, &config, &output)?;
     println!("\n{}", output.report);
     println!(

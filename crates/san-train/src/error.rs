@@ -78,6 +78,14 @@ pub enum TrainError {
         /// What failed.
         problem: String,
     },
+    /// A collective operation between peers failed, or the peers fell out of step.
+    #[error("peer {rank}: {problem}")]
+    Collective {
+        /// The peer concerned (0-based rank).
+        rank: usize,
+        /// What failed.
+        problem: String,
+    },
     /// An output could not be written.
     #[error("{path}: {source}")]
     Io {

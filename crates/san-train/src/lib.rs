@@ -23,6 +23,7 @@
 //! | [`report`] | the run's report and outputs |
 //! | [`checkpoint`] | checkpoints that survive `kill -9`, and exact resumption |
 //! | [`plots`], [`heatmap`], [`output`] | PNG plots and heat maps; the output folder and the saved model |
+//! | [`parallel`] | data-parallel steps: shares, gathered tokens, summed gradients, peer threads |
 //! | [`stage`] | the epoch and stage loops |
 //! | [`protocol`] | the two-stage run |
 //! | [`arm`], [`experiment`] | the signsim experiment: six stage-2 arms from one stage-1 model per seed |
@@ -53,6 +54,7 @@ mod metric_rows;
 pub mod model;
 pub mod negatives;
 pub mod output;
+pub mod parallel;
 pub mod plots;
 pub mod progress;
 pub mod protocol;

@@ -21,6 +21,7 @@ use crate::eval::evaluate;
 use crate::model::{clcl_config, model_config, prepare_corpus};
 use crate::negatives::{build_negatives, build_table, fine_grained_benchmark};
 use crate::output::save_selected_model;
+use crate::parallel::ParallelOptions;
 use crate::progress::EpochProgress;
 use crate::record::EpochHook;
 use crate::report::{
@@ -39,6 +40,10 @@ pub struct RunOptions {
     pub resume: bool,
     /// Progress bars on stderr (drawn only when it is a terminal).
     pub progress: bool,
+    /// The peers that share each batch: devices of this machine and other machines
+    /// (one device by default). Only machine 0 writes into `out`; the others read a
+    /// checkpoint there when resuming.
+    pub parallel: ParallelOptions,
 }
 
 /// Runs the whole protocol on a loaded corpus, in memory.
@@ -64,6 +69,9 @@ pub fn run_with<B: AutodiffBackend>(
     options: &RunOptions,
     hook: EpochHook<'_>,
 ) -> Result<RunOutput> {
+    options.parallel.validate()?;
+    let devices = options.parallel.peer_devices::<B>(device);
+    let writes = options.parallel.writes();
     // A BERT text side reads the captions as the checkpoint's word pieces.
     let prepared = prepare_corpus(config, corpus)?;
     let corpus = prepared.as_ref().unwrap_or(corpus);
@@ -140,8 +148,10 @@ pub fn run_with<B: AutodiffBackend>(
                     hook: &mut *hook,
                     checkpoint: checkpoint.as_ref(),
                     progress: progress(),
+                    parallel: &options.parallel,
+                    writes,
                 },
-                device,
+                &devices,
             )?;
             // The SAN table from the selected stage-1 model.
             let t_table = Instant::now();
@@ -181,7 +191,7 @@ pub fn run_with<B: AutodiffBackend>(
             next.stage1 = Some(summary.clone());
             next.negatives = negatives;
             state = next;
-            if let Some(ckpt) = &checkpoint {
+            if let Some(ckpt) = checkpoint.as_ref().filter(|_| writes) {
                 ckpt.save(&state, &start, None, |_| Ok(()))?;
             }
             (start, None, summary, (dev_fg, test_fg))
@@ -200,7 +210,7 @@ pub fn run_with<B: AutodiffBackend>(
         options,
         progress(),
         hook,
-        device,
+        &devices,
     )
 }
 
@@ -219,9 +229,9 @@ fn finish<B: AutodiffBackend>(
     options: &RunOptions,
     progress: EpochProgress,
     hook: EpochHook<'_>,
-    device: &B::Device,
+    devices: &[B::Device],
 ) -> Result<RunOutput> {
-    let inner = device.clone();
+    let inner = devices[0].clone();
     let (stage2, epoch2, dev2, final_negatives) = run_stage(
         model,
         best_model,
@@ -235,8 +245,10 @@ fn finish<B: AutodiffBackend>(
             hook,
             checkpoint,
             progress,
+            parallel: &options.parallel,
+            writes: options.parallel.writes(),
         },
-        device,
+        devices,
     )?;
     let test2 = evaluate(
         &stage2.valid(),
@@ -271,7 +283,7 @@ fn finish<B: AutodiffBackend>(
                 .collect::<Vec<_>>(),
         )),
     };
-    if let Some(out) = &options.out {
+    if let Some(out) = options.out.as_ref().filter(|_| options.parallel.writes()) {
         save_selected_model(
             &out.join("model"),
             &stage2.valid(),

@@ -23,10 +23,12 @@ use crate::error::{Result, TrainError};
 use crate::eval::evaluate;
 use crate::model::clcl_config;
 use crate::negatives::{Negatives, build_negatives};
+use crate::parallel::ParallelOptions;
+use crate::parallel::peers::{Stepper, with_peers};
 use crate::progress::EpochProgress;
 use crate::record::{BestEpoch, EpochHook, EpochRecord, Stage, epoch_seed, selection_score};
 use crate::schedule::{OptimizerKind, learning_rate};
-use crate::step::{StepBatch, adamw, sgd, steps_per_epoch, train_step};
+use crate::step::{StepBatch, adamw, sgd, steps_per_epoch};
 use san_data::corpus::Corpus;
 
 /// Where an epoch sits in its stage's schedule.
@@ -41,6 +43,7 @@ struct StepCounter<'a> {
 fn train_epoch<B: AutodiffBackend, O: Optimizer<RetrievalModel<B>, B>>(
     mut model: RetrievalModel<B>,
     optim: &mut O,
+    stepper: &Stepper<'_, B>,
     corpus: &Corpus,
     config: &TrainConfig,
     negatives: &Negatives,
@@ -95,14 +98,16 @@ fn train_epoch<B: AutodiffBackend, O: Optimizer<RetrievalModel<B>, B>>(
             *steps.step,
             steps.total,
         );
-        let (next, value) = train_step(model, optim, step, config, lr).map_err(|e| match e {
-            TrainError::NonFiniteLoss { value, .. } => TrainError::NonFiniteLoss {
-                value,
-                stage: steps.stage,
-                step: *steps.step + 1,
-            },
-            e => e,
-        })?;
+        let (next, value) = stepper
+            .step(model, optim, step, config, lr)
+            .map_err(|e| match e {
+                TrainError::NonFiniteLoss { value, .. } => TrainError::NonFiniteLoss {
+                    value,
+                    stage: steps.stage,
+                    step: *steps.step + 1,
+                },
+                e => e,
+            })?;
         model = next;
         total += value;
         count += 1;
@@ -131,6 +136,10 @@ pub struct StageRun<'a, 'h> {
     pub checkpoint: Option<&'a Checkpoint>,
     /// Progress bars.
     pub progress: EpochProgress,
+    /// The peers that share each batch (one device by default).
+    pub parallel: &'a ParallelOptions,
+    /// Whether checkpoints are written (false on every machine but the first).
+    pub writes: bool,
 }
 
 /// A stage's outcome: the selected model, its epoch and dev metrics, and the negatives in
@@ -152,6 +161,34 @@ pub fn train_stage<B: AutodiffBackend>(
     device: &B::Device,
     hook: EpochHook<'_>,
 ) -> Result<StageOutcome<B>> {
+    let one = ParallelOptions::default();
+    train_stage_on(
+        model,
+        stage,
+        corpus,
+        config,
+        negatives,
+        dev_fg,
+        std::slice::from_ref(device),
+        &one,
+        hook,
+    )
+}
+
+/// [`train_stage`] with each batch split over `parallel`'s peers, on `devices` (one per
+/// peer of this machine; `devices[0]` evaluates).
+#[allow(clippy::too_many_arguments)]
+pub fn train_stage_on<B: AutodiffBackend>(
+    model: RetrievalModel<B>,
+    stage: u8,
+    corpus: &Corpus,
+    config: &TrainConfig,
+    negatives: Negatives,
+    dev_fg: Option<&FineGrainedBenchmark>,
+    devices: &[B::Device],
+    parallel: &ParallelOptions,
+    hook: EpochHook<'_>,
+) -> Result<StageOutcome<B>> {
     let mut state = CheckpointState::new(stage);
     state.negatives = negatives;
     let run = StageRun {
@@ -163,17 +200,20 @@ pub fn train_stage<B: AutodiffBackend>(
         hook,
         checkpoint: None,
         progress: EpochProgress::hidden(),
+        parallel,
+        writes: true,
     };
-    run_stage(model, None, &mut state, run, device)
+    run_stage(model, None, &mut state, run, devices)
 }
 
-/// Runs the remaining epochs of a stage from `state`, checkpointing after each.
+/// Runs the remaining epochs of a stage from `state`, checkpointing after each, on
+/// `devices` (one per peer of this machine).
 pub(crate) fn run_stage<B: AutodiffBackend>(
     model: RetrievalModel<B>,
     best_model: Option<RetrievalModel<B>>,
     state: &mut CheckpointState,
     run: StageRun<'_, '_>,
-    device: &B::Device,
+    devices: &[B::Device],
 ) -> Result<StageOutcome<B>> {
     // Stage 2 may have its own optimiser (`stage2.optimizer`).
     let staged = run.config.for_stage(run.stage);
@@ -183,20 +223,22 @@ pub(crate) fn run_stage<B: AutodiffBackend>(
     };
     match staged.optimizer.kind {
         OptimizerKind::AdamW => {
-            run_stage_with(adamw(&staged), model, best_model, state, run, device)
+            run_stage_with(&|| adamw(&staged), model, best_model, state, run, devices)
         }
-        OptimizerKind::Sgd => run_stage_with(sgd(&staged), model, best_model, state, run, device),
+        OptimizerKind::Sgd => {
+            run_stage_with(&|| sgd(&staged), model, best_model, state, run, devices)
+        }
     }
 }
 
-/// [`run_stage`] with a given optimiser.
+/// [`run_stage`] with the optimiser `fresh` makes (one per peer).
 fn run_stage_with<B: AutodiffBackend, O: Optimizer<RetrievalModel<B>, B>>(
-    mut optim: O,
-    mut model: RetrievalModel<B>,
-    mut best_model: Option<RetrievalModel<B>>,
+    fresh: &(dyn Fn() -> O + Sync),
+    model: RetrievalModel<B>,
+    best_model: Option<RetrievalModel<B>>,
     state: &mut CheckpointState,
     run: StageRun<'_, '_>,
-    device: &B::Device,
+    devices: &[B::Device],
 ) -> Result<StageOutcome<B>> {
     let StageRun {
         stage,
@@ -207,17 +249,24 @@ fn run_stage_with<B: AutodiffBackend, O: Optimizer<RetrievalModel<B>, B>>(
         hook,
         checkpoint,
         progress,
+        parallel,
+        writes,
     } = run;
     let loss_kind = if matches!(state.negatives, Negatives::None) {
         Stage::Coarse
     } else {
         Stage::San
     };
-    if state.epochs_done > 0
-        && let Some(ckpt) = checkpoint
-    {
-        optim = ckpt.load_optimizer(optim, device)?;
-    }
+    // Each peer's optimiser: fresh, or read from the checkpoint when resuming mid-stage.
+    let resume = state.epochs_done > 0;
+    let make_optim = |device: &B::Device| -> Result<O> {
+        match checkpoint {
+            Some(ckpt) if resume => ckpt.load_optimizer(fresh(), device),
+            _ => Ok(fresh()),
+        }
+    };
+    let device = &devices[0];
+    let mut optim = make_optim(device)?;
     let (epochs, selection, refresh_every) = if stage == 1 {
         (config.stage1.epochs, config.stage1.selection, None)
     } else {
@@ -231,71 +280,84 @@ fn run_stage_with<B: AutodiffBackend, O: Optimizer<RetrievalModel<B>, B>>(
     let epochs = epochs.max(1);
     let total_steps = steps_per_epoch(corpus.train.len(), config.data.batch_size) * epochs;
     let inner = device.clone();
-    for epoch in state.epochs_done + 1..=epochs {
-        let t = Instant::now();
-        let seed = epoch_seed(config.seed, stage, epoch);
-        B::seed(device, seed);
-        if epoch > 1
-            && refresh_every.is_some_and(|r| r > 0 && (epoch - 1) % r == 0)
-            && config.mining.miner != Miner::Semantic
-        {
-            state.negatives = build_negatives(&model.valid(), corpus, config, None, &inner)?;
-        }
-        progress.set_epoch(stage, epoch, epochs);
-        let (m, loss, lr) = train_epoch(
-            model,
-            &mut optim,
-            corpus,
-            config,
-            &state.negatives,
-            seed,
-            device,
-            StepCounter {
-                stage,
-                step: &mut state.step,
-                total: total_steps,
-            },
-            &progress,
-        )?;
-        model = m;
-        let report = evaluate(
-            &model.valid(),
-            &corpus.dev,
-            &corpus.text,
-            &config.data.batcher,
-            &clcl_config(config),
-            dev_fg,
-            DuplicatePolicy::Strict,
-            &inner,
-        )?;
-        hook(loss_kind, epoch, loss, &report);
-        let score = selection_score(&report, selection);
-        if state.best.as_ref().is_none_or(|b| score > b.score) {
-            state.best = Some(BestEpoch {
-                score,
-                epoch,
-                dev: report.clone(),
-            });
-            best_model = Some(model.clone());
-        }
-        let seconds = t.elapsed().as_secs_f64();
-        state.stage_seconds += seconds;
-        state.epochs_done = epoch;
-        state.history.push(EpochRecord {
-            stage,
-            epoch,
-            loss,
-            learning_rate: lr,
-            seconds,
-            selection: score,
-            dev: report,
-        });
-        if let Some(ckpt) = checkpoint {
-            ckpt.save(state, &model, best_model.as_ref(), |stem| {
-                save_optimizer(&optim, stem)
+    // Peers get copies of the model: its lazily drawn parameters must be drawn first.
+    san_models::retrieval::materialize(&model);
+    let start = model.clone();
+    let mut model = Some(model);
+    let mut best_model = best_model;
+    with_peers(parallel, devices, &start, config, &make_optim, |stepper| {
+        for epoch in state.epochs_done + 1..=epochs {
+            let t = Instant::now();
+            let seed = epoch_seed(config.seed, stage, epoch);
+            B::seed(device, seed);
+            let current = model.take().ok_or_else(|| {
+                TrainError::Config("the stage lost its model after an error".into())
             })?;
+            if epoch > 1
+                && refresh_every.is_some_and(|r| r > 0 && (epoch - 1) % r == 0)
+                && config.mining.miner != Miner::Semantic
+            {
+                state.negatives = build_negatives(&current.valid(), corpus, config, None, &inner)?;
+            }
+            progress.set_epoch(stage, epoch, epochs);
+            let (m, loss, lr) = train_epoch(
+                current,
+                &mut optim,
+                stepper,
+                corpus,
+                config,
+                &state.negatives,
+                seed,
+                device,
+                StepCounter {
+                    stage,
+                    step: &mut state.step,
+                    total: total_steps,
+                },
+                &progress,
+            )?;
+            stepper.check(&m)?;
+            let report = evaluate(
+                &m.valid(),
+                &corpus.dev,
+                &corpus.text,
+                &config.data.batcher,
+                &clcl_config(config),
+                dev_fg,
+                DuplicatePolicy::Strict,
+                &inner,
+            )?;
+            hook(loss_kind, epoch, loss, &report);
+            let score = selection_score(&report, selection);
+            if state.best.as_ref().is_none_or(|b| score > b.score) {
+                state.best = Some(BestEpoch {
+                    score,
+                    epoch,
+                    dev: report.clone(),
+                });
+                best_model = Some(m.clone());
+            }
+            let seconds = t.elapsed().as_secs_f64();
+            state.stage_seconds += seconds;
+            state.epochs_done = epoch;
+            state.history.push(EpochRecord {
+                stage,
+                epoch,
+                loss,
+                learning_rate: lr,
+                seconds,
+                selection: score,
+                dev: report,
+            });
+            if let Some(ckpt) = checkpoint.filter(|_| writes) {
+                ckpt.save(state, &m, best_model.as_ref(), |stem| {
+                    save_optimizer(&optim, stem)
+                })?;
+            }
+            model = Some(m);
         }
-    }
+        Ok(())
+    })?;
     match (state.best.clone(), best_model) {
         (Some(best), Some(m)) => Ok((m, best.epoch, best.dev, state.negatives.clone())),
         _ => Err(TrainError::checkpoint(

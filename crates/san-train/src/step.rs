@@ -121,7 +121,20 @@ pub fn train_step<B: AutodiffBackend, O: Optimizer<RetrievalModel<B>, B>>(
             step: 0,
         });
     }
-    let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+    let grads = GradientsParams::from_grads(loss.backward(), &model);
+    Ok((apply_gradients(model, optim, grads, config, lr), value))
+}
+
+/// The update of one step from its gradients: clipping (`config.optimizer.grad_clip_norm`)
+/// and `optim`'s step at learning rate `lr` times each parameter group's multiplier
+/// ([`gradient_groups`]).
+pub fn apply_gradients<B: AutodiffBackend, O: Optimizer<RetrievalModel<B>, B>>(
+    model: RetrievalModel<B>,
+    optim: &mut O,
+    mut grads: GradientsParams,
+    config: &TrainConfig,
+    lr: f64,
+) -> RetrievalModel<B> {
     if let Some(max_norm) = config.optimizer.grad_clip_norm {
         clip_grad_norm(&model, &mut grads, max_norm);
     }
@@ -131,7 +144,7 @@ pub fn train_step<B: AutodiffBackend, O: Optimizer<RetrievalModel<B>, B>>(
             model = optim.step(lr * rate, model, group);
         }
     }
-    Ok((model, value))
+    model
 }
 
 /// Optimiser steps in one epoch of `n` training pairs: full batches, and a last partial
