@@ -13,6 +13,7 @@ use burn::tensor::{Bool, ElementConversion, Int, Tensor, TensorData};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use san::backend::Cpu;
+use san_core::metrics::RetrievalReport;
 use san_data::batch::pad_ids;
 use san_data::corpus::Corpus;
 use san_data::sample::Sample;
@@ -23,6 +24,8 @@ use san_train::model::model_config;
 use san_train::negatives::Negatives;
 use san_train::parallel::share::{HostShare, Share, share_gradients};
 use san_train::parallel::{ParallelOptions, PeerLink};
+use san_train::protocol::{RunOptions, run_with};
+use san_train::record::Stage;
 use san_train::stage::train_stage_on;
 use san_train::step::{StepBatch, step_loss};
 
@@ -291,4 +294,94 @@ fn two_epochs_on_two_peers_give_the_one_device_dev_metrics() {
         );
     }
     let _ = PeerLink::single();
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_checkpoint_written_by_two_peers_resumes_the_same_on_one_and_on_three() {
+    let _turn = crate::end_to_end::training_turn();
+    type B = Autodiff<NdArray<f64>>;
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = corpus(dir.path());
+    let mut config = config().with_epochs(2, 2);
+    config.model.dropout = Some(0.0);
+    let device = Default::default();
+    let options = |out: &std::path::Path, resume: bool, peers: usize| RunOptions {
+        out: Some(out.to_path_buf()),
+        resume,
+        progress: false,
+        parallel: ParallelOptions::local(peers),
+    };
+    let quiet = |_: Stage, _: usize, _: f64, _: &RetrievalReport| {};
+    let one = run_with::<B>(
+        &corpus,
+        &config,
+        &device,
+        &options(&dir.path().join("one"), false, 1),
+        &mut { quiet },
+    )
+    .unwrap();
+    // On 2 peers, interrupted in stage 1's second epoch (before its checkpoint).
+    let part = dir.path().join("part");
+    let mut calls = 0;
+    let interrupted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run_with::<B>(
+            &corpus,
+            &config,
+            &device,
+            &options(&part, false, 2),
+            &mut |_, _, _, _| {
+                calls += 1;
+                assert!(calls < 2, "the test interrupts the run here, on purpose");
+            },
+        )
+    }));
+    assert!(interrupted.is_err());
+    let mut histories = Vec::new();
+    for peers in [1, 3] {
+        let out = dir.path().join(format!("resumed-on-{peers}"));
+        copy_dir(&part, &out);
+        let run = run_with::<B>(
+            &corpus,
+            &config,
+            &device,
+            &options(&out, true, peers),
+            &mut { quiet },
+        )
+        .unwrap();
+        histories.push(run.history);
+    }
+    let row =
+        |r: &san_train::record::EpochRecord| (r.stage, r.epoch, r.loss, r.dev.t2v.r1, r.dev.v2t.r1);
+    let (h1, h3): (Vec<_>, Vec<_>) = (
+        histories[0].iter().map(row).collect(),
+        histories[1].iter().map(row).collect(),
+    );
+    println!("resumed on 1 peer:  {h1:?}\nresumed on 3 peers: {h3:?}");
+    assert_eq!(h1.len(), 4, "every epoch of both stages");
+    for (a, b) in h1.iter().zip(&h3) {
+        assert_eq!((a.0, a.1, a.3, a.4), (b.0, b.1, b.3, b.4));
+        assert!(
+            (a.2 - b.2).abs() <= 1e-9 * a.2.abs(),
+            "loss {} vs {}",
+            a.2,
+            b.2
+        );
+    }
+    // The epoch trained on 2 peers before the interruption is the one-device epoch.
+    let first = row(&one.history[0]);
+    assert!((first.2 - h1[0].2).abs() <= 1e-9 * first.2.abs());
+    assert_eq!((first.3, first.4), (h1[0].3, h1[0].4));
 }

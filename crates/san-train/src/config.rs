@@ -185,6 +185,12 @@ pub struct ModelConfig {
     /// `DESIGN.md` §3.1) or `Include` (the research code's); losses and evaluation alike.
     #[config(default = "TokenPadding::Exclude")]
     pub token_padding: TokenPadding,
+    /// Every dropout probability of the model (sign encoder, text encoder, BERT's
+    /// `*_dropout_prob`) when set; unset keeps each module's own default. With `0.0`, a
+    /// run on several peers computes exactly the one-device run (README, "Several
+    /// devices").
+    #[config(default = "None")]
+    pub dropout: Option<f64>,
 }
 
 /// The optimiser and its learning-rate schedule (each stage starts the schedule afresh).

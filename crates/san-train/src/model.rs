@@ -84,9 +84,41 @@ pub fn model_config_for(
             )
         }
     };
-    let model = RetrievalModelConfig::new(sign, text_encoder_config(config, vocab_size)?);
+    let mut model = RetrievalModelConfig::new(sign, text_encoder_config(config, vocab_size)?);
+    if let Some(p) = m.dropout {
+        model = with_dropout(model, p)?;
+    }
     model.dim()?;
     Ok(model)
+}
+
+/// `model` with every dropout probability (every numeric setting whose name contains
+/// `dropout`, at any depth) set to `p`.
+fn with_dropout(model: RetrievalModelConfig, p: f64) -> Result<RetrievalModelConfig> {
+    if !(0.0..=1.0).contains(&p) {
+        return Err(TrainError::Config(format!(
+            "model.dropout is {p}: expected a probability in [0, 1]"
+        )));
+    }
+    fn set(v: &mut serde_json::Value, p: f64) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, x) in m.iter_mut() {
+                    if k.contains("dropout") && x.is_number() {
+                        *x = serde_json::json!(p);
+                    } else {
+                        set(x, p);
+                    }
+                }
+            }
+            serde_json::Value::Array(a) => a.iter_mut().for_each(|x| set(x, p)),
+            _ => {}
+        }
+    }
+    let bad = |e: serde_json::Error| TrainError::Config(format!("model.dropout: {e}"));
+    let mut json = serde_json::to_value(&model).map_err(bad)?;
+    set(&mut json, p);
+    serde_json::from_value(json).map_err(bad)
 }
 
 /// The text encoder of `config.model.text`: the word encoder over `vocab_size` ids, or the
@@ -192,4 +224,31 @@ pub fn clcl_config(config: &TrainConfig) -> ClclConfig {
         .with_padding(config.model.token_padding)
         .with_chunk(config.eval.chunk)
         .with_kernel(config.eval.kernel)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_dropout_sets_every_dropout_probability() {
+        let mut config = TrainConfig::new();
+        let json =
+            |c: &TrainConfig| serde_json::to_string(&model_config_for(c, 10, 20).unwrap()).unwrap();
+        assert!(
+            json(&config).contains("\"dropout\":0.1"),
+            "{}",
+            json(&config)
+        );
+        config.model.dropout = Some(0.0);
+        let zeroed = json(&config);
+        assert!(
+            zeroed.contains("\"dropout\":0.0") && !zeroed.contains("\"dropout\":0.1"),
+            "{zeroed}"
+        );
+        config.model.dropout = Some(1.5);
+        assert!(
+            matches!(model_config_for(&config, 10, 20), Err(TrainError::Config(m)) if m.contains("[0, 1]"))
+        );
+    }
 }

@@ -3,12 +3,13 @@
 //! holds a replica of the model and of the optimiser, and applies the same summed
 //! gradients, so the replicas stay equal (checked after every epoch).
 
+use std::marker::PhantomData;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread::Scope;
 
 use burn::module::Module;
 use burn::optim::Optimizer;
-use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::backend::{AutodiffBackend, Backend};
 use san_models::retrieval::{RetrievalModel, materialize};
 
 use crate::config::TrainConfig;
@@ -182,6 +183,9 @@ where
             });
         }
         drop(reply_tx);
+        // If peer 0 fails or panics, the collective is reset before the threads are
+        // joined, so that peers waiting in an all-reduce peer 0 will not join return.
+        let mut guard = ResetOnDrop::<B::InnerBackend>(true, PhantomData);
         let link = options.link(0);
         let peers = Peers {
             orders,
@@ -192,15 +196,25 @@ where
         let out = link
             .register::<B::InnerBackend>(&devices[0], collective)
             .and_then(|()| job(&Stepper::Peers(&peers)));
-        if out.is_err() {
-            // Release peers waiting in a collective that peer 0 will not join.
-            PeerLink::reset::<B::InnerBackend>();
-        } else {
+        if out.is_ok() {
+            guard.0 = false;
             link.finish::<B::InnerBackend>()?;
         }
         drop(peers);
+        drop(guard);
         out
     })
+}
+
+/// Resets this process's collective when dropped armed.
+struct ResetOnDrop<B: Backend>(bool, PhantomData<B>);
+
+impl<B: Backend> Drop for ResetOnDrop<B> {
+    fn drop(&mut self) {
+        if self.0 {
+            PeerLink::reset::<B>();
+        }
+    }
 }
 
 /// A peer's loop: each order from peer 0, until peer 0 hangs up.
