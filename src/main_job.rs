@@ -216,6 +216,13 @@ pub fn main_job(args: Args) -> Result<RunReport> {
         parallel: args.peers.options(args.device)?,
     };
     let writes = options.parallel.writes();
+    if options.parallel.is_parallel() {
+        println!(
+            "{} peers; each batch of {} is split over them",
+            options.parallel.world(),
+            config.data.batch_size
+        );
+    }
     let output = dispatch(
         args.device,
         Job {

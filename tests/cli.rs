@@ -45,7 +45,7 @@ pub(crate) fn ok(args: &[&str]) -> String {
 }
 
 /// Runs a command that must fail: exit code 1, one `error:` line on stderr, no panic.
-fn fails(args: &[&str]) -> String {
+pub(crate) fn fails(args: &[&str]) -> String {
     let out = san(args);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(1), "san {args:?}: {stderr}");

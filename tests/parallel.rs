@@ -385,3 +385,39 @@ fn a_checkpoint_written_by_two_peers_resumes_the_same_on_one_and_on_three() {
     assert!((first.2 - h1[0].2).abs() <= 1e-9 * first.2.abs());
     assert_eq!((first.3, first.4), (h1[0].3, h1[0].4));
 }
+
+#[test]
+fn peer_settings_that_cannot_work_are_one_line_errors() {
+    // Several machines: refused with burn-collective 0.21.0's reason (README, "Several
+    // devices"); a device named twice: refused. Both before any data is read.
+    let e = crate::cli::fails(&[
+        "train",
+        "--data",
+        "no-such-corpus",
+        "--out",
+        "no-such-out",
+        "--nodes",
+        "2",
+        "--node-rank",
+        "0",
+        "--orchestrator",
+        "ws://127.0.0.1:3000",
+        "--node-address",
+        "ws://127.0.0.1:3001",
+    ]);
+    assert!(e.contains("machines") && e.contains("sync.rs"), "{e}");
+    let e = crate::cli::fails(&["train", "--data", "x", "--out", "y", "--devices", "0,0"]);
+    assert!(e.contains("twice"), "{e}");
+    let e = crate::cli::fails(&[
+        "train",
+        "--data",
+        "x",
+        "--out",
+        "y",
+        "--device",
+        "cpu",
+        "--devices",
+        "cuda:0,cuda:1",
+    ]);
+    assert!(e.contains("cuda"), "{e}");
+}

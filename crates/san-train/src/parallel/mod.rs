@@ -25,5 +25,7 @@ pub mod grads;
 pub mod link;
 pub mod peers;
 pub mod share;
+pub mod traffic;
 
 pub use link::{GlobalPeers, ParallelOptions, PeerLink};
+pub use traffic::{StepTraffic, trainable_parameters};
