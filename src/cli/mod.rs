@@ -54,6 +54,8 @@ pub enum Command {
     Embed(embed::EmbedArgs),
     /// Coordinate training on several machines (Burn's global collective orchestrator):
     /// start it once, then `san train --nodes … --orchestrator ws://HOST:PORT` on each.
+    /// With burn-collective 0.21.0, `san train` refuses --nodes above 1 (its global mode
+    /// hangs in the second all-reduce; README, "Several devices").
     Orchestrator(peers::OrchestratorArgs),
 }
 

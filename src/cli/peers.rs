@@ -133,7 +133,10 @@ mod tests {
         assert_eq!(parse_devices("2", cuda).unwrap(), vec![0, 1]);
         assert_eq!(parse_devices("cuda:0,cuda:3", cuda).unwrap(), vec![0, 3]);
         assert_eq!(parse_devices("1,2", cuda).unwrap(), vec![1, 2]);
-        assert_eq!(parse_devices("cpu:0,cpu:1", DeviceChoice::Cpu).unwrap(), vec![0, 1]);
+        assert_eq!(
+            parse_devices("cpu:0,cpu:1", DeviceChoice::Cpu).unwrap(),
+            vec![0, 1]
+        );
         assert!(parse_devices("wgpu:0,wgpu:1", cuda).is_err());
         assert!(parse_devices("0", cuda).is_err());
         assert!(parse_devices("two", cuda).is_err());
