@@ -521,3 +521,39 @@ fn help_texts_name_every_command() {
     let e = fails(&["table", "build", "--data", p(&corpus), "--out", &out]);
     assert!(e.contains("needs --model"), "{e}");
 }
+
+#[test]
+fn peer_settings_that_cannot_work_are_one_line_errors() {
+    // Several machines: refused with burn-collective 0.21.0's reason (README, "Several
+    // devices"); a device named twice: refused. Both before any data is read.
+    let e = fails(&[
+        "train",
+        "--data",
+        "no-such-corpus",
+        "--out",
+        "no-such-out",
+        "--nodes",
+        "2",
+        "--node-rank",
+        "0",
+        "--orchestrator",
+        "ws://127.0.0.1:3000",
+        "--node-address",
+        "ws://127.0.0.1:3001",
+    ]);
+    assert!(e.contains("machines") && e.contains("sync.rs"), "{e}");
+    let e = fails(&["train", "--data", "x", "--out", "y", "--devices", "0,0"]);
+    assert!(e.contains("twice"), "{e}");
+    let e = fails(&[
+        "train",
+        "--data",
+        "x",
+        "--out",
+        "y",
+        "--device",
+        "cpu",
+        "--devices",
+        "cuda:0,cuda:1",
+    ]);
+    assert!(e.contains("cuda"), "{e}");
+}

@@ -9,5 +9,4 @@ mod cli;
 mod end_to_end;
 mod models;
 mod paper_setting;
-mod parallel;
 mod settings;
