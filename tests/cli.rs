@@ -115,6 +115,7 @@ fn train_survives_kill_9_and_resumes_to_the_same_metrics() {
         "metrics.jsonl",
         "report.json",
         "report.md",
+        "report.html",
         "san_table.json",
         "fine_grained_test.json",
         "loss.png",
@@ -318,6 +319,69 @@ fn train_survives_kill_9_and_resumes_to_the_same_metrics() {
         .collect();
     assert_eq!(ranked.len(), 3, "{found}");
     assert!(ranked.windows(2).all(|w| w[0] >= w[1]), "{found}");
+
+    // The pages, checked in a browser when one is installed.
+    let page = dir.path().join("results.html");
+    let shown = ok(&[
+        "search",
+        "--model",
+        p(&model),
+        "--index",
+        p(&index),
+        "--query",
+        &caption,
+        "-k",
+        "10",
+        "--html",
+        p(&page),
+        "--data",
+        p(&corpus),
+    ]);
+    let html = std::fs::read_to_string(&page).expect("results.html");
+    assert_eq!(
+        html.matches("<img class=\"preview\"").count(),
+        10,
+        "a pose preview per card"
+    );
+    let listed_exact = shown
+        .lines()
+        .any(|l| l.ends_with(&format!("\"{caption}\"")));
+    assert_eq!(
+        html.contains("caption = query"),
+        listed_exact,
+        "the clip whose caption is the query is marked"
+    );
+    assert!(!html.contains("http://") && !html.contains("https://"));
+    println!("results.html: {} KB for 10 results", html.len() / 1024);
+    crate::browser::check_page(&page, "card", 10, "search");
+    let report = std::fs::read_to_string(full.join("report.html")).expect("report.html");
+    assert_eq!(
+        report.matches("data:image/png;base64,").count(),
+        3,
+        "the plots inline"
+    );
+    crate::browser::check_page(&full.join("report.html"), "plot", 3, "report");
+    // A query with markup in it is shown as text.
+    let evil = dir.path().join("evil.html");
+    ok(&[
+        "search",
+        "--model",
+        p(&model),
+        "--index",
+        p(&index),
+        "--query",
+        "<script>alert(1)</script> regen",
+        "-k",
+        "2",
+        "--html",
+        p(&evil),
+    ]);
+    let html = std::fs::read_to_string(&evil).expect("evil.html");
+    assert!(
+        !html.contains("<script>") && html.contains("&lt;script&gt;"),
+        "{html}"
+    );
+    crate::browser::check_page(&evil, "card", 2, "search-markup");
 }
 
 #[test]

@@ -5,6 +5,7 @@
 mod backend;
 mod bad_inputs_cli;
 mod bert_parity;
+mod browser;
 mod cli;
 mod end_to_end;
 mod models;

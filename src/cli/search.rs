@@ -9,8 +9,10 @@ use san_core::host::to_vec_f32;
 use san_core::similarity::clcl_gallery;
 use san_data::gallery::read_gallery;
 use san_data::text_tokens::TextTokenizer;
+use san_train::html::{escape, marked_caption, page};
 use san_train::model::clcl_config;
 use san_train::output::load_saved_model;
+use san_train::preview::clip_preview;
 
 use crate::backend::DeviceChoice;
 use crate::error::{CliError, Result};
@@ -33,6 +35,15 @@ pub struct SearchArgs {
     /// Backend device.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
     pub device: DeviceChoice,
+    /// Also write the results as one self-contained HTML page: the query, each clip's
+    /// rank, score, caption (words not in the query marked) and name, and a clip whose
+    /// caption is the query marked as the match.
+    #[arg(long, value_name = "FILE.html")]
+    pub html: Option<PathBuf>,
+    /// The corpus root the index was embedded from: the page then shows each clip's pose
+    /// as an animated preview (or a strip of its frames).
+    #[arg(long, requires = "html")]
+    pub data: Option<PathBuf>,
 }
 
 /// `san search`: the clips of a gallery index ranked for a text query.
@@ -118,5 +129,66 @@ pub fn run<B: Backend>(args: &SearchArgs, device: &B::Device) -> Result<()> {
             gallery.names[i]
         );
     }
+    if let Some(path) = &args.html {
+        let top: Vec<(usize, f32)> = order.iter().take(args.k).map(|&i| (i, scores[i])).collect();
+        let html = results_page(args, &words, &gallery, &top);
+        san_data::io::write_atomic(path, html.as_bytes())?;
+        println!(
+            "wrote {} ({:.0} KB)",
+            path.display(),
+            html.len() as f64 / 1024.0
+        );
+    }
     Ok(())
+}
+
+/// The results as one page: a card per clip.
+fn results_page(
+    args: &SearchArgs,
+    query: &[String],
+    gallery: &san_data::gallery::GalleryIndex,
+    top: &[(usize, f32)],
+) -> String {
+    use std::fmt::Write as _;
+    let mut cards = String::new();
+    for (rank, &(i, score)) in top.iter().enumerate() {
+        let name = &gallery.names[i];
+        let caption = gallery.captions.get(i).map_or("", String::as_str);
+        let exact = san_core::text::words(caption) == query;
+        let preview = match &args.data {
+            Some(root) => clip_preview(root, name).unwrap_or_else(|e| {
+                eprintln!("warning: {e}: {name} is shown without its preview");
+                None
+            }),
+            None => None,
+        };
+        let _ = write!(
+            cards,
+            "<div class=\"card{}\">\n<div class=\"head\"><span>#{}</span><span>score {score:.4}</span>{}</div>\n{}<div class=\"caption\">{}</div>\n<div class=\"name\">{}</div>\n</div>\n",
+            if exact { " true" } else { "" },
+            rank + 1,
+            if exact {
+                "<span class=\"badge\">caption = query</span>"
+            } else {
+                ""
+            },
+            preview.map_or(String::new(), |uri| format!(
+                "<img class=\"preview\" src=\"{uri}\" alt=\"pose of {}\">\n",
+                escape(name)
+            )),
+            marked_caption(caption, query),
+            escape(name),
+        );
+    }
+    page(
+        &format!("san search: {}", args.query),
+        &format!(
+            "top {} of {} clips of {} ranked by {}; words not in the query are marked",
+            top.len(),
+            gallery.names.len(),
+            args.index.display(),
+            args.model.display()
+        ),
+        &format!("<div class=\"cards\">\n{cards}</div>"),
+    )
 }

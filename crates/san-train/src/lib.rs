@@ -23,6 +23,7 @@
 //! | [`report`] | the run's report and outputs |
 //! | [`checkpoint`] | checkpoints that survive `kill -9`, and exact resumption |
 //! | [`plots`], [`heatmap`], [`output`] | PNG plots and heat maps; the output folder and the saved model |
+//! | [`html`], [`preview`] | self-contained HTML pages (escaped text, inline images) and clip previews |
 //! | [`parallel`] | data-parallel steps: shares, gathered tokens, summed gradients, peer threads |
 //! | [`stage`] | the epoch and stage loops |
 //! | [`protocol`] | the two-stage run |
@@ -50,12 +51,14 @@ pub mod eval;
 pub mod experiment;
 pub mod groups;
 pub mod heatmap;
+pub mod html;
 mod metric_rows;
 pub mod model;
 pub mod negatives;
 pub mod output;
 pub mod parallel;
 pub mod plots;
+pub mod preview;
 pub mod progress;
 pub mod protocol;
 pub mod record;

@@ -132,7 +132,8 @@ fn read_train_config(path: &Path) -> Result<TrainConfig> {
     serde_json::from_value(value).map_err(|e| json_error(path, "a TrainConfig as JSON", e))
 }
 
-/// Writes the reports, the table, the benchmark and the plots of a finished run.
+/// Writes the reports (`report.md`, `report.html`, `report.json`), the table, the
+/// benchmark and the plots of a finished run.
 pub fn write_run_outputs(out: &Path, config: &TrainConfig, output: &RunOutput) -> Result<()> {
     write_atomic(&out.join("report.json"), pretty(&output.report).as_bytes())?;
     san_data::tables::write_table(&out.join("san_table.json"), &output.table)?;
@@ -142,6 +143,13 @@ pub fn write_run_outputs(out: &Path, config: &TrainConfig, output: &RunOutput) -
     let plots = crate::plots::plot_run(out, &output.history)?;
     let md = output.report.to_markdown(config, &output.history, &plots);
     write_atomic(&out.join("report.md"), md.as_bytes())?;
+    let html = crate::html::markdown_page(
+        "SAN run report",
+        &format!("{} (report.md as one page, plots inline)", out.display()),
+        &md,
+        out,
+    );
+    write_atomic(&out.join("report.html"), html.as_bytes())?;
     Ok(())
 }
 
