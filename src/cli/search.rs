@@ -131,7 +131,7 @@ pub fn run<B: Backend>(args: &SearchArgs, device: &B::Device) -> Result<()> {
     }
     if let Some(path) = &args.html {
         let top: Vec<(usize, f32)> = order.iter().take(args.k).map(|&i| (i, scores[i])).collect();
-        let html = results_page(args, &words, &gallery, &top);
+        let html = results_page(args, &words, (&gallery.names, &gallery.captions), &top);
         san_data::io::write_atomic(path, html.as_bytes())?;
         println!(
             "wrote {} ({:.0} KB)",
@@ -146,14 +146,14 @@ pub fn run<B: Backend>(args: &SearchArgs, device: &B::Device) -> Result<()> {
 fn results_page(
     args: &SearchArgs,
     query: &[String],
-    gallery: &san_data::gallery::GalleryIndex,
+    (names, captions): (&[String], &[String]),
     top: &[(usize, f32)],
 ) -> String {
     use std::fmt::Write as _;
     let mut cards = String::new();
     for (rank, &(i, score)) in top.iter().enumerate() {
-        let name = &gallery.names[i];
-        let caption = gallery.captions.get(i).map_or("", String::as_str);
+        let name = &names[i];
+        let caption = captions.get(i).map_or("", String::as_str);
         let exact = san_core::text::words(caption) == query;
         let preview = match &args.data {
             Some(root) => clip_preview(root, name).unwrap_or_else(|e| {
@@ -185,7 +185,7 @@ fn results_page(
         &format!(
             "top {} of {} clips of {} ranked by {}; words not in the query are marked",
             top.len(),
-            gallery.names.len(),
+            names.len(),
             args.index.display(),
             args.model.display()
         ),

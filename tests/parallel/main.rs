@@ -85,7 +85,11 @@ fn model<B: Backend>(
         "the model has dropout settings to zero"
     );
     let cfg: san_models::retrieval::RetrievalModelConfig = serde_json::from_value(json).unwrap();
-    cfg.init::<B>(device).unwrap()
+    // Drawn now: on one device a fresh model's parameters are drawn as the first step uses
+    // them, with several peers before the copies are made.
+    let model = cfg.init::<B>(device).unwrap();
+    san_models::retrieval::materialize(&model);
+    model
 }
 
 fn config() -> TrainConfig {

@@ -280,8 +280,11 @@ fn run_stage_with<B: AutodiffBackend, O: Optimizer<RetrievalModel<B>, B>>(
     let epochs = epochs.max(1);
     let total_steps = steps_per_epoch(corpus.train.len(), config.data.batch_size) * epochs;
     let inner = device.clone();
-    // Peers get copies of the model: its lazily drawn parameters must be drawn first.
-    san_models::retrieval::materialize(&model);
+    // Peers get copies of the model: its lazily drawn parameters must be drawn first (on
+    // one device they are drawn as the first step uses them, which this leaves as it was).
+    if parallel.is_parallel() {
+        san_models::retrieval::materialize(&model);
+    }
     let start = model.clone();
     let mut model = Some(model);
     let mut best_model = best_model;
