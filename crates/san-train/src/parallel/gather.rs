@@ -77,18 +77,20 @@ mod tests {
     use burn::backend::{Autodiff, NdArray};
     use burn::tensor::TensorData;
 
-    type AD = Autodiff<NdArray<f64>>;
+    // f32: in this test binary ndarray's default float type is f32 (Burn fixes it per
+    // device type at the first tensor), so an f64 ndarray would compute in f32 anyway.
+    type AD = Autodiff<NdArray<f32>>;
 
     #[test]
     fn one_peer_gets_its_rows_back_with_their_gradient() {
         let device = Default::default();
-        let x = Tensor::<AD, 2>::from_data(TensorData::from([[1.0, 2.0], [3.0, 4.0]]), &device)
+        let x = Tensor::<AD, 2>::from_data(TensorData::from([[1.0f32, 2.0], [3.0, 4.0]]), &device)
             .require_grad();
         let out = gather_rows(&PeerLink::single(), vec![x.clone()], 0..2, 2).unwrap();
         assert_eq!(out[0].to_data(), x.to_data());
         // d/dx Σ (2·out) = 2 everywhere (hand arithmetic)
         let g = out[0].clone().mul_scalar(2.0).sum().backward();
-        let gx = x.grad(&g).unwrap().into_data().to_vec::<f64>().unwrap();
+        let gx = x.grad(&g).unwrap().into_data().to_vec::<f32>().unwrap();
         assert_eq!(gx, vec![2.0; 4]);
     }
 }
