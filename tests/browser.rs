@@ -41,6 +41,8 @@ pub(crate) fn check_page(page: &Path, class: &str, count: usize, shot: &str) -> 
                 "--headless",
                 "--no-sandbox",
                 "--disable-gpu",
+                // containers often have a small /dev/shm
+                "--disable-dev-shm-usage",
                 "--no-first-run",
                 "--enable-logging=stderr",
                 "--v=0",
