@@ -36,7 +36,7 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = Input::Pose)]
     pub input: Input,
     /// Output folder: the generated corpus, config.json, checkpoint/, metrics.jsonl,
-    /// model/, report.md, report.json, plots, san_table.json, fine_grained_test.json.
+    /// model/, report.md, report.html, report.json, plots, san_table.json, fine_grained_test.json.
     #[arg(long, default_value = "target/san-phoenix-train")]
     pub out: PathBuf,
     /// Continue from the checkpoint in --out (same settings).
@@ -237,7 +237,7 @@ pub fn main_job(args: Args) -> Result<RunReport> {
     let report = output.report;
     println!("\n{report}");
     println!(
-        "total {:.1} s; report.md, report.json, plots, metrics.jsonl, the SAN table, the fine-grained benchmark and the selected model (model/) in {}",
+        "total {:.1} s; report.md, report.html, report.json, plots, metrics.jsonl, the SAN table, the fine-grained benchmark and the selected model (model/) in {}",
         started.elapsed().as_secs_f64(),
         args.out.display()
     );

@@ -140,7 +140,7 @@ pub fn run<B: AutodiffBackend>(args: &TrainArgs, device: &B::Device) -> Result<(
     write_run_outputs(&args.out, &config, &output)?;
     println!("\n{}", output.report);
     println!(
-        "total {:.1} s; report.md, report.json, plots, metrics.jsonl and the selected model (model/) in {}",
+        "total {:.1} s; report.md, report.html, report.json, plots, metrics.jsonl and the selected model (model/) in {}",
         started.elapsed().as_secs_f64(),
         args.out.display()
     );
