@@ -12,6 +12,7 @@ use san_core::loss::{CoarseLossConfig, san_fine_loss};
 use san_core::similarity::{ClclConfig, clcl_candidates_with, clcl_gallery};
 use san_data::pose::StepLayout;
 use san_models::retrieval::RetrievalModel;
+use san_models::tokens::Tokens;
 
 use crate::config::TrainConfig;
 use crate::error::{Result, TrainError};
@@ -46,11 +47,7 @@ pub fn step_loss<B: Backend>(
     batch: StepBatch<B>,
     config: &TrainConfig,
 ) -> Result<Tensor<B, 1>> {
-    // The default chunk (16 videos) keeps each temporary of the batch similarity small enough
-    // for the allocator to reuse, which is faster than one batch-sized chunk on the CPU.
-    let clcl_cfg = ClclConfig::new()
-        .with_tau_tok(config.model.tau_tok)
-        .with_padding(config.model.token_padding);
+    let clcl_cfg = loss_clcl(config);
     let sign = clip_tokens(model, batch.clips, batch.clip_mask, batch.layout)?;
     let text = model.encode_text_tokens(batch.tokens, batch.token_mask);
     let scores = clcl_gallery(
@@ -63,21 +60,66 @@ pub fn step_loss<B: Backend>(
     let mut loss = CoarseLossConfig::new()
         .with_mix(config.mining.coarse_mix)
         .forward(&scores, model.log_scale(), &batch.text_ids);
-    if let Some((ids, mask)) = batch.candidates {
-        let [n, k1, l] = ids.dims();
-        let caps = model.encode_text_tokens(ids.reshape([n * k1, l]), mask.reshape([n * k1, l]));
-        let d = caps.tokens.dims()[2];
-        let cand = clcl_candidates_with(
-            sign.tokens,
-            sign.mask,
-            caps.tokens.reshape([n, k1, l, d]),
-            caps.mask.reshape([n, k1, l]),
-            &clcl_cfg,
-        );
-        loss =
-            loss + san_fine_loss(cand.v2t, model.log_scale()).mul_scalar(config.mining.lambda_fine);
+    if let Some(candidates) = batch.candidates {
+        loss = loss
+            + fine_loss(
+                model,
+                sign,
+                candidates,
+                &clcl_cfg,
+                config.mining.lambda_fine,
+            );
     }
     Ok(loss)
+}
+
+/// The CLCL settings of the training loss (`model.tau_tok`, `model.token_padding`). The
+/// default chunk (16 videos) keeps each temporary of the batch similarity small enough for
+/// the allocator to reuse, which is faster than one batch-sized chunk on the CPU.
+pub(crate) fn loss_clcl(config: &TrainConfig) -> ClclConfig {
+    ClclConfig::new()
+        .with_tau_tok(config.model.tau_tok)
+        .with_padding(config.model.token_padding)
+}
+
+/// `weight ·` the SAN fine loss of items' clip tokens against their own caption and hard
+/// captions (`DESIGN.md` §3.2).
+///
+/// # Shapes
+/// - `sign`: tokens `[N, T, D]`, mask `[N, T]`
+/// - `candidates`: word ids `[N, 1+K, L]` and mask `[N, 1+K, L]`
+pub(crate) fn fine_loss<B: Backend>(
+    model: &RetrievalModel<B>,
+    sign: Tokens<B>,
+    (ids, mask): (Tensor<B, 3, Int>, Tensor<B, 3, Bool>),
+    clcl_cfg: &ClclConfig,
+    weight: f64,
+) -> Tensor<B, 1> {
+    let [n, k1, l] = ids.dims();
+    let caps = model.encode_text_tokens(ids.reshape([n * k1, l]), mask.reshape([n * k1, l]));
+    let d = caps.tokens.dims()[2];
+    let cand = clcl_candidates_with(
+        sign.tokens,
+        sign.mask,
+        caps.tokens.reshape([n, k1, l, d]),
+        caps.mask.reshape([n, k1, l]),
+        clcl_cfg,
+    );
+    san_fine_loss(cand.v2t, model.log_scale()).mul_scalar(weight)
+}
+
+/// `value`, or [`TrainError::NonFiniteLoss`] (stage and step 0: the stage loop fills them
+/// in) when it is not finite.
+pub(crate) fn finite_loss(value: f64) -> Result<f64> {
+    if value.is_finite() {
+        Ok(value)
+    } else {
+        Err(TrainError::NonFiniteLoss {
+            value,
+            stage: 0,
+            step: 0,
+        })
+    }
 }
 
 /// The trainer's AdamW (`config.optimizer.weight_decay`; Burn's defaults β = (0.9, 0.999), ε = 1e-5).
@@ -113,14 +155,7 @@ pub fn train_step<B: AutodiffBackend, O: Optimizer<RetrievalModel<B>, B>>(
     lr: f64,
 ) -> Result<(RetrievalModel<B>, f64)> {
     let loss = step_loss(&model, batch, config)?;
-    let value = loss.clone().into_scalar().elem::<f64>();
-    if !value.is_finite() {
-        return Err(TrainError::NonFiniteLoss {
-            value,
-            stage: 0,
-            step: 0,
-        });
-    }
+    let value = finite_loss(loss.clone().into_scalar().elem::<f64>())?;
     let grads = GradientsParams::from_grads(loss.backward(), &model);
     Ok((apply_gradients(model, optim, grads, config, lr), value))
 }

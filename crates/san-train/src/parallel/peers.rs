@@ -17,7 +17,7 @@ use crate::error::{Result, TrainError};
 use crate::parallel::grads::check_in_sync;
 use crate::parallel::link::{ParallelOptions, PeerLink};
 use crate::parallel::share::{HostShare, Share, share_gradients};
-use crate::step::{StepBatch, apply_gradients};
+use crate::step::{StepBatch, apply_gradients, finite_loss};
 
 /// What peer 0 asks of another peer.
 enum Order {
@@ -88,7 +88,7 @@ impl<B: AutodiffBackend> Peers<B> {
         }
         let own = Share::of(&batch, world, self.link.rank);
         let mine = share_gradients(&model, own, config, &self.link).and_then(|(grads, value)| {
-            finite(value)?;
+            finite_loss(value)?;
             Ok((apply_gradients(model, optim, grads, config, lr), value))
         });
         self.collect(mine)
@@ -123,18 +123,6 @@ impl<B: AutodiffBackend> Peers<B> {
             (Err(e), _) | (Ok(_), Some(e)) => Err(e),
             (Ok(v), None) => Ok(v),
         }
-    }
-}
-
-fn finite(value: f64) -> Result<()> {
-    if value.is_finite() {
-        Ok(())
-    } else {
-        Err(TrainError::NonFiniteLoss {
-            value,
-            stage: 0,
-            step: 0,
-        })
     }
 }
 
@@ -231,7 +219,7 @@ fn follow<B: AutodiffBackend, O: Optimizer<RetrievalModel<B>, B>>(
         let result = match order {
             Order::Step(share, lr) => {
                 match share_gradients(&model, share.to_device(device), config, &link)
-                    .and_then(|(grads, value)| finite(value).map(|()| grads))
+                    .and_then(|(grads, value)| finite_loss(value).map(|_| grads))
                 {
                     Ok(grads) => {
                         model = apply_gradients(model, &mut optim, grads, config, lr);

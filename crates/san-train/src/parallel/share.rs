@@ -6,8 +6,8 @@ use std::ops::Range;
 use burn::optim::GradientsParams;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Bool, ElementConversion, Int, Tensor, TensorData};
-use san_core::loss::{CoarseLossConfig, san_fine_loss};
-use san_core::similarity::{ClclConfig, clcl_candidates_with, clcl_gallery};
+use san_core::loss::CoarseLossConfig;
+use san_core::similarity::clcl_gallery;
 use san_data::pose::StepLayout;
 use san_models::retrieval::RetrievalModel;
 
@@ -17,7 +17,7 @@ use crate::eval::clip_tokens;
 use crate::parallel::gather::gather_rows;
 use crate::parallel::grads::all_reduce_grads;
 use crate::parallel::link::PeerLink;
-use crate::step::StepBatch;
+use crate::step::{StepBatch, fine_loss, loss_clcl};
 
 /// Rows of peer `rank` when `n` items are split over `world` peers: the first `n % world`
 /// peers take one item more. A peer past the items (`n < world`) gets an empty range.
@@ -131,9 +131,7 @@ pub fn share_loss<B: AutodiffBackend>(
     config: &TrainConfig,
     link: &PeerLink,
 ) -> Result<Option<(Tensor<B, 1>, Tensor<B, 1>)>> {
-    let clcl_cfg = ClclConfig::new()
-        .with_tau_tok(config.model.tau_tok)
-        .with_padding(config.model.token_padding);
+    let clcl_cfg = loss_clcl(config);
     let Share { batch, rows, total } = share;
     let sign = clip_tokens(model, batch.clips, batch.clip_mask, batch.layout)?;
     let text = model.encode_text_tokens(batch.tokens, batch.token_mask);
@@ -178,19 +176,9 @@ pub fn share_loss<B: AutodiffBackend>(
     } else {
         coarse.detach().mul_scalar(0.0)
     };
-    if let Some((ids, mask)) = batch.candidates {
-        let [n, k1, lc] = ids.dims();
-        let caps = model.encode_text_tokens(ids.reshape([n * k1, lc]), mask.reshape([n * k1, lc]));
-        let dc = caps.tokens.dims()[2];
-        let cand = clcl_candidates_with(
-            sign.tokens,
-            sign.mask,
-            caps.tokens.reshape([n, k1, lc, dc]),
-            caps.mask.reshape([n, k1, lc]),
-            &clcl_cfg,
-        );
-        let fine = san_fine_loss(cand.v2t, model.log_scale())
-            .mul_scalar(config.mining.lambda_fine * n as f64 / total as f64);
+    if let Some(candidates) = batch.candidates {
+        let weight = config.mining.lambda_fine * n as f64 / total as f64;
+        let fine = fine_loss(model, sign, candidates, &clcl_cfg, weight);
         value = value + fine.clone().detach();
         loss = loss + fine;
     }
